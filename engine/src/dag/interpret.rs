@@ -1,0 +1,171 @@
+//! The incremental interpreter: one step per instant, each node consuming what its inputs emitted.
+
+use super::Plan;
+use crate::error::TypeMismatch;
+use crate::kind::TimelineType;
+use crate::record::Record;
+use crate::time::Time;
+use crate::timeline::Timeline;
+use smallvec::SmallVec;
+use thiserror::Error;
+
+/// What a step knows besides the inputs' output.
+#[derive(Clone, Copy, Debug)]
+pub struct StepCtx<'a> {
+    /// The previous step's time; `None` on the session's first step.
+    pub prev: Option<Time>,
+    /// This step's time: every event of the step happens at `now`.
+    pub now: Time,
+    /// The input records at `now`, in arrival (or sequence) order.
+    pub records: &'a [Record],
+    /// The session has ended at `now`: no records, only digests act on it.
+    pub session_end: bool,
+}
+
+impl StepCtx<'_> {
+    /// Whether this is the first step of the session.
+    pub fn is_first(&self) -> bool {
+        self.prev.is_none()
+    }
+
+    /// The start of the interval this step covers: `prev`, or `now` on the first step.
+    pub fn from(&self) -> Time {
+        self.prev.unwrap_or(self.now)
+    }
+}
+
+/// What the engine needs from an operator; implemented once for the operator enum, so the
+/// interpreter is monomorphised and dispatch is a `match`, never a virtual call.
+pub trait Evaluate {
+    /// Per-session state of one node.
+    type State;
+
+    /// The operator's name as written in specs.
+    fn name(&self) -> &'static str;
+
+    /// The output type for these input types, or why they are wrong.
+    fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch>;
+
+    /// Fresh state for a new session.
+    fn init_state(&self) -> Self::State;
+
+    /// Consumes the inputs' output for one step and writes this node's output into `out`
+    /// (already cleared, and of this node's type).
+    fn step(&self, state: &mut Self::State, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline);
+
+    /// Parameters for `explain`, e.g. `value: "buffer"`.
+    fn describe(&self) -> String {
+        String::new()
+    }
+}
+
+/// A step that cannot be applied to a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum StepError {
+    /// Steps must move forward in event time.
+    #[error("event at {now} is before the session's last step at {last}")]
+    OutOfOrder {
+        /// The rejected step's time.
+        now: Time,
+        /// The session's last step time.
+        last: Time,
+    },
+    /// The session already ended.
+    #[error("the session has already ended")]
+    Ended,
+}
+
+/// The per-session state of every node (one allocation when the session opens).
+#[derive(Clone, Debug)]
+pub struct Session<S> {
+    states: Vec<S>,
+    last: Option<Time>,
+    ended: bool,
+}
+
+impl<S> Session<S> {
+    /// Time of the last step, if any.
+    pub fn last_time(&self) -> Option<Time> {
+        self.last
+    }
+
+    /// Whether `end` was called.
+    pub fn has_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The node states, in plan order.
+    pub fn states(&self) -> &[S] {
+        &self.states
+    }
+}
+
+/// Runs a plan step by step. The per-step output buffers are shared by all sessions and reused,
+/// so steady-state steps allocate nothing.
+#[derive(Debug)]
+pub struct Interpreter<'p, E> {
+    plan: &'p Plan<E>,
+    outputs: Vec<Timeline>,
+}
+
+impl<'p, E: Evaluate> Interpreter<'p, E> {
+    /// An interpreter for `plan`.
+    pub fn new(plan: &'p Plan<E>) -> Self {
+        let outputs = plan.nodes.iter().map(|n| Timeline::empty(n.ty)).collect();
+        Self { plan, outputs }
+    }
+
+    /// The plan being run.
+    pub fn plan(&self) -> &'p Plan<E> {
+        self.plan
+    }
+
+    /// State for a new session.
+    pub fn open_session(&self) -> Session<E::State> {
+        Session { states: self.plan.nodes.iter().map(|n| n.op.init_state()).collect(), last: None, ended: false }
+    }
+
+    /// Advances `session` to `now` and delivers `records` (all at `now`).
+    pub fn step(&mut self, session: &mut Session<E::State>, now: Time, records: &[Record]) -> Result<(), StepError> {
+        if session.ended {
+            return Err(StepError::Ended);
+        }
+        if let Some(last) = session.last {
+            if now <= last {
+                // Equal times must arrive in one step; the caller batches them.
+                return Err(StepError::OutOfOrder { now, last });
+            }
+        }
+        let cx = StepCtx { prev: session.last, now, records, session_end: false };
+        self.run(session, &cx);
+        session.last = Some(now);
+        Ok(())
+    }
+
+    /// Ends the session at its last step's time, letting digests emit their session-end rows.
+    /// Does nothing for a session that never stepped.
+    pub fn end(&mut self, session: &mut Session<E::State>) {
+        let Some(last) = session.last else { return };
+        if session.ended {
+            return;
+        }
+        let cx = StepCtx { prev: Some(last), now: last, records: &[], session_end: true };
+        self.run(session, &cx);
+        session.ended = true;
+    }
+
+    /// What node `index` emitted in the last step.
+    pub fn output(&self, index: usize) -> &Timeline {
+        &self.outputs[index]
+    }
+
+    fn run(&mut self, session: &mut Session<E::State>, cx: &StepCtx<'_>) {
+        for (i, node) in self.plan.nodes.iter().enumerate() {
+            let (before, rest) = self.outputs.split_at_mut(i);
+            let out = &mut rest[0];
+            out.clear();
+            let inputs: SmallVec<[&Timeline; 4]> = node.inputs.iter().map(|&j| &before[j]).collect();
+            node.op.step(&mut session.states[i], &inputs, cx, out);
+        }
+    }
+}
