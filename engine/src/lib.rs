@@ -8,6 +8,7 @@
 pub mod dag;
 pub mod error;
 pub mod kind;
+pub mod merge;
 pub mod record;
 pub mod span;
 pub mod time;
@@ -21,4 +22,5 @@ pub use record::{FieldValue, Record};
 pub use span::{push_state, EventsAtEnd, OutputSpans, Span};
 pub use time::{Time, TimeInterval, TimeUnit, OPEN_END};
 pub use timeline::Timeline;
-pub use value::{Linear, Scalar, ScalarRef, Str, ValueType};
+pub use merge::{EventsRef, Merge};
+pub use value::{Current, Linear, Scalar, ScalarRef, Str, ValueType};

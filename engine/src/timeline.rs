@@ -102,3 +102,114 @@ impl Timeline {
         }
     }
 }
+
+use crate::span::Span;
+use crate::time::{Time, OPEN_END};
+use crate::value::{Current, ScalarRef};
+
+impl Timeline {
+    /// Emits a state (or numeric) change to `value` at `t`, unless it continues `last`.
+    /// Keeps `last` up to date; several changes at one instant keep only the final value.
+    ///
+    /// # Panics
+    /// On an event buffer, or a value of the wrong type: both are type-check bugs.
+    pub fn push_state(&mut self, last: &mut Current, t: Time, value: Current) {
+        if last.continues_as(t, &value) {
+            return;
+        }
+        fn put<V: Clone + PartialEq>(spans: &mut OutputSpans<Option<V>>, t: Time, v: Option<V>) {
+            match spans.last_mut() {
+                Some(prev) if prev.time.start == t => prev.value = v,
+                Some(prev) => {
+                    prev.time.end = t;
+                    spans.push(Span::open(t, v));
+                }
+                None => spans.push(Span::open(t, v)),
+            }
+            // A replaced span may now repeat its predecessor.
+            let n = spans.len();
+            if n >= 2 && spans[n - 2].value == spans[n - 1].value {
+                spans.pop();
+                if let Some(p) = spans.last_mut() {
+                    p.time.end = OPEN_END;
+                }
+            }
+        }
+        match (&mut *self, &value) {
+            (Timeline::StateBool(s), Current::Bool(v)) => put(s, t, Some(*v)),
+            (Timeline::StateBool(s), Current::Undefined) => put(s, t, None),
+            (Timeline::StateF64(s), Current::F64(v)) => put(s, t, Some(*v)),
+            (Timeline::StateF64(s), Current::Undefined) => put(s, t, None),
+            (Timeline::StateStr(s), Current::Str(v)) => put(s, t, Some(v.clone())),
+            (Timeline::StateStr(s), Current::Undefined) => put(s, t, None),
+            (Timeline::Numeric(s), Current::Linear { line, .. }) => put(s, t, Some(*line)),
+            (Timeline::Numeric(s), Current::F64(v)) => put(s, t, Some(Linear::constant(*v))),
+            (Timeline::Numeric(s), Current::Undefined) => put(s, t, None),
+            (tl, v) => panic!("internal error: cannot emit {v:?} on a {} timeline", tl.ty()),
+        }
+        *last = match value {
+            Current::F64(v) if matches!(self, Timeline::Numeric(_)) => {
+                Current::Linear { start: t, line: Linear::constant(v) }
+            }
+            Current::Linear { line, .. } => Current::Linear { start: t, line },
+            v => v,
+        };
+    }
+
+    /// Emits one event with `value` at `t`; `from` is where a new event span starts (the
+    /// step's previous instant), used only when `t` has no span yet.
+    ///
+    /// # Panics
+    /// On a state buffer, or a value of the wrong type: both are type-check bugs.
+    pub fn push_event(&mut self, from: Time, t: Time, value: ScalarRef<'_>) {
+        fn put<V>(spans: &mut OutputSpans<EventsAtEnd<V>>, from: Time, t: Time, v: V) {
+            match spans.last_mut() {
+                Some(s) if s.time.end == t => s.value.0.push(v),
+                Some(s) => {
+                    let start = s.time.end;
+                    spans.push(Span::new(start, t, EventsAtEnd::one(v)));
+                }
+                None => spans.push(Span::new(from.min(t), t, EventsAtEnd::one(v))),
+            }
+        }
+        match (self, value) {
+            (Timeline::EventF64(s), ScalarRef::F64(v)) => put(s, from, t, v),
+            (Timeline::EventBool(s), ScalarRef::Bool(v)) => put(s, from, t, v),
+            (Timeline::EventStr(s), ScalarRef::Str(v)) => put(s, from, t, Str::from(v)),
+            (tl, v) => panic!("internal error: cannot emit event {v:?} on a {} timeline", tl.ty()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_pieces_on_one_line_coalesce() {
+        let mut out = Timeline::empty(TimelineType::NUMERIC);
+        let mut last = Current::Undefined;
+        out.push_state(&mut last, 0, Current::Linear { start: 0, line: Linear { at_start: 0.0, per_sec: 1.0 } });
+        // Same line seen from t=2000: no new span.
+        out.push_state(&mut last, 2000, Current::Linear { start: 2000, line: Linear { at_start: 2.0, per_sec: 1.0 } });
+        out.push_state(&mut last, 3000, Current::Linear { start: 3000, line: Linear::constant(3.0) });
+        let Timeline::Numeric(s) = &out else { unreachable!() };
+        assert_eq!(
+            s.as_slice(),
+            &[Span::new(0, 3000, Some(Linear { at_start: 0.0, per_sec: 1.0 })), Span::open(3000, Some(Linear::constant(3.0)))]
+        );
+    }
+
+    #[test]
+    fn events_at_one_instant_share_a_span() {
+        let mut out = Timeline::empty(TimelineType::events(ValueType::Str));
+        out.push_event(1000, 1100, ScalarRef::Str("start"));
+        out.push_event(1000, 1100, ScalarRef::Str("click"));
+        out.push_event(1000, 1300, ScalarRef::Str("ad_load"));
+        let Timeline::EventStr(s) = &out else { unreachable!() };
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].time, crate::time::TimeInterval::new(1000, 1100));
+        assert_eq!(s[0].value.len(), 2);
+        assert_eq!(s[1].time, crate::time::TimeInterval::new(1100, 1300));
+    }
+}

@@ -166,3 +166,81 @@ mod tests {
         assert_eq!(ScalarRef::Str("1").compare(ScalarRef::F64(1.0)), None);
     }
 }
+
+/// The current value of a timeline as an operator remembers it between steps.
+///
+/// `Undefined` is the value before the first event (and after, e.g., a division by zero);
+/// comparisons treat it as false. Numeric values keep the start of their piece so they can be
+/// evaluated at any later instant.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Current {
+    /// No value.
+    #[default]
+    Undefined,
+    /// A number.
+    F64(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A string.
+    Str(Str),
+    /// A linear piece that started at `start`.
+    Linear {
+        /// Where the piece starts.
+        start: Time,
+        /// Its value at `start` and slope.
+        line: Linear,
+    },
+}
+
+impl Current {
+    /// From a borrowed scalar.
+    pub fn from_scalar(v: Option<ScalarRef<'_>>) -> Self {
+        match v {
+            None => Current::Undefined,
+            Some(ScalarRef::F64(x)) => Current::F64(x),
+            Some(ScalarRef::Bool(x)) => Current::Bool(x),
+            Some(ScalarRef::Str(x)) => Current::Str(Str::from(x)),
+        }
+    }
+
+    /// Whether a value is defined.
+    pub fn is_defined(&self) -> bool {
+        !matches!(self, Current::Undefined)
+    }
+
+    /// The value at `t`, numbers of linear pieces evaluated there.
+    pub fn scalar_at(&self, t: Time) -> Option<ScalarRef<'_>> {
+        match self {
+            Current::Undefined => None,
+            Current::F64(x) => Some(ScalarRef::F64(*x)),
+            Current::Bool(x) => Some(ScalarRef::Bool(*x)),
+            Current::Str(x) => Some(ScalarRef::Str(x)),
+            Current::Linear { start, line } => Some(ScalarRef::F64(line.value_at(*start, t))),
+        }
+    }
+
+    /// The value at `t` as a linear piece starting at `t` (constants get slope 0).
+    pub fn linear_at(&self, t: Time) -> Option<Linear> {
+        match self {
+            Current::F64(x) => Some(Linear::constant(*x)),
+            Current::Linear { start, line } => Some(line.rebase(*start, t)),
+            _ => None,
+        }
+    }
+
+    /// Truthiness for logic: only `Bool(true)` is true; undefined is false.
+    pub fn is_true(&self) -> bool {
+        matches!(self, Current::Bool(true))
+    }
+
+    /// Whether continuing `self` past `t` is the same function as `next` starting at `t`,
+    /// so no new span is needed.
+    pub fn continues_as(&self, t: Time, next: &Current) -> bool {
+        match (self, next) {
+            (Current::Linear { start, line }, Current::Linear { line: n, .. }) => {
+                line.per_sec == n.per_sec && line.value_at(*start, t) == n.at_start
+            }
+            (a, b) => a == b,
+        }
+    }
+}

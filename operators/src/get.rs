@@ -1,0 +1,128 @@
+//! `get` (alias `extract`): one field of each input record, as an event timeline.
+
+use crate::prelude::*;
+use std::fmt;
+
+/// The type of a field, as analysts write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// Any Avro number.
+    #[serde(alias = "number", alias = "double", alias = "float", alias = "long", alias = "int")]
+    F64,
+    /// Avro boolean.
+    #[serde(alias = "boolean")]
+    Bool,
+    /// Avro string or enum.
+    #[serde(rename = "string", alias = "str", alias = "enum")]
+    Str,
+}
+
+impl From<FieldType> for ValueType {
+    fn from(t: FieldType) -> Self {
+        match t {
+            FieldType::F64 => ValueType::F64,
+            FieldType::Bool => ValueType::Bool,
+            FieldType::Str => ValueType::Str,
+        }
+    }
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        ValueType::from(*self).fmt(f)
+    }
+}
+
+/// Parameters of `get`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Get {
+    /// Field path in the record, nested records separated by dots (`device.os`).
+    #[serde(alias = "path")]
+    pub field: String,
+    /// The field's type; may be left out when the spec's input names an Avro schema.
+    #[serde(default, rename = "type")]
+    pub field_type: Option<FieldType>,
+    /// The record slot the decoder fills for this field (set when the plan is built).
+    #[serde(skip)]
+    pub slot: usize,
+}
+
+impl Operator for Get {
+    fn name(&self) -> &'static str {
+        "get"
+    }
+
+    fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
+        expect_arity(inputs, 1, 1)?;
+        if inputs[0] != TimelineType::RECORDS {
+            return Err(TypeMismatch::input(0, format!("expects the records of `event_source`, got {}", inputs[0])));
+        }
+        match self.field_type {
+            Some(t) => Ok(TimelineType::events(t.into())),
+            None => Err(TypeMismatch::node(format!(
+                "the type of field `{}` is unknown: add `type: string`, `f64` or `bool` under `with:`, or name the Avro schema in `input.schema`",
+                self.field
+            ))),
+        }
+    }
+
+    fn step(&self, _: &mut NodeState, _: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+        let from = cx.from();
+        for r in cx.records {
+            if let Some(v) = r.field(self.slot).as_scalar() {
+                // The decoder converts to the planned type; anything else is left out.
+                if matches!(
+                    (out.ty().value, v),
+                    (ValueType::F64, ScalarRef::F64(_)) | (ValueType::Bool, ScalarRef::Bool(_)) | (ValueType::Str, ScalarRef::Str(_))
+                ) {
+                    out.push_event(from, cx.now, v);
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.field_type {
+            Some(t) => format!("field: {}, type: {t}", self.field),
+            None => format!("field: {}", self.field),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanflow_engine::{build_plan, FieldValue, Interpreter, NodeDecl, Record};
+
+    #[test]
+    fn extracts_present_fields_and_skips_nulls() {
+        let decls = vec![
+            NodeDecl { id: "src".into(), at: None, inputs: vec![], op: crate::AnyOperator::from(crate::event_source::EventSource {}) },
+            NodeDecl {
+                id: "cdn".into(),
+                at: None,
+                inputs: vec![("src".into(), None)],
+                op: crate::AnyOperator::from(Get { field: "cdn".into(), field_type: Some(FieldType::Str), slot: 1 }),
+            },
+        ];
+        let plan = build_plan(decls).unwrap();
+        let mut interp = Interpreter::new(&plan);
+        let mut s = interp.open_session();
+        let rec = |t, v: FieldValue| Record { time: t, sequence: None, fields: smallvec::smallvec![FieldValue::Null, v] };
+        interp.step(&mut s, 1000, &[rec(1000, FieldValue::Str("C1".into())), rec(1000, FieldValue::Null)]).unwrap();
+        let Timeline::EventStr(spans) = interp.output(1) else { panic!() };
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].value.0.as_slice(), &["C1"]);
+        interp.step(&mut s, 2000, &[rec(2000, FieldValue::Null)]).unwrap();
+        assert!(interp.output(1).is_empty());
+    }
+
+    #[test]
+    fn needs_a_type_or_a_schema() {
+        let g = Get { field: "cdn".into(), field_type: None, slot: 0 };
+        let e = g.output_type(&[TimelineType::RECORDS]).unwrap_err();
+        assert!(e.message.contains("add `type: string`"), "{e}");
+    }
+}

@@ -1,0 +1,61 @@
+//! `has_existed`: false until the input is first true, then true forever.
+
+use crate::prelude::*;
+
+/// Cumulative OR of a boolean timeline (events or state) → boolean state. A sink: after the
+/// first true it emits nothing more and skips its input (the paper's state-aware short-circuit).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HasExisted {}
+
+impl Operator for HasExisted {
+    fn name(&self) -> &'static str {
+        "has_existed"
+    }
+
+    fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
+        expect_arity(inputs, 1, 1)?;
+        expect_bool(inputs, 0)?;
+        Ok(TimelineType::BOOL_STATE)
+    }
+
+    fn init_state(&self) -> NodeState {
+        NodeState::Last(Current::Undefined)
+    }
+
+    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+        let last = state!(state, NodeState::Last(c) => c);
+        if last.is_true() {
+            return;
+        }
+        if cx.is_first() {
+            out.push_state(last, cx.now, Current::Bool(false));
+        }
+        let mut m = Merge::new(inputs, cx.now);
+        let mut cur = Current::Undefined;
+        while let Some(t) = m.next_instant() {
+            let true_now = match m.take_events(0, t) {
+                Some(events) => events.iter().any(|v| v == ScalarRef::Bool(true)),
+                None => m.take_change(0, t, &mut cur) && cur.is_true(),
+            };
+            if true_now {
+                out.push_state(last, t, Current::Bool(true));
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{op, run, Series};
+
+    /// Acceptance case 5 (paper Table 1): a later false does not reset it.
+    #[test]
+    fn is_a_sink() {
+        let out = run(op("has_existed", ""), vec![Series::bool_events(&[(1, false), (4, true), (7, false)])], &[]);
+        assert_eq!(out.bool_spans(), vec![(1.0, Some(4.0), Some(false)), (4.0, None, Some(true))]);
+        let out = run(op("hasExisted", ""), vec![Series::bool_state(&[(0, false), (2, true), (3, false)])], &[]);
+        assert_eq!(out.bool_spans(), vec![(0.0, Some(2.0), Some(false)), (2.0, None, Some(true))]);
+    }
+}

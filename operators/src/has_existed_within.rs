@@ -1,0 +1,111 @@
+//! `has_existed_within`: true for a while after the input was true.
+
+use crate::prelude::*;
+
+/// Boolean events or state → boolean state. A true event at `t` keeps the output true on
+/// `[t, t + within_secs)`, and every later true extends the window. A true state keeps it true
+/// while true and for `within_secs` after it turns false. The window closes in the middle of a
+/// step when it must, so the output is exact whatever the event spacing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HasExistedWithin {
+    /// How long a true stays visible, in seconds.
+    #[serde(alias = "duration_secs")]
+    pub within_secs: Secs,
+}
+
+impl Operator for HasExistedWithin {
+    fn name(&self) -> &'static str {
+        "has_existed_within"
+    }
+
+    fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
+        expect_arity(inputs, 1, 1)?;
+        expect_bool(inputs, 0)?;
+        Ok(TimelineType::BOOL_STATE)
+    }
+
+    fn init_state(&self) -> NodeState {
+        NodeState::Window { until: None, input: Current::Undefined, out: Current::Undefined }
+    }
+
+    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+        let (until, input, last) = state!(state, NodeState::Window { until, input, out } => (until, input, out));
+        let d = self.within_secs.millis();
+        if cx.is_first() {
+            out.push_state(last, cx.now, Current::Bool(false));
+        }
+        let mut m = Merge::new(inputs, cx.now);
+        loop {
+            let next = m.next_instant();
+            // Close a window that expires before the next instant (or by the end of the step).
+            if let Some(u) = *until {
+                if next.map_or(u <= cx.now, |t| u < t) {
+                    out.push_state(last, u, Current::Bool(false));
+                    *until = None;
+                }
+            }
+            let Some(t) = next else { break };
+            if let Some(events) = m.take_events(0, t) {
+                if events.iter().any(|v| v == ScalarRef::Bool(true)) {
+                    *until = Some(t.saturating_add(d));
+                    out.push_state(last, t, Current::Bool(true));
+                } else if until.is_some_and(|u| u <= t) {
+                    out.push_state(last, t, Current::Bool(false));
+                    *until = None;
+                }
+            } else if m.take_change(0, t, input) {
+                if input.is_true() {
+                    *until = None;
+                    out.push_state(last, t, Current::Bool(true));
+                } else if last.is_true() {
+                    *until = Some(t.saturating_add(d));
+                }
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("within_secs: {}", self.within_secs.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{op, run, Series};
+
+    /// Acceptance case 2 (paper Table 1, D = 4).
+    #[test]
+    fn windows_after_true_events() {
+        let out = run(op("has_existed_within", "within_secs: 4"), vec![Series::bool_events(&[(1, false), (3, true), (9, true)])], &[20]);
+        assert_eq!(
+            out.bool_spans(),
+            vec![
+                (1.0, Some(3.0), Some(false)),
+                (3.0, Some(7.0), Some(true)),
+                (7.0, Some(9.0), Some(false)),
+                (9.0, Some(13.0), Some(true)),
+                (13.0, None, Some(false)),
+            ]
+        );
+    }
+
+    /// Acceptance case 2b: a true inside the window extends it.
+    #[test]
+    fn a_second_true_extends_the_window() {
+        let out = run(op("has_existed_within", "within_secs: 4"), vec![Series::bool_events(&[(3, true), (5, true)])], &[20]);
+        assert_eq!(out.bool_spans(), vec![(3.0, Some(9.0), Some(true)), (9.0, None, Some(false))]);
+    }
+
+    #[test]
+    fn states_stay_true_for_the_window_after_falling() {
+        let out = run(op("has_existed_within", "within_secs: 2"), vec![Series::bool_state(&[(0, false), (1, true), (4, false)])], &[10]);
+        assert_eq!(out.bool_spans(), vec![(0.0, Some(1.0), Some(false)), (1.0, Some(6.0), Some(true)), (6.0, None, Some(false))]);
+    }
+
+    #[test]
+    fn rejects_non_positive_windows() {
+        let e = crate::spec::parse_operator("has_existed_within", "within_secs: 0").unwrap_err();
+        assert!(e.contains("expected a positive number of seconds, got 0"), "{e}");
+    }
+}

@@ -1,0 +1,76 @@
+//! `if`: pointwise choice between two timelines by a boolean condition.
+
+use crate::pointwise::{run_continuous, run_events};
+use crate::prelude::*;
+
+/// Inputs `[condition, then, else]`: where the condition is true, the `then` input's value;
+/// elsewhere (false or undefined) the `else` input's value.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct If {}
+
+impl Operator for If {
+    fn name(&self) -> &'static str {
+        "if"
+    }
+
+    fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
+        expect_arity(inputs, 3, 3)?;
+        expect_bool(inputs, 0)?;
+        if inputs[1].value != inputs[2].value {
+            return Err(TypeMismatch::input(2, format!("`then` is {} but `else` is {}: both branches need the same value type", inputs[1], inputs[2])));
+        }
+        Ok(TimelineType::new(pointwise_kind(inputs)?, inputs[1].value))
+    }
+
+    fn init_state(&self) -> NodeState {
+        pointwise_state(3)
+    }
+
+    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
+        let numeric = out.ty().kind == Kind::Numeric;
+        let f = |t: Time, v: &[Current]| {
+            let chosen = if v[0].is_true() { &v[1] } else { &v[2] };
+            match chosen.linear_at(t) {
+                Some(line) if numeric => Current::Linear { start: t, line },
+                _ => match chosen.scalar_at(t) {
+                    Some(s) => Current::from_scalar(Some(s)),
+                    None => Current::Undefined,
+                },
+            }
+        };
+        match inputs.iter().position(|t| t.ty().kind == Kind::Event) {
+            Some(ev) => run_events(inputs, ev, cx, currents, out, f),
+            None => run_continuous(inputs, cx, currents, last, out, f, |_, _| None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{op, run, Series};
+    use spanflow_engine::Scalar;
+
+    #[test]
+    fn selects_by_condition() {
+        let out = run(
+            op("if", ""),
+            vec![Series::bool_state(&[(0, true), (5, false)]), Series::str_state(&[(0, "hd")]), Series::str_state(&[(0, "sd")])],
+            &[],
+        );
+        let s = |v: &str| Some(Scalar::Str(v.into()));
+        assert_eq!(out.spans(), vec![(0.0, Some(5.0), s("hd")), (5.0, None, s("sd"))]);
+    }
+
+    #[test]
+    fn numeric_branches_stay_continuous() {
+        let out = run(
+            op("if", ""),
+            vec![Series::bool_state(&[(0, true), (4, false)]), Series::Numeric(vec![(0, 0.0, 1.0)]), Series::f64_state(&[(0, -1.0)])],
+            &[8],
+        );
+        assert_eq!(out.f64_at(3.0), 3.0);
+        assert_eq!(out.f64_at(6.0), -1.0);
+    }
+}

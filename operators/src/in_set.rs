@@ -1,0 +1,64 @@
+//! `in_set` (alias `filterByValue`): true where the value is one of a list.
+
+use crate::pointwise::{run_continuous, run_events};
+use crate::prelude::*;
+
+/// Pointwise membership test → bool of the input's kind. Undefined is never in the set.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InSet {
+    /// The accepted values, all of the input's value type.
+    pub values: Vec<Constant>,
+}
+
+impl Operator for InSet {
+    fn name(&self) -> &'static str {
+        "in_set"
+    }
+
+    fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
+        expect_arity(inputs, 1, 1)?;
+        if self.values.is_empty() {
+            return Err(TypeMismatch::node("`values` is empty: list at least one value"));
+        }
+        if let Some(bad) = self.values.iter().find(|c| constant_type(c) != inputs[0].value) {
+            return Err(TypeMismatch::input(0, format!("values must be of the input's type {}, but {bad} is a {}", inputs[0].value, constant_type(bad))));
+        }
+        let kind = if inputs[0].kind == Kind::Event { Kind::Event } else { Kind::State };
+        Ok(TimelineType::new(kind, ValueType::Bool))
+    }
+
+    fn init_state(&self) -> NodeState {
+        pointwise_state(1)
+    }
+
+    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
+        let f = |t: Time, v: &[Current]| {
+            Current::Bool(v[0].scalar_at(t).is_some_and(|x| self.values.iter().any(|c| c.0.as_ref() == x)))
+        };
+        if inputs[0].ty().kind == Kind::Event {
+            run_events(inputs, 0, cx, currents, out, f);
+        } else {
+            run_continuous(inputs, cx, currents, last, out, f, |_, _| None);
+        }
+    }
+
+    fn describe(&self) -> String {
+        let v: Vec<String> = self.values.iter().map(ToString::to_string).collect();
+        format!("values: [{}]", v.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{op, run, try_run, Series};
+
+    #[test]
+    fn membership() {
+        let out = run(op("in_set", "values: [CDN1, CDN3]"), vec![Series::str_state(&[(0, "CDN1"), (2, "CDN2"), (4, "CDN3")])], &[]);
+        assert_eq!(out.bool_spans(), vec![(0.0, Some(2.0), Some(true)), (2.0, Some(4.0), Some(false)), (4.0, None, Some(true))]);
+        let e = try_run(op("filterByValue", "values: [1]"), vec![Series::str_state(&[(0, "a")])], &[]).unwrap_err();
+        assert!(e.contains("values must be of the input's type string, but 1 is a f64"), "{e}");
+    }
+}

@@ -1,0 +1,105 @@
+//! The loop shared by pointwise operators: walk the inputs' instants in time order, keep each
+//! input's current value, and compute the output at every instant (and at breakpoints where a
+//! numeric input crosses a threshold between instants).
+
+use spanflow_engine::{Current, Linear, Merge, StepCtx, Time, Timeline};
+
+/// Runs a pointwise operator whose inputs are all state or numeric.
+///
+/// `f` computes the output from the inputs' values at `t`. `next_break` returns the first instant
+/// after `t` at which the output changes although no input does (a numeric input crossing a
+/// threshold), if any.
+pub(crate) fn run_continuous(
+    inputs: &[&Timeline],
+    cx: &StepCtx<'_>,
+    currents: &mut [Current],
+    last: &mut Current,
+    out: &mut Timeline,
+    f: impl Fn(Time, &[Current]) -> Current,
+    next_break: impl Fn(Time, &[Current]) -> Option<Time>,
+) {
+    let mut m = Merge::new(inputs, cx.now);
+    let mut t_cur = cx.from();
+    let mut computed = false;
+    loop {
+        let next = m.next_instant();
+        let limit = next.unwrap_or(cx.now);
+        while let Some(b) = next_break(t_cur, currents) {
+            if b <= t_cur || b > limit || (b == limit && next.is_some()) {
+                break;
+            }
+            out.push_state(last, b, f(b, currents));
+            t_cur = b;
+        }
+        let Some(t) = next else { break };
+        m.take_changes(t, currents);
+        out.push_state(last, t, f(t, currents));
+        t_cur = t;
+        computed = true;
+    }
+    // The first step defines the output from the session's start even if no input changed
+    // (e.g. a comparison with a still-undefined input is false from the start).
+    if cx.is_first() && !computed {
+        out.push_state(last, cx.now, f(cx.now, currents));
+    }
+}
+
+/// Runs a pointwise operator with one event input (`event_input`) sampled against the other
+/// inputs' current values. `f` returns `Undefined` to emit nothing for an event.
+pub(crate) fn run_events(
+    inputs: &[&Timeline],
+    event_input: usize,
+    cx: &StepCtx<'_>,
+    currents: &mut [Current],
+    out: &mut Timeline,
+    f: impl Fn(Time, &[Current]) -> Current,
+) {
+    let mut m = Merge::new(inputs, cx.now);
+    while let Some(t) = m.next_instant() {
+        m.take_changes(t, currents);
+        if let Some(events) = m.take_events(event_input, t) {
+            for v in events.iter() {
+                currents[event_input] = Current::from_scalar(Some(v));
+                if let Some(r) = f(t, currents).scalar_at(t) {
+                    out.push_event(cx.from(), t, r);
+                }
+            }
+            currents[event_input] = Current::Undefined;
+        }
+    }
+}
+
+/// The first integer instant after `t` at which `pred(line(t'))` differs from `pred(line(t))`,
+/// for a linear piece valued `line` at `t` and a `pred` that tests the sign (a threshold at 0;
+/// callers subtract their threshold first). A monotone line flips such a test at most once.
+pub(crate) fn flip_after(t: Time, line: Linear, pred: impl Fn(f64) -> bool) -> Option<Time> {
+    if line.per_sec == 0.0 || !line.at_start.is_finite() {
+        return None;
+    }
+    let now_truth = pred(line.at_start);
+    let root = t as f64 + (-line.at_start / line.per_sec) * 1000.0;
+    if !root.is_finite() || root < t as f64 - 1.0 || root > 9.0e15 {
+        return None;
+    }
+    let base = root.floor() as Time;
+    (base - 1..=base + 2).find(|&c| c > t && pred(line.value_at(t, c)) != now_truth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flips_at_the_first_instant_past_the_threshold() {
+        // 0 at t=0, +1 per second: reaches 300 at t=300_000 ms.
+        let line = Linear { at_start: -300.0, per_sec: 1.0 };
+        assert_eq!(flip_after(0, line, |x| x >= 0.0), Some(300_000));
+        assert_eq!(flip_after(0, line, |x| x > 0.0), Some(300_001));
+        // Falling line crossing zero between milliseconds.
+        let line = Linear { at_start: 1.0, per_sec: -3.0 };
+        assert_eq!(flip_after(10, line, |x| x >= 0.0), Some(344));
+        assert_eq!(flip_after(0, Linear::constant(5.0), |x| x > 0.0), None);
+        // Moving away from the threshold never flips.
+        assert_eq!(flip_after(0, Linear { at_start: 5.0, per_sec: 1.0 }, |x| x > 0.0), None);
+    }
+}

@@ -1,0 +1,355 @@
+//! The raw YAML DAG spec, exactly as analysts write it. Nothing here is checked beyond its shape;
+//! [`crate::program`] turns a spec into a validated program.
+//!
+//! Nodes are written `op:` + `with:`; a small visitor reads `op` first, then deserializes `with`
+//! straight into that operator's parameters, so every error keeps its line and column.
+
+use crate::evaluate_at::EvaluationPoints;
+use crate::AnyOperator;
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, VariantAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use spanflow_engine::{Location, TimeUnit};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A whole spec file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DagSpec {
+    /// The pipeline's name (used in output rows and metrics).
+    pub name: String,
+    /// What the spec computes, for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where records come from and how to read their key and time.
+    pub input: InputSpec,
+    /// The DAG's nodes.
+    pub nodes: Vec<NodeSpec>,
+    /// What to evaluate, when, and where to send it.
+    #[serde(default)]
+    pub outputs: Vec<OutputSpec>,
+    /// Example inputs with their expected outputs, run by `spanflow test`.
+    #[serde(default)]
+    pub tests: Vec<TestSpec>,
+}
+
+/// How to read the input records.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Field path of the session key; events are grouped into one timeline per key.
+    pub session_key: Spanned<String>,
+    /// Field path of the event time.
+    pub time: Spanned<String>,
+    /// Unit of the time field; default: from the Avro logical type, else milliseconds.
+    #[serde(default)]
+    pub time_unit: Option<TimeUnit>,
+    /// Field path of a sequence number ordering events with equal times.
+    #[serde(default)]
+    pub sequence: Option<Spanned<String>>,
+    /// Avro schema (`.avsc`, path relative to the spec) used to check field paths and types.
+    #[serde(default)]
+    pub schema: Option<Spanned<String>>,
+    /// Only read records with this full Avro name (topics carrying several record types).
+    #[serde(default)]
+    pub record_name: Option<String>,
+    /// What to do with a record that cannot be decoded or lacks its key or time.
+    #[serde(default)]
+    pub on_bad_record: BadRecordPolicy,
+    /// What to do with an event older than its session's last step.
+    #[serde(default)]
+    pub on_late_event: LateEventPolicy,
+}
+
+/// Policy for undecodable records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BadRecordPolicy {
+    /// Stop with an error naming the record.
+    Fail,
+    /// Skip it and count it by reason.
+    #[default]
+    Drop,
+}
+
+/// Policy for events that arrive after their session moved past their time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LateEventPolicy {
+    /// Stop with an error naming the event.
+    Fail,
+    /// Skip it and count it.
+    #[default]
+    Drop,
+}
+
+/// One node: `id`, `op`, `inputs`, `with`.
+#[derive(Debug)]
+pub struct NodeSpec {
+    /// The node id.
+    pub id: Spanned<String>,
+    /// The operator name as written (may be a camelCase alias).
+    pub op: Spanned<String>,
+    /// Input node ids.
+    pub inputs: Vec<Spanned<String>>,
+    /// The operator with its parameters.
+    pub operator: AnyOperator,
+}
+
+/// One output: which nodes to evaluate, and when.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// The output's name (a table or topic name downstream).
+    pub name: Spanned<String>,
+    /// When to evaluate: `every_event`, `session_end`, `{every_secs: N}` or `{events_of: node}`.
+    pub evaluate_at: EvaluationPoints<Spanned<String>>,
+    /// The node ids whose values make the row's columns (named after the nodes).
+    pub columns: Vec<Spanned<String>>,
+}
+
+/// A test written in the spec: input events and the rows they must produce.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSpec {
+    /// What the test shows.
+    pub name: String,
+    /// Input events: field path → value, including the session key and time fields.
+    pub events: Vec<BTreeMap<String, Option<crate::Constant>>>,
+    /// Expected rows: `output`, `session`, `time` and one entry per column.
+    pub expect: Vec<BTreeMap<String, Option<crate::Constant>>>,
+}
+
+/// Converts a serde-saphyr location to the engine's.
+pub fn location<T>(s: &Spanned<T>) -> Option<Location> {
+    let l = s.referenced;
+    (l.line() > 0).then(|| Location { line: l.line() as u32, column: l.column() as u32 })
+}
+
+impl<'de> Deserialize<'de> for NodeSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+const NODE_FIELDS: &[&str] = &["id", "op", "inputs", "with"];
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = NodeSpec;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a node with `id`, `op`, and optionally `inputs` and `with`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeSpec, A::Error> {
+        let mut id: Option<Spanned<String>> = None;
+        let mut op: Option<Spanned<String>> = None;
+        let mut inputs: Option<Vec<Spanned<String>>> = None;
+        let mut operator: Option<AnyOperator> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "id" => id = Some(map.next_value()?),
+                "op" => {
+                    let name: Spanned<String> = map.next_value()?;
+                    if !is_operator(&name.value) {
+                        return Err(de::Error::custom(unknown_op_message(&name.value)));
+                    }
+                    op = Some(name);
+                }
+                "inputs" | "in" => inputs = Some(map.next_value()?),
+                "with" => {
+                    let Some(name) = &op else {
+                        return Err(de::Error::custom("`with:` must come after `op:` so its fields can be checked against the operator"));
+                    };
+                    operator = Some(map.next_value_seed(OperatorSeed(&name.value))?);
+                }
+                other => return Err(de::Error::unknown_field(other, NODE_FIELDS)),
+            }
+        }
+        let id = id.ok_or_else(|| de::Error::missing_field("id"))?;
+        let op = op.ok_or_else(|| de::Error::missing_field("op"))?;
+        let operator = match operator {
+            Some(o) => o,
+            None => OperatorSeed(&op.value).deserialize(empty_map::<A::Error>()).map_err(|e| {
+                de::Error::custom(format!("node `{}` ({}) needs parameters under `with:`: {e}", id.value, op.value))
+            })?,
+        };
+        Ok(NodeSpec { id, op, inputs: inputs.unwrap_or_default(), operator })
+    }
+}
+
+fn empty_map<E: de::Error>() -> de::value::MapDeserializer<'static, std::iter::Empty<((), ())>, E> {
+    de::value::MapDeserializer::new(std::iter::empty())
+}
+
+/// Deserializes `with:` into the parameters of the operator named `op`.
+struct OperatorSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for OperatorSeed<'_> {
+    type Value = AnyOperator;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<AnyOperator, D::Error> {
+        AnyOperator::deserialize(Tagged { tag: self.0, content: d, probe: false })
+    }
+}
+
+/// Presents `(op name, with: body)` to serde's derived enum as an externally tagged enum.
+struct Tagged<'a, D> {
+    tag: &'a str,
+    content: D,
+    /// Only check that the tag names a variant; do not read the content.
+    probe: bool,
+}
+
+const PROBE_OK: &str = "\u{0}known operator";
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Tagged<'_, D> {
+    type Error = D::Error;
+
+    fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, _: &'static [&'static str], visitor: V) -> Result<V::Value, D::Error> {
+        visitor.visit_enum(self)
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, D::Error> {
+        Err(de::Error::custom("internal error: operators deserialize as enums"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+impl<'de, D: Deserializer<'de>> EnumAccess<'de> for Tagged<'_, D> {
+    type Error = D::Error;
+    type Variant = Content<D>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Content<D>), D::Error> {
+        let tag: de::value::StrDeserializer<'_, D::Error> = self.tag.into_deserializer();
+        let value = seed.deserialize(tag).map_err(|_: D::Error| de::Error::custom(unknown_op_message(self.tag)))?;
+        Ok((value, Content { content: self.content, probe: self.probe }))
+    }
+}
+
+struct Content<D> {
+    content: D,
+    probe: bool,
+}
+
+impl<'de, D: Deserializer<'de>> VariantAccess<'de> for Content<D> {
+    type Error = D::Error;
+
+    fn unit_variant(self) -> Result<(), D::Error> {
+        Ok(())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, D::Error> {
+        if self.probe {
+            return Err(de::Error::custom(PROBE_OK));
+        }
+        seed.deserialize(self.content)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, D::Error> {
+        Err(de::Error::custom("internal error: operators are newtype variants"))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(self, _: &'static [&'static str], _: V) -> Result<V::Value, D::Error> {
+        Err(de::Error::custom("internal error: operators are newtype variants"))
+    }
+}
+
+/// Whether `name` (or its alias) names an operator.
+pub fn is_operator(name: &str) -> bool {
+    let probe = Tagged { tag: name, content: empty_map::<de::value::Error>(), probe: true };
+    matches!(AnyOperator::deserialize(probe), Err(e) if e.to_string() == PROBE_OK)
+}
+
+/// The canonical (snake_case) operator names, in catalogue order.
+pub fn operator_names() -> Vec<&'static str> {
+    all_operator_names().iter().copied().filter(|n| !n.chars().any(char::is_uppercase)).collect()
+}
+
+/// Every accepted operator name, aliases included.
+fn all_operator_names() -> &'static [&'static str] {
+    struct Capture;
+    impl<'de> Deserializer<'de> for Capture {
+        type Error = CaptureDone;
+        fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, variants: &'static [&'static str], _: V) -> Result<V::Value, CaptureDone> {
+            Err(CaptureDone(variants))
+        }
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, CaptureDone> {
+            Err(CaptureDone(&[]))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct identifier ignored_any
+        }
+    }
+    #[derive(Debug)]
+    struct CaptureDone(&'static [&'static str]);
+    impl fmt::Display for CaptureDone {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("captured")
+        }
+    }
+    impl std::error::Error for CaptureDone {}
+    impl de::Error for CaptureDone {
+        fn custom<T: fmt::Display>(_: T) -> Self {
+            CaptureDone(&[])
+        }
+    }
+    match AnyOperator::deserialize(Capture) {
+        Err(CaptureDone(v)) => v,
+        Ok(_) => &[],
+    }
+}
+
+fn unknown_op_message(name: &str) -> String {
+    let names = operator_names();
+    let hint = spanflow_engine::error::closest(name, all_operator_names().iter().copied())
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default();
+    format!("unknown op `{name}`{hint} (valid ops: {})", names.join(", "))
+}
+
+/// Parses one operator from its name and the YAML text of its `with:` body (empty for none).
+pub fn parse_operator(name: &str, with_yaml: &str) -> Result<AnyOperator, String> {
+    if !is_operator(name) {
+        return Err(unknown_op_message(name));
+    }
+    if with_yaml.trim().is_empty() {
+        return OperatorSeed(name).deserialize(empty_map::<de::value::Error>()).map_err(|e| e.to_string());
+    }
+    let body: String = with_yaml.lines().map(|l| format!("  {l}\n")).collect();
+    let doc = format!("id: x\nop: {name}\nwith:\n{body}");
+    serde_saphyr::from_str::<NodeSpec>(&doc).map(|n| n.operator).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_aliases_are_known() {
+        assert!(is_operator("duration_where"));
+        assert!(is_operator("durationTrue"));
+        assert!(!is_operator("duration_wher"));
+        assert!(operator_names().contains(&"latest_event_to_state"));
+        assert!(!operator_names().contains(&"latestEventToState"));
+        assert!(unknown_op_message("duration_wher").starts_with("unknown op `duration_wher`; did you mean `duration_where`?"));
+    }
+
+    #[test]
+    fn parses_operators_with_parameters() {
+        let op = parse_operator("has_existed_within", "within_secs: 5").unwrap();
+        assert_eq!(crate::Operator::describe(&op), "within_secs: 5");
+        let e = parse_operator("has_existed_within", "windw_secs: 5").unwrap_err();
+        assert!(e.contains("unknown field `windw_secs`"), "{e}");
+        let e = parse_operator("get", "").unwrap_err();
+        assert!(e.contains("missing field `field`"), "{e}");
+    }
+}
