@@ -1,6 +1,16 @@
 //! spanflow: a streaming DAG interpreter for time-ordered span data.
 //!
-//! The binary's modules live here so integration tests and benchmarks can call them directly.
+//! The binary's modules live here so integration tests and benchmarks can call them directly:
+//! decoding ([`decode`]), grouping events into sessions ([`pipeline`]), output ([`output`]), spec
+//! files and their diagnostics ([`spec_file`], [`diagnostics`]), and the CLI ([`cli`], [`app`]).
 
+pub mod app;
+pub mod cli;
 pub mod decode;
+pub mod diagnostics;
 pub mod generate;
+pub mod graph;
+pub mod output;
+pub mod pipeline;
+pub mod spec_file;
+pub mod spec_test;

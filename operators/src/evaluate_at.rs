@@ -61,12 +61,25 @@ pub struct EvaluateAt {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DigestState {
     currents: SmallVec<[Current; 4]>,
+    last_step: Option<Time>,
+}
+
+impl DigestState {
+    /// The time of the last step this digester saw.
+    pub fn last_step(&self) -> Option<Time> {
+        self.last_step
+    }
+
+    /// Records the time of the step just digested.
+    pub fn set_last_step(&mut self, t: Time) {
+        self.last_step = Some(t);
+    }
 }
 
 impl EvaluateAt {
     /// Fresh per-session state.
     pub fn init_state(&self) -> DigestState {
-        DigestState { currents: smallvec::smallvec![Current::Undefined; self.columns.len()] }
+        DigestState { currents: smallvec::smallvec![Current::Undefined; self.columns.len()], last_step: None }
     }
 
     /// Consumes one step's output of the DAG (`outputs(i)` gives node `i`'s) and appends rows.

@@ -49,6 +49,7 @@ mod subtract;
 pub use get::{FieldType, Get};
 pub use operator::{NodeState, Operator};
 pub use params::{Constant, Secs};
+pub use program::Program;
 
 use enum_dispatch::enum_dispatch;
 use serde::Deserialize;

@@ -1,1 +1,405 @@
-//! A validated program: the spec checked and resolved into a plan, input fields and outputs.
+//! A validated program: a spec checked and resolved into a plan, its input fields and outputs,
+//! plus the [`Runner`] that executes it session by session.
+
+use crate::evaluate_at::{DigestState, EvaluateAt, EvaluationPoints, Row};
+use crate::spec::{location, BadRecordPolicy, DagSpec, LateEventPolicy, TestSpec};
+use crate::{AnyOperator, NodeState};
+use smallvec::SmallVec;
+use spanflow_engine::dag::StepError;
+use spanflow_engine::error::closest;
+use spanflow_engine::{
+    build_plan, Interpreter, Kind, Location, NodeDecl, Plan, Record, Session, StepCtx, Time, TimeUnit, ValueType,
+};
+use std::collections::HashMap;
+use std::fmt;
+
+/// A problem found while reading or checking a spec: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecProblem {
+    /// Where in the spec file, when known.
+    pub at: Option<Location>,
+    /// What is wrong and what would be valid.
+    pub message: String,
+}
+
+impl SpecProblem {
+    fn new(at: Option<Location>, message: impl Into<String>) -> Self {
+        Self { at, message: message.into() }
+    }
+}
+
+impl fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Answers field questions from the input's schema (the Avro schema, when the spec names one).
+pub trait SchemaFields {
+    /// The value type of the field at `path`, or a message saying why it can't be read
+    /// (missing, with a suggestion; or of a type no operator can use).
+    fn field_type(&self, path: &str) -> Result<ValueType, String>;
+}
+
+/// How to read input records, resolved from the spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputPlan {
+    /// Field path of the session key.
+    pub session_key: String,
+    /// Field path of the event time.
+    pub time: String,
+    /// The spec's time unit, if it gave one.
+    pub time_unit: Option<TimeUnit>,
+    /// Field path of the sequence number, if any.
+    pub sequence: Option<String>,
+    /// The fields `get` nodes read, by slot: path and type.
+    pub fields: Vec<(String, ValueType)>,
+    /// The schema path as written in the spec (relative to the spec file).
+    pub schema: Option<String>,
+    /// Only records with this full Avro name.
+    pub record_name: Option<String>,
+    /// Policy for undecodable records.
+    pub on_bad_record: BadRecordPolicy,
+    /// Policy for late events.
+    pub on_late_event: LateEventPolicy,
+}
+
+/// One output: its name, column names, and digester.
+#[derive(Clone, Debug)]
+pub struct OutputPlan {
+    /// The output's name.
+    pub name: String,
+    /// Column names (the node ids).
+    pub columns: Vec<String>,
+    /// The digester.
+    pub digest: EvaluateAt,
+}
+
+/// A spec that passed every check.
+#[derive(Debug)]
+pub struct Program {
+    /// The spec's name.
+    pub name: String,
+    /// The spec's description.
+    pub description: Option<String>,
+    /// How to read input records.
+    pub input: InputPlan,
+    /// The DAG in execution order.
+    pub plan: Plan<AnyOperator>,
+    /// The outputs.
+    pub outputs: Vec<OutputPlan>,
+    /// Tests written in the spec.
+    pub tests: Vec<TestSpec>,
+    /// Problems that don't stop the program (e.g. nodes nothing reads).
+    pub warnings: Vec<SpecProblem>,
+}
+
+impl Program {
+    /// Parses and checks a spec. Reports every problem found; parse errors stop early.
+    pub fn parse(yaml: &str, schema: Option<&dyn SchemaFields>) -> Result<Program, Vec<SpecProblem>> {
+        let spec: DagSpec = serde_saphyr::from_str(yaml).map_err(|e| vec![parse_problem(&e)])?;
+        Self::from_spec(spec, schema)
+    }
+
+    /// Checks a parsed spec.
+    pub fn from_spec(spec: DagSpec, schema: Option<&dyn SchemaFields>) -> Result<Program, Vec<SpecProblem>> {
+        let mut problems = Vec::new();
+        let input = &spec.input;
+        if let Some(s) = schema {
+            for (what, f) in [("session_key", Some(&input.session_key)), ("time", Some(&input.time)), ("sequence", input.sequence.as_ref())] {
+                if let Some(f) = f {
+                    if let Err(m) = s.field_type(&f.value) {
+                        problems.push(SpecProblem::new(location(f), format!("input.{what}: {m}")));
+                    }
+                }
+            }
+        }
+
+        // Resolve `get` fields into decoder slots, checking them against the schema.
+        let mut fields: Vec<(String, ValueType)> = Vec::new();
+        let mut decls = Vec::with_capacity(spec.nodes.len());
+        for node in spec.nodes {
+            let mut op = match node.operator {
+                Ok(op) => op,
+                Err(message) => {
+                    problems.push(SpecProblem::new(location(&node.op), message));
+                    continue;
+                }
+            };
+            if let AnyOperator::Get(get) = &mut op {
+                let declared = get.field_type.map(ValueType::from);
+                let found = schema.map(|s| s.field_type(&get.field));
+                let ty = match (declared, found) {
+                    (declared, Some(Err(m))) => {
+                        problems.push(SpecProblem::new(location(&node.id), format!("node `{}` (get): {m}", node.id.value)));
+                        // Keep checking the rest of the graph as if the field were a string.
+                        Some(declared.unwrap_or(ValueType::Str))
+                    }
+                    (Some(d), Some(Ok(f))) if d != f => {
+                        problems.push(SpecProblem::new(
+                            location(&node.id),
+                            format!("node `{}` (get): field `{}` is {f} in the schema, but `type` says {d}", node.id.value, get.field),
+                        ));
+                        Some(d)
+                    }
+                    (Some(d), _) => Some(d),
+                    (None, Some(Ok(f))) => Some(f),
+                    (None, None) => None,
+                };
+                if let Some(ty) = ty {
+                    get.field_type = Some(match ty {
+                        ValueType::F64 => crate::FieldType::F64,
+                        ValueType::Bool => crate::FieldType::Bool,
+                        _ => crate::FieldType::Str,
+                    });
+                    get.slot = match fields.iter().position(|(p, t)| *p == get.field && *t == ty) {
+                        Some(i) => i,
+                        None => {
+                            fields.push((get.field.clone(), ty));
+                            fields.len() - 1
+                        }
+                    };
+                }
+            }
+            decls.push(NodeDecl {
+                id: node.id.value.clone(),
+                at: location(&node.id),
+                inputs: node.inputs.iter().map(|i| (i.value.clone(), location(i))).collect(),
+                op,
+            });
+        }
+
+        let plan = match build_plan(decls) {
+            Ok(plan) => Some(plan),
+            Err(errors) => {
+                problems.extend(errors.into_iter().map(|e| SpecProblem::new(e.location(), e.to_string())));
+                None
+            }
+        };
+
+        let mut outputs = Vec::new();
+        if spec.outputs.is_empty() {
+            problems.push(SpecProblem::new(None, "the spec has no `outputs`: add one naming the nodes to evaluate and `evaluate_at`"));
+        }
+        let mut seen: HashMap<&str, Option<Location>> = HashMap::new();
+        for (k, out) in spec.outputs.iter().enumerate() {
+            if let Some(first) = seen.insert(&out.name.value, location(&out.name)) {
+                problems.push(SpecProblem::new(
+                    location(&out.name),
+                    format!("duplicate output name `{}` (first at line {})", out.name.value, first.map_or(0, |l| l.line)),
+                ));
+            }
+            let Some(plan) = &plan else { continue };
+            let resolve = |n: &serde_saphyr::Spanned<String>, what: &str| {
+                plan.index_of(&n.value).ok_or_else(|| {
+                    let hint = closest(&n.value, plan.nodes.iter().map(|p| p.id.as_str())).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                    SpecProblem::new(location(n), format!("output `{}`: {what} `{}` doesn't match any node{hint}", out.name.value, n.value))
+                })
+            };
+            let mut columns = Vec::new();
+            for c in &out.columns {
+                match resolve(c, "column") {
+                    Ok(i) if plan.nodes[i].ty.value == ValueType::Record => problems.push(SpecProblem::new(
+                        location(c),
+                        format!("output `{}`: column `{}` is the raw record stream; extract a field with `get`", out.name.value, c.value),
+                    )),
+                    Ok(i) => columns.push(i),
+                    Err(p) => problems.push(p),
+                }
+            }
+            if out.columns.is_empty() {
+                problems.push(SpecProblem::new(location(&out.name), format!("output `{}` has no columns: list the nodes to evaluate", out.name.value)));
+            }
+            let points = match &out.evaluate_at {
+                EvaluationPoints::EventsOf(n) => match resolve(n, "evaluate_at.events_of") {
+                    Ok(i) if plan.nodes[i].ty.kind != Kind::Event || plan.nodes[i].ty.value == ValueType::Record => {
+                        problems.push(SpecProblem::new(
+                            location(n),
+                            format!("output `{}`: evaluate_at.events_of needs an event timeline of values, but `{}` is {}", out.name.value, n.value, plan.nodes[i].ty),
+                        ));
+                        continue;
+                    }
+                    Ok(i) => EvaluationPoints::EventsOf(i),
+                    Err(p) => {
+                        problems.push(p);
+                        continue;
+                    }
+                },
+                other => other.clone().map(|_| 0),
+            };
+            outputs.push(OutputPlan {
+                name: out.name.value.clone(),
+                columns: out.columns.iter().map(|c| c.value.clone()).collect(),
+                digest: EvaluateAt { output: k, points, columns },
+            });
+        }
+
+        let Some(plan) = plan.filter(|_| problems.is_empty()) else { return Err(problems) };
+        let used: Vec<usize> = outputs.iter().flat_map(|o| o.digest.columns.iter().copied()).collect();
+        let warnings = plan
+            .unconsumed()
+            .into_iter()
+            .filter(|id| plan.index_of(id).is_some_and(|i| !used.contains(&i)))
+            .map(|id| {
+                let at = plan.node(id).and_then(|n| n.at);
+                SpecProblem::new(at, format!("node `{id}` is computed but nothing reads it and no output shows it"))
+            })
+            .collect();
+        Ok(Program {
+            name: spec.name,
+            description: spec.description,
+            input: InputPlan {
+                session_key: spec.input.session_key.value,
+                time: spec.input.time.value,
+                time_unit: spec.input.time_unit,
+                sequence: spec.input.sequence.map(|s| s.value),
+                fields,
+                schema: spec.input.schema.map(|s| s.value),
+                record_name: spec.input.record_name,
+                on_bad_record: spec.input.on_bad_record,
+                on_late_event: spec.input.on_late_event,
+            },
+            plan,
+            outputs,
+            tests: spec.tests,
+            warnings,
+        })
+    }
+
+    /// The validated plan as text: nodes in execution order, then outputs.
+    pub fn explain(&self) -> String {
+        let mut s = format!("program {}\ninput: session_key={}, time={}", self.name, self.input.session_key, self.input.time);
+        if let Some(u) = self.input.time_unit {
+            s.push_str(&format!(" ({u:?})").to_lowercase());
+        }
+        if let Some(q) = &self.input.sequence {
+            s.push_str(&format!(", sequence={q}"));
+        }
+        s.push_str("\nfields read:");
+        for (i, (path, ty)) in self.input.fields.iter().enumerate() {
+            s.push_str(&format!(" [{i}] {path}: {ty}"));
+            if i + 1 < self.input.fields.len() {
+                s.push(',');
+            }
+        }
+        s.push_str("\nnodes:\n");
+        for line in spanflow_engine::dag::explain(&self.plan).lines() {
+            s.push_str("  ");
+            s.push_str(line);
+            s.push('\n');
+        }
+        s.push_str("outputs:\n");
+        for o in &self.outputs {
+            let points = match &o.digest.points {
+                EvaluationPoints::EveryEvent => "every_event".to_string(),
+                EvaluationPoints::SessionEnd => "session_end".to_string(),
+                EvaluationPoints::EverySecs(p) => format!("every {} s", p.0),
+                EvaluationPoints::EventsOf(i) => format!("events of {}", self.plan.nodes[*i].id),
+            };
+            s.push_str(&format!("  {}: [{}] at {points}\n", o.name, o.columns.join(", ")));
+        }
+        s
+    }
+}
+
+/// Turns a serde-saphyr error into a problem with its location and a message without the snippet
+/// (the CLI renders its own).
+pub fn parse_problem(e: &serde_saphyr::Error) -> SpecProblem {
+    let at = e.location().filter(|l| l.line() > 0).map(|l| Location { line: l.line() as u32, column: l.column() as u32 });
+    // The crate's Display is "error: line L column C: message" plus a snippet; keep the message.
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let message = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+        Some((_, m)) => m,
+        None => first,
+    };
+    SpecProblem::new(at, message.trim())
+}
+
+/// Per-session state of a running program.
+#[derive(Clone, Debug)]
+pub struct SessionState {
+    dag: Session<NodeState>,
+    digests: SmallVec<[DigestState; 2]>,
+}
+
+impl SessionState {
+    /// Time of the session's last step.
+    pub fn last_time(&self) -> Option<Time> {
+        self.dag.last_time()
+    }
+}
+
+/// Executes a program: one interpreter (shared buffers) for all sessions.
+#[derive(Debug)]
+pub struct Runner<'p> {
+    program: &'p Program,
+    interp: Interpreter<'p, AnyOperator>,
+    rows: Vec<Row>,
+}
+
+impl<'p> Runner<'p> {
+    /// A runner for `program`.
+    pub fn new(program: &'p Program) -> Self {
+        Self { program, interp: Interpreter::new(&program.plan), rows: Vec::new() }
+    }
+
+    /// The program.
+    pub fn program(&self) -> &'p Program {
+        self.program
+    }
+
+    /// State for a new session.
+    pub fn open_session(&self) -> SessionState {
+        SessionState { dag: self.interp.open_session(), digests: self.program.outputs.iter().map(|o| o.digest.init_state()).collect() }
+    }
+
+    /// One step: all `records` share time `now`. Returns the rows it produced.
+    pub fn step(&mut self, session: &mut SessionState, now: Time, records: &[Record]) -> Result<&[Row], StepError> {
+        self.rows.clear();
+        self.interp.step(&mut session.dag, now, records)?;
+        let cx = StepCtx { prev: None, now, records, session_end: false };
+        self.digest(session, cx);
+        Ok(&self.rows)
+    }
+
+    /// Ends the session (at its last step's time), returning its session-end rows.
+    pub fn end(&mut self, session: &mut SessionState) -> &[Row] {
+        self.rows.clear();
+        let Some(last) = session.dag.last_time() else { return &self.rows };
+        if session.dag.has_ended() {
+            return &self.rows;
+        }
+        self.interp.end(&mut session.dag);
+        let cx = StepCtx { prev: Some(last), now: last, records: &[], session_end: true };
+        self.digest(session, cx);
+        &self.rows
+    }
+
+    fn digest(&mut self, session: &mut SessionState, mut cx: StepCtx<'_>) {
+        if !cx.session_end {
+            cx.prev = session.digests_prev();
+        }
+        let interp = &self.interp;
+        for (o, state) in self.program.outputs.iter().zip(session.digests.iter_mut()) {
+            o.digest.step(state, |i| interp.output(i), &cx, &mut self.rows);
+        }
+        if !cx.session_end {
+            session.set_digests_prev(cx.now);
+        }
+    }
+}
+
+impl SessionState {
+    fn digests_prev(&self) -> Option<Time> {
+        self.digests.first().and_then(DigestState::last_step)
+    }
+
+    fn set_digests_prev(&mut self, t: Time) {
+        self.digests.iter_mut().for_each(|d| d.set_last_step(t));
+    }
+}

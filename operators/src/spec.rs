@@ -93,8 +93,9 @@ pub struct NodeSpec {
     pub op: Spanned<String>,
     /// Input node ids.
     pub inputs: Vec<Spanned<String>>,
-    /// The operator with its parameters.
-    pub operator: AnyOperator,
+    /// The operator with its parameters, or why the `op` name or its missing `with:` is wrong
+    /// (reported at the `op:` line when the program is checked).
+    pub operator: Result<AnyOperator, String>,
 }
 
 /// One output: which nodes to evaluate, and when.
@@ -152,19 +153,17 @@ impl<'de> Visitor<'de> for NodeVisitor {
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "id" => id = Some(map.next_value()?),
-                "op" => {
-                    let name: Spanned<String> = map.next_value()?;
-                    if !is_operator(&name.value) {
-                        return Err(de::Error::custom(unknown_op_message(&name.value)));
-                    }
-                    op = Some(name);
-                }
+                "op" => op = Some(map.next_value()?),
                 "inputs" | "in" => inputs = Some(map.next_value()?),
                 "with" => {
                     let Some(name) = &op else {
                         return Err(de::Error::custom("`with:` must come after `op:` so its fields can be checked against the operator"));
                     };
-                    operator = Some(map.next_value_seed(OperatorSeed(&name.value))?);
+                    if is_operator(&name.value) {
+                        operator = Some(map.next_value_seed(OperatorSeed(&name.value))?);
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
                 }
                 other => return Err(de::Error::unknown_field(other, NODE_FIELDS)),
             }
@@ -172,10 +171,11 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let id = id.ok_or_else(|| de::Error::missing_field("id"))?;
         let op = op.ok_or_else(|| de::Error::missing_field("op"))?;
         let operator = match operator {
-            Some(o) => o,
-            None => OperatorSeed(&op.value).deserialize(empty_map::<A::Error>()).map_err(|e| {
-                de::Error::custom(format!("node `{}` ({}) needs parameters under `with:`: {e}", id.value, op.value))
-            })?,
+            Some(o) => Ok(o),
+            None if !is_operator(&op.value) => Err(unknown_op_message(&op.value)),
+            None => OperatorSeed(&op.value)
+                .deserialize(empty_map::<de::value::Error>())
+                .map_err(|e| format!("node `{}` ({}) needs parameters under `with:`: {e}", id.value, op.value)),
         };
         Ok(NodeSpec { id, op, inputs: inputs.unwrap_or_default(), operator })
     }
@@ -326,7 +326,7 @@ pub fn parse_operator(name: &str, with_yaml: &str) -> Result<AnyOperator, String
     }
     let body: String = with_yaml.lines().map(|l| format!("  {l}\n")).collect();
     let doc = format!("id: x\nop: {name}\nwith:\n{body}");
-    serde_saphyr::from_str::<NodeSpec>(&doc).map(|n| n.operator).map_err(|e| e.to_string())
+    serde_saphyr::from_str::<NodeSpec>(&doc).map_err(|e| e.to_string())?.operator
 }
 
 #[cfg(test)]

@@ -1,0 +1,286 @@
+//! The subcommands, wired to the library. Exit codes: 0 success, 1 a failed run or test,
+//! 78 an invalid spec (EX_CONFIG, as Vector uses), 2 bad command-line usage (clap).
+
+use crate::cli::{Command, Dataset, FixtureFormat, GraphFormat};
+use crate::decode::files::{ReadError, RecordReader};
+use crate::decode::{DecodedEvent, FieldPath, Projection};
+use crate::output::JsonLines;
+use crate::pipeline::SessionProcessor;
+use crate::spec_file::{self, LoadedSpec};
+use spanflow_operators::spec::BadRecordPolicy;
+use spanflow_operators::Program;
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// Exit code for an invalid spec.
+pub const EXIT_INVALID_SPEC: u8 = 78;
+
+/// Sets up structured logs on stderr (`RUST_LOG` filters; default `info`).
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false);
+    let _ = if json { builder.json().try_init() } else { builder.compact().try_init() };
+}
+
+/// Runs one subcommand.
+pub fn run(command: Command) -> ExitCode {
+    match command {
+        Command::Run { spec, input, schemas, output } => run_file(&spec, &input, schemas.as_deref(), &output),
+        Command::Validate { specs, deny_warnings } => validate(&specs, deny_warnings),
+        Command::Explain { spec } => with_program(&spec, |p| print!("{}", p.explain())),
+        Command::Graph { spec, format } => with_program(&spec, |p| {
+            print!("{}", match format {
+                GraphFormat::Mermaid => crate::graph::mermaid(p),
+                GraphFormat::Dot => crate::graph::dot(p),
+            })
+        }),
+        Command::Test { specs } => test(&specs),
+        Command::Generate { dataset, sessions, events, seed, format, output } => generate(dataset, sessions, events, seed, format, &output),
+    }
+}
+
+fn with_program(spec: &Path, f: impl FnOnce(&Program)) -> ExitCode {
+    let loaded = spec_file::load(spec);
+    match loaded.program_or_report() {
+        Ok(p) => {
+            f(p);
+            ExitCode::SUCCESS
+        }
+        Err(report) => {
+            eprint!("{report}");
+            ExitCode::from(EXIT_INVALID_SPEC)
+        }
+    }
+}
+
+/// `validate`: one ✓/✗ line per file, then the problems.
+fn validate(specs: &[std::path::PathBuf], deny_warnings: bool) -> ExitCode {
+    let mut failed = 0;
+    for path in specs {
+        let loaded = spec_file::load(path);
+        let (ok, report) = validate_report(&loaded, deny_warnings);
+        println!("{} {}", if ok { "✓" } else { "✗" }, path.display());
+        print!("{report}");
+        failed += usize::from(!ok);
+    }
+    if failed > 0 {
+        println!("{failed} of {} spec(s) invalid", specs.len());
+        ExitCode::from(EXIT_INVALID_SPEC)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Whether a loaded spec passes, and the rendered problems and warnings.
+pub fn validate_report(loaded: &LoadedSpec, deny_warnings: bool) -> (bool, String) {
+    match &loaded.program {
+        Ok(p) => {
+            let severity = if deny_warnings { "error" } else { "warning" };
+            (!deny_warnings || p.warnings.is_empty(), loaded.render(&p.warnings, severity))
+        }
+        Err(problems) => (false, loaded.render(problems, "error")),
+    }
+}
+
+fn test(specs: &[std::path::PathBuf]) -> ExitCode {
+    let (mut passed, mut failed) = (0, 0);
+    for path in specs {
+        let loaded = spec_file::load(path);
+        let program = match loaded.program_or_report() {
+            Ok(p) => p,
+            Err(report) => {
+                println!("✗ {} (invalid spec)", path.display());
+                print!("{report}");
+                failed += 1;
+                continue;
+            }
+        };
+        if program.tests.is_empty() {
+            println!("- {}: no tests", path.display());
+        }
+        for outcome in crate::spec_test::run_all(program) {
+            match outcome.result {
+                Ok(()) => {
+                    passed += 1;
+                    println!("✓ {}: {}", path.display(), outcome.name);
+                }
+                Err(diff) => {
+                    failed += 1;
+                    println!("✗ {}: {}\n  {diff}", path.display(), outcome.name);
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// The fields the program's decoder must read.
+pub fn projection_of(program: &Program) -> Result<Projection, String> {
+    let path = |p: &str| p.parse::<FieldPath>().map_err(|e| format!("field path `{p}`: {e}"));
+    let mut projection = Projection::new(path(&program.input.session_key)?, path(&program.input.time)?);
+    projection.time_unit = program.input.time_unit;
+    projection.sequence = program.input.sequence.as_deref().map(path).transpose()?;
+    projection.record_name = program.input.record_name.clone();
+    for (p, ty) in &program.input.fields {
+        projection.push_field(path(p)?, *ty);
+    }
+    Ok(projection)
+}
+
+/// What a file run did.
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// Records decoded.
+    pub records: u64,
+    /// Bad records skipped, by reason.
+    pub bad_records: BTreeMap<&'static str, u64>,
+    /// Pipeline counters.
+    pub stats: crate::pipeline::Stats,
+}
+
+/// Runs `program` over an input file, writing JSON lines to `out`.
+pub fn run_program_on_file(program: &Program, input: &Path, schemas: Option<&Path>, out: &mut dyn Write) -> Result<RunSummary, String> {
+    let projection = projection_of(program)?;
+    let mut reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
+    let mut processor = SessionProcessor::new(program);
+    let mut writer = JsonLines::new(out);
+    let write_error: std::cell::RefCell<Option<io::Error>> = Default::default();
+    let mut sink = |session: &str, row: &_| {
+        let mut slot = write_error.borrow_mut();
+        if slot.is_none() {
+            if let Err(e) = writer.write(program, session, row) {
+                *slot = Some(e);
+            }
+        }
+    };
+    let mut summary = RunSummary::default();
+    let mut event = DecodedEvent::default();
+    let progress = progress_bar(input);
+    while let Some(item) = reader.read_next(&mut event) {
+        match item {
+            Ok(_) => {
+                summary.records += 1;
+                let record = std::mem::take(&mut event.record);
+                processor.push(&event.session_key, record, &mut sink).map_err(|e| e.to_string())?;
+            }
+            Err(e) => bad_record(program, &mut summary, e)?,
+        }
+        if summary.records % 65_536 == 0 {
+            if let Some(p) = &progress {
+                p.set_position(summary.records);
+            }
+        }
+        if let Some(e) = write_error.borrow_mut().take() {
+            return Err(format!("writing output: {e}"));
+        }
+    }
+    processor.finish(&mut sink);
+    drop(sink);
+    if let Some(e) = write_error.into_inner() {
+        return Err(format!("writing output: {e}"));
+    }
+    writer.flush().map_err(|e| format!("writing output: {e}"))?;
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    summary.stats = processor.stats().clone();
+    Ok(summary)
+}
+
+fn bad_record(program: &Program, summary: &mut RunSummary, e: ReadError) -> Result<(), String> {
+    match program.input.on_bad_record {
+        BadRecordPolicy::Fail => Err(format!("bad record: {e} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)")),
+        BadRecordPolicy::Drop => {
+            let count = summary.bad_records.entry(e.reason()).or_default();
+            *count += 1;
+            // One line per reason for the first few, then only the summary: never one per event.
+            if *count <= 3 {
+                tracing::warn!(reason = e.reason(), "Skipped a bad record: {e}.");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A spinner for inputs large enough to take a while; hidden when stderr is not a terminal.
+fn progress_bar(input: &Path) -> Option<indicatif::ProgressBar> {
+    let size = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    (size > 32 << 20).then(|| {
+        let p = indicatif::ProgressBar::new_spinner();
+        p.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} records {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        p
+    })
+}
+
+fn run_file(spec: &Path, input: &Path, schemas: Option<&Path>, output: &Path) -> ExitCode {
+    let loaded = spec_file::load(spec);
+    let program = match loaded.program_or_report() {
+        Ok(p) => p,
+        Err(report) => {
+            eprint!("{report}");
+            return ExitCode::from(EXIT_INVALID_SPEC);
+        }
+    };
+    let result = if output == Path::new("-") {
+        let stdout = io::stdout();
+        run_program_on_file(program, input, schemas, &mut BufWriter::new(stdout.lock()))
+    } else {
+        match std::fs::File::create(output) {
+            Ok(f) => run_program_on_file(program, input, schemas, &mut BufWriter::new(f)),
+            Err(e) => Err(format!("cannot create {}: {e}", output.display())),
+        }
+    };
+    match result {
+        Ok(s) => {
+            let bad: u64 = s.bad_records.values().sum();
+            tracing::info!(
+                spec = %program.name,
+                records = s.records,
+                sessions = s.stats.sessions,
+                rows = s.stats.rows,
+                bad_records = bad,
+                late_dropped = s.stats.late_dropped,
+                "Run finished."
+            );
+            for (reason, n) in &s.bad_records {
+                tracing::warn!(reason, count = n, "Bad records were skipped.");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn generate(dataset: Dataset, sessions: usize, events: usize, seed: u64, format: FixtureFormat, output: &Path) -> ExitCode {
+    use crate::generate::{write_fixture, FixtureKind, GenConfig};
+    let kind = match (dataset, format) {
+        (Dataset::Heartbeats, FixtureFormat::Avro) => FixtureKind::HeartbeatsOcf,
+        (Dataset::Heartbeats, FixtureFormat::Framed) => FixtureKind::HeartbeatsFramed { schema_id: 1 },
+        (Dataset::Telemetry, FixtureFormat::Avro) => FixtureKind::TelemetryOcf,
+        (Dataset::Telemetry, FixtureFormat::Framed) => {
+            tracing::error!("Telemetry is only generated as an Avro container file.");
+            return ExitCode::from(2);
+        }
+    };
+    let config = GenConfig { seed, sessions, events_per_session: events, interleave: true, start_time: 1_700_000_000_000 };
+    match write_fixture(kind, output, &config) {
+        Ok(n) => {
+            tracing::info!(records = n, path = %output.display(), "Fixture written.");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
