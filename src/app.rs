@@ -19,25 +19,51 @@ pub const EXIT_INVALID_SPEC: u8 = 78;
 
 /// Sets up structured logs on stderr (`RUST_LOG` filters; default `info`).
 pub fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false);
-    let _ = if json { builder.json().try_init() } else { builder.compact().try_init() };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.compact().try_init()
+    };
 }
 
 /// Runs one subcommand.
 pub fn run(command: Command) -> ExitCode {
     match command {
-        Command::Run { spec, input, schemas, output } => run_file(&spec, &input, schemas.as_deref(), &output),
-        Command::Validate { specs, deny_warnings } => validate(&specs, deny_warnings),
+        Command::Run {
+            spec,
+            input,
+            schemas,
+            output,
+        } => run_file(&spec, &input, schemas.as_deref(), &output),
+        Command::Validate {
+            specs,
+            deny_warnings,
+        } => validate(&specs, deny_warnings),
         Command::Explain { spec } => with_program(&spec, |p| print!("{}", p.explain())),
         Command::Graph { spec, format } => with_program(&spec, |p| {
-            print!("{}", match format {
-                GraphFormat::Mermaid => crate::graph::mermaid(p),
-                GraphFormat::Dot => crate::graph::dot(p),
-            })
+            print!(
+                "{}",
+                match format {
+                    GraphFormat::Mermaid => crate::graph::mermaid(p),
+                    GraphFormat::Dot => crate::graph::dot(p),
+                }
+            )
         }),
         Command::Test { specs } => test(&specs),
-        Command::Generate { dataset, sessions, events, seed, format, output } => generate(dataset, sessions, events, seed, format, &output),
+        Command::Generate {
+            dataset,
+            sessions,
+            events,
+            seed,
+            format,
+            output,
+        } => generate(dataset, sessions, events, seed, format, &output),
     }
 }
 
@@ -78,7 +104,10 @@ pub fn validate_report(loaded: &LoadedSpec, deny_warnings: bool) -> (bool, Strin
     match &loaded.program {
         Ok(p) => {
             let severity = if deny_warnings { "error" } else { "warning" };
-            (!deny_warnings || p.warnings.is_empty(), loaded.render(&p.warnings, severity))
+            (
+                !deny_warnings || p.warnings.is_empty(),
+                loaded.render(&p.warnings, severity),
+            )
         }
         Err(problems) => (false, loaded.render(problems, "error")),
     }
@@ -123,8 +152,14 @@ fn test(specs: &[std::path::PathBuf]) -> ExitCode {
 
 /// The fields the program's decoder must read.
 pub fn projection_of(program: &Program) -> Result<Projection, String> {
-    let path = |p: &str| p.parse::<FieldPath>().map_err(|e| format!("field path `{p}`: {e}"));
-    let mut projection = Projection::new(path(&program.input.session_key)?, path(&program.input.time)?);
+    let path = |p: &str| {
+        p.parse::<FieldPath>()
+            .map_err(|e| format!("field path `{p}`: {e}"))
+    };
+    let mut projection = Projection::new(
+        path(&program.input.session_key)?,
+        path(&program.input.time)?,
+    );
     projection.time_unit = program.input.time_unit;
     projection.sequence = program.input.sequence.as_deref().map(path).transpose()?;
     projection.record_name = program.input.record_name.clone();
@@ -146,7 +181,12 @@ pub struct RunSummary {
 }
 
 /// Runs `program` over an input file, writing JSON lines to `out`.
-pub fn run_program_on_file(program: &Program, input: &Path, schemas: Option<&Path>, out: &mut dyn Write) -> Result<RunSummary, String> {
+pub fn run_program_on_file(
+    program: &Program,
+    input: &Path,
+    schemas: Option<&Path>,
+    out: &mut dyn Write,
+) -> Result<RunSummary, String> {
     let projection = projection_of(program)?;
     let mut reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
     let mut processor = SessionProcessor::new(program);
@@ -168,7 +208,9 @@ pub fn run_program_on_file(program: &Program, input: &Path, schemas: Option<&Pat
             Ok(_) => {
                 summary.records += 1;
                 let record = std::mem::take(&mut event.record);
-                processor.push(&event.session_key, record, &mut sink).map_err(|e| e.to_string())?;
+                processor
+                    .push(&event.session_key, record, &mut sink)
+                    .map_err(|e| e.to_string())?;
             }
             Err(e) => bad_record(program, &mut summary, e)?,
         }
@@ -196,7 +238,9 @@ pub fn run_program_on_file(program: &Program, input: &Path, schemas: Option<&Pat
 
 fn bad_record(program: &Program, summary: &mut RunSummary, e: ReadError) -> Result<(), String> {
     match program.input.on_bad_record {
-        BadRecordPolicy::Fail => Err(format!("bad record: {e} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)")),
+        BadRecordPolicy::Fail => Err(format!(
+            "bad record: {e} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"
+        )),
         BadRecordPolicy::Drop => {
             let count = summary.bad_records.entry(e.reason()).or_default();
             *count += 1;
@@ -214,7 +258,10 @@ fn progress_bar(input: &Path) -> Option<indicatif::ProgressBar> {
     let size = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     (size > 32 << 20).then(|| {
         let p = indicatif::ProgressBar::new_spinner();
-        p.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} records {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()));
+        p.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {pos} records {per_sec}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
         p
     })
 }
@@ -261,18 +308,33 @@ fn run_file(spec: &Path, input: &Path, schemas: Option<&Path>, output: &Path) ->
     }
 }
 
-fn generate(dataset: Dataset, sessions: usize, events: usize, seed: u64, format: FixtureFormat, output: &Path) -> ExitCode {
+fn generate(
+    dataset: Dataset,
+    sessions: usize,
+    events: usize,
+    seed: u64,
+    format: FixtureFormat,
+    output: &Path,
+) -> ExitCode {
     use crate::generate::{write_fixture, FixtureKind, GenConfig};
     let kind = match (dataset, format) {
         (Dataset::Heartbeats, FixtureFormat::Avro) => FixtureKind::HeartbeatsOcf,
-        (Dataset::Heartbeats, FixtureFormat::Framed) => FixtureKind::HeartbeatsFramed { schema_id: 1 },
+        (Dataset::Heartbeats, FixtureFormat::Framed) => {
+            FixtureKind::HeartbeatsFramed { schema_id: 1 }
+        }
         (Dataset::Telemetry, FixtureFormat::Avro) => FixtureKind::TelemetryOcf,
         (Dataset::Telemetry, FixtureFormat::Framed) => {
             tracing::error!("Telemetry is only generated as an Avro container file.");
             return ExitCode::from(2);
         }
     };
-    let config = GenConfig { seed, sessions, events_per_session: events, interleave: true, start_time: 1_700_000_000_000 };
+    let config = GenConfig {
+        seed,
+        sessions,
+        events_per_session: events,
+        interleave: true,
+        start_time: 1_700_000_000_000,
+    };
     match write_fixture(kind, output, &config) {
         Ok(n) => {
             tracing::info!(records = n, path = %output.display(), "Fixture written.");

@@ -8,12 +8,19 @@ pub fn render(file: &str, source: &str, problem: &SpecProblem, severity: &str) -
     let mut s = String::new();
     match problem.at {
         Some(at) => {
-            let _ = writeln!(s, "{file}:{}:{}: {severity}: {}", at.line, at.column, problem.message);
+            let _ = writeln!(
+                s,
+                "{file}:{}:{}: {severity}: {}",
+                at.line, at.column, problem.message
+            );
             if let Some(line) = source.lines().nth(at.line.saturating_sub(1) as usize) {
                 let gutter = at.line.to_string().len();
                 let _ = writeln!(s, "{:gutter$} |", "");
                 let _ = writeln!(s, "{} | {line}", at.line);
-                let caret_at = line.chars().take(at.column.saturating_sub(1) as usize).count();
+                let caret_at = line
+                    .chars()
+                    .take(at.column.saturating_sub(1) as usize)
+                    .count();
                 let _ = writeln!(s, "{:gutter$} | {:caret_at$}^", "", "");
             }
         }
@@ -31,7 +38,13 @@ mod tests {
 
     #[test]
     fn points_at_the_column() {
-        let p = SpecProblem { at: Some(Location { line: 2, column: 7 }), message: "bad".into() };
-        assert_eq!(render("s.yaml", "a: 1\nbb: cdx\n", &p, "error"), "s.yaml:2:7: error: bad\n  |\n2 | bb: cdx\n  |       ^\n");
+        let p = SpecProblem {
+            at: Some(Location { line: 2, column: 7 }),
+            message: "bad".into(),
+        };
+        assert_eq!(
+            render("s.yaml", "a: 1\nbb: cdx\n", &p, "error"),
+            "s.yaml:2:7: error: bad\n  |\n2 | bb: cdx\n  |       ^\n"
+        );
     }
 }

@@ -8,7 +8,14 @@ use std::fmt::Write;
 pub fn mermaid(program: &Program) -> String {
     let mut s = String::from("flowchart LR\n");
     for n in &program.plan.nodes {
-        let _ = writeln!(s, "  {}[\"{}<br/><small>{} → {}</small>\"]", n.id, n.id, n.op.name(), n.ty);
+        let _ = writeln!(
+            s,
+            "  {}[\"{}<br/><small>{} → {}</small>\"]",
+            n.id,
+            n.id,
+            n.op.name(),
+            n.ty
+        );
     }
     for n in &program.plan.nodes {
         for &i in &n.inputs {
@@ -26,9 +33,19 @@ pub fn mermaid(program: &Program) -> String {
 
 /// Graphviz DOT digraph.
 pub fn dot(program: &Program) -> String {
-    let mut s = format!("digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n", program.name);
+    let mut s = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+        program.name
+    );
     for n in &program.plan.nodes {
-        let _ = writeln!(s, "  \"{}\" [label=\"{}\\n{} → {}\"];", n.id, n.id, n.op.name(), n.ty);
+        let _ = writeln!(
+            s,
+            "  \"{}\" [label=\"{}\\n{} → {}\"];",
+            n.id,
+            n.id,
+            n.op.name(),
+            n.ty
+        );
     }
     for n in &program.plan.nodes {
         for &i in &n.inputs {

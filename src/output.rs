@@ -26,7 +26,9 @@ pub fn scalar_to_json(v: Option<&Scalar>) -> Value {
         Some(Scalar::Bool(b)) => Value::Bool(*b),
         Some(Scalar::Str(s)) => Value::String(s.to_string()),
         // Whole numbers print without a fraction (durations in whole seconds read as `5`).
-        Some(Scalar::F64(x)) if x.fract() == 0.0 && x.abs() < 9.0e15 => Value::Number((*x as i64).into()),
+        Some(Scalar::F64(x)) if x.fract() == 0.0 && x.abs() < 9.0e15 => {
+            Value::Number((*x as i64).into())
+        }
         Some(Scalar::F64(x)) => Number::from_f64(*x).map_or(Value::Null, Value::Number),
     }
 }

@@ -58,7 +58,12 @@ pub struct SessionProcessor<'p> {
 impl<'p> SessionProcessor<'p> {
     /// A processor for `program`.
     pub fn new(program: &'p Program) -> Self {
-        Self { runner: Runner::new(program), sessions: HashMap::new(), stats: Stats::default(), sequenced: program.input.sequence.is_some() }
+        Self {
+            runner: Runner::new(program),
+            sessions: HashMap::new(),
+            stats: Stats::default(),
+            sequenced: program.input.sequence.is_some(),
+        }
     }
 
     /// What happened so far.
@@ -72,13 +77,22 @@ impl<'p> SessionProcessor<'p> {
     }
 
     /// Adds one event; rows completed by it go to `sink` with their session key.
-    pub fn push(&mut self, key: &str, record: Record, sink: &mut dyn FnMut(&str, &Row)) -> Result<(), PipelineError> {
+    pub fn push(
+        &mut self,
+        key: &str,
+        record: Record,
+        sink: &mut dyn FnMut(&str, &Row),
+    ) -> Result<(), PipelineError> {
         let session = match self.sessions.get_mut(key) {
             Some(s) => s,
             None => {
                 self.stats.sessions += 1;
                 let state = self.runner.open_session();
-                self.sessions.entry(Str::from(key)).or_insert(OpenSession { state, pending_time: None, pending: SmallVec::new() })
+                self.sessions.entry(Str::from(key)).or_insert(OpenSession {
+                    state,
+                    pending_time: None,
+                    pending: SmallVec::new(),
+                })
             }
         };
         match session.pending_time {
@@ -89,11 +103,22 @@ impl<'p> SessionProcessor<'p> {
                         self.stats.late_dropped += 1;
                         Ok(())
                     }
-                    LateEventPolicy::Fail => Err(PipelineError::LateEvent { session: key.to_string(), time: record.time, latest: t }),
+                    LateEventPolicy::Fail => Err(PipelineError::LateEvent {
+                        session: key.to_string(),
+                        time: record.time,
+                        latest: t,
+                    }),
                 };
             }
             _ => {
-                Self::flush(&mut self.runner, &mut self.stats, self.sequenced, key, session, sink);
+                Self::flush(
+                    &mut self.runner,
+                    &mut self.stats,
+                    self.sequenced,
+                    key,
+                    session,
+                    sink,
+                );
                 session.pending_time = Some(record.time);
                 session.pending.push(record);
             }
@@ -105,7 +130,14 @@ impl<'p> SessionProcessor<'p> {
     /// Ends one session: runs its pending step and its session-end evaluation.
     pub fn end_session(&mut self, key: &str, sink: &mut dyn FnMut(&str, &Row)) {
         if let Some(mut s) = self.sessions.remove(key) {
-            Self::flush(&mut self.runner, &mut self.stats, self.sequenced, key, &mut s, sink);
+            Self::flush(
+                &mut self.runner,
+                &mut self.stats,
+                self.sequenced,
+                key,
+                &mut s,
+                sink,
+            );
             let rows = self.runner.end(&mut s.state);
             self.stats.rows += rows.len() as u64;
             rows.iter().for_each(|r| sink(key, r));
@@ -121,7 +153,14 @@ impl<'p> SessionProcessor<'p> {
         }
     }
 
-    fn flush(runner: &mut Runner<'p>, stats: &mut Stats, sequenced: bool, key: &str, s: &mut OpenSession, sink: &mut dyn FnMut(&str, &Row)) {
+    fn flush(
+        runner: &mut Runner<'p>,
+        stats: &mut Stats,
+        sequenced: bool,
+        key: &str,
+        s: &mut OpenSession,
+        sink: &mut dyn FnMut(&str, &Row),
+    ) {
         let Some(t) = s.pending_time else { return };
         if s.pending.is_empty() {
             return;

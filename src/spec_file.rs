@@ -2,7 +2,7 @@
 
 use crate::decode::{FieldPath, SchemaSource};
 use spanflow_engine::ValueType;
-use spanflow_operators::program::{parse_problem, SchemaFields, SpecProblem};
+use spanflow_operators::program::{parse_spec, SchemaFields, SpecProblem};
 use spanflow_operators::spec::{location, DagSpec};
 use spanflow_operators::Program;
 use std::path::{Path, PathBuf};
@@ -22,13 +22,18 @@ pub struct LoadedSpec {
 impl LoadedSpec {
     /// The program, or the problems rendered for people.
     pub fn program_or_report(&self) -> Result<&Program, String> {
-        self.program.as_ref().map_err(|problems| self.render(problems, "error"))
+        self.program
+            .as_ref()
+            .map_err(|problems| self.render(problems, "error"))
     }
 
     /// Renders problems against this spec's text.
     pub fn render(&self, problems: &[SpecProblem], severity: &str) -> String {
         let file = self.path.display().to_string();
-        problems.iter().map(|p| crate::diagnostics::render(&file, &self.source, p, severity)).collect()
+        problems
+            .iter()
+            .map(|p| crate::diagnostics::render(&file, &self.source, p, severity))
+            .collect()
     }
 }
 
@@ -37,13 +42,28 @@ pub fn load(path: &Path) -> LoadedSpec {
     let source = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) => {
-            let problem = SpecProblem { at: None, message: format!("cannot read the spec: {e}") };
-            return LoadedSpec { path: path.into(), source: String::new(), schema: None, program: Err(vec![problem]) };
+            let problem = SpecProblem {
+                at: None,
+                message: format!("cannot read the spec: {e}"),
+            };
+            return LoadedSpec {
+                path: path.into(),
+                source: String::new(),
+                schema: None,
+                program: Err(vec![problem]),
+            };
         }
     };
-    let spec: DagSpec = match serde_saphyr::from_str(&source) {
+    let spec: DagSpec = match parse_spec(&source) {
         Ok(s) => s,
-        Err(e) => return LoadedSpec { path: path.into(), program: Err(vec![parse_problem(&e)]), source, schema: None },
+        Err(p) => {
+            return LoadedSpec {
+                path: path.into(),
+                program: Err(vec![p]),
+                source,
+                schema: None,
+            }
+        }
     };
     let mut schema = None;
     if let Some(rel) = &spec.input.schema {
@@ -51,14 +71,27 @@ pub fn load(path: &Path) -> LoadedSpec {
         match SchemaSource::from_file(&file) {
             Ok(s) => schema = Some(s),
             Err(e) => {
-                let problem = SpecProblem { at: location(rel), message: format!("input.schema: {e}") };
-                return LoadedSpec { path: path.into(), source, schema: None, program: Err(vec![problem]) };
+                let problem = SpecProblem {
+                    at: location(rel),
+                    message: format!("input.schema: {e}"),
+                };
+                return LoadedSpec {
+                    path: path.into(),
+                    source,
+                    schema: None,
+                    program: Err(vec![problem]),
+                };
             }
         }
     }
     let fields = schema.as_ref().map(AvroFields::new);
     let program = Program::from_spec(spec, fields.as_ref().map(|f| f as &dyn SchemaFields));
-    LoadedSpec { path: path.into(), source, schema, program }
+    LoadedSpec {
+        path: path.into(),
+        source,
+        schema,
+        program,
+    }
 }
 
 /// Field lookups against an Avro schema (apache-avro's parsed form).
@@ -72,22 +105,40 @@ impl AvroFields {
 
 impl SchemaFields for AvroFields {
     fn field_type(&self, path: &str) -> Result<ValueType, String> {
-        let schema = self.0.as_ref().map_err(|e| format!("the schema cannot be read: {e}"))?;
+        let schema = self
+            .0
+            .as_ref()
+            .map_err(|e| format!("the schema cannot be read: {e}"))?;
         let path: FieldPath = path.parse().map_err(|e| format!("{e}"))?;
         let mut current = schema;
         let mut walked = Vec::new();
         for segment in path.segments() {
             let record = match non_null(current) {
                 apache_avro::Schema::Record(r) => r,
-                other => return Err(format!("`{}` is {}, not a record, so it has no field `{segment}`", walked.join("."), kind(other))),
+                other => {
+                    return Err(format!(
+                        "`{}` is {}, not a record, so it has no field `{segment}`",
+                        walked.join("."),
+                        kind(other)
+                    ))
+                }
             };
             match record.fields.iter().find(|f| f.name == segment.as_str()) {
                 Some(f) => current = &f.schema,
                 None => {
                     let names: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
-                    let hint = spanflow_engine::error::closest(segment, names.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                    let place = if walked.is_empty() { format!("record `{}`", record.name.name()) } else { format!("`{}`", walked.join(".")) };
-                    return Err(format!("field `{path}`: {place} has no field `{segment}`{hint} (fields: {})", names.join(", ")));
+                    let hint = spanflow_engine::error::closest(segment, names.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    let place = if walked.is_empty() {
+                        format!("record `{}`", record.name.name())
+                    } else {
+                        format!("`{}`", walked.join("."))
+                    };
+                    return Err(format!(
+                        "field `{path}`: {place} has no field `{segment}`{hint} (fields: {})",
+                        names.join(", ")
+                    ));
                 }
             }
             walked.push(segment.to_string());
@@ -108,7 +159,12 @@ fn non_null(s: &apache_avro::Schema) -> &apache_avro::Schema {
     match s {
         apache_avro::Schema::Union(u) => {
             let v = u.variants();
-            match v.iter().filter(|b| !matches!(b, apache_avro::Schema::Null)).collect::<Vec<_>>().as_slice() {
+            match v
+                .iter()
+                .filter(|b| !matches!(b, apache_avro::Schema::Null))
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
                 [one] => one,
                 _ => s,
             }

@@ -19,7 +19,14 @@ pub struct TestOutcome {
 
 /// Runs every test of the program.
 pub fn run_all(program: &Program) -> Vec<TestOutcome> {
-    program.tests.iter().map(|t| TestOutcome { name: t.name.clone(), result: run_one(program, t) }).collect()
+    program
+        .tests
+        .iter()
+        .map(|t| TestOutcome {
+            name: t.name.clone(),
+            result: run_one(program, t),
+        })
+        .collect()
 }
 
 fn run_one(program: &Program, test: &TestSpec) -> Result<(), String> {
@@ -27,27 +34,54 @@ fn run_one(program: &Program, test: &TestSpec) -> Result<(), String> {
     let mut produced: Vec<serde_json::Map<String, Value>> = Vec::new();
     let mut sink = |session: &str, row: &_| produced.push(row_to_json(program, session, row));
     for (i, event) in test.events.iter().enumerate() {
-        let (key, record) = to_record(program, event).map_err(|e| format!("event #{}: {e}", i + 1))?;
-        processor.push(&key, record, &mut sink).map_err(|e| e.to_string())?;
+        let (key, record) =
+            to_record(program, event).map_err(|e| format!("event #{}: {e}", i + 1))?;
+        processor
+            .push(&key, record, &mut sink)
+            .map_err(|e| e.to_string())?;
     }
     processor.finish(&mut sink);
     let expected: Vec<serde_json::Map<String, Value>> = test
         .expect
         .iter()
-        .map(|row| row.iter().map(|(k, v)| (k.clone(), scalar_to_json(v.as_ref().map(|c| &c.0)))).collect())
+        .map(|row| {
+            row.iter()
+                .map(|(k, v)| (k.clone(), scalar_to_json(v.as_ref().map(|c| &c.0))))
+                .collect()
+        })
         .collect();
-    let matches = expected.len() == produced.len() && expected.iter().zip(&produced).all(|(e, p)| row_matches(e, p));
+    let matches = expected.len() == produced.len()
+        && expected
+            .iter()
+            .zip(&produced)
+            .all(|(e, p)| row_matches(e, p));
     if matches {
         return Ok(());
     }
-    let show = |rows: &[serde_json::Map<String, Value>]| rows.iter().map(|r| format!("    {}", Value::Object(r.clone()))).collect::<Vec<_>>().join("\n");
-    Err(format!("expected {} row(s):\n{}\n  got {} row(s):\n{}", expected.len(), show(&expected), produced.len(), show(&produced)))
+    let show = |rows: &[serde_json::Map<String, Value>]| {
+        rows.iter()
+            .map(|r| format!("    {}", Value::Object(r.clone())))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Err(format!(
+        "expected {} row(s):\n{}\n  got {} row(s):\n{}",
+        expected.len(),
+        show(&expected),
+        produced.len(),
+        show(&produced)
+    ))
 }
 
 /// Every expected key is present with an equal value (numbers within 1e-9).
-fn row_matches(expected: &serde_json::Map<String, Value>, produced: &serde_json::Map<String, Value>) -> bool {
+fn row_matches(
+    expected: &serde_json::Map<String, Value>,
+    produced: &serde_json::Map<String, Value>,
+) -> bool {
     expected.iter().all(|(k, e)| match (e, produced.get(k)) {
-        (Value::Number(a), Some(Value::Number(b))) => (a.as_f64().unwrap_or(f64::NAN) - b.as_f64().unwrap_or(f64::NAN)).abs() <= 1e-9,
+        (Value::Number(a), Some(Value::Number(b))) => {
+            (a.as_f64().unwrap_or(f64::NAN) - b.as_f64().unwrap_or(f64::NAN)).abs() <= 1e-9
+        }
         (Value::String(a), Some(Value::Number(b))) if k == "session" => *a == b.to_string(),
         (e, Some(p)) => e == p,
         (Value::Null, None) => true,
@@ -56,27 +90,50 @@ fn row_matches(expected: &serde_json::Map<String, Value>, produced: &serde_json:
 }
 
 /// Builds the record a test event stands for, as the decoder would.
-fn to_record(program: &Program, event: &BTreeMap<String, Option<Constant>>) -> Result<(String, Record), String> {
+fn to_record(
+    program: &Program,
+    event: &BTreeMap<String, Option<Constant>>,
+) -> Result<(String, Record), String> {
     let input = &program.input;
     let key = match event.get(&input.session_key) {
         Some(Some(Constant(Scalar::Str(s)))) => s.to_string(),
         Some(Some(Constant(Scalar::F64(x)))) => format!("{x}"),
-        _ => return Err(format!("the session key field `{}` is missing", input.session_key)),
+        _ => {
+            return Err(format!(
+                "the session key field `{}` is missing",
+                input.session_key
+            ))
+        }
     };
     let unit = input.time_unit.unwrap_or(TimeUnit::Milliseconds);
     let time = match event.get(&input.time) {
-        Some(Some(Constant(Scalar::F64(x)))) => unit.float_to_millis(*x).ok_or_else(|| format!("time {x} is out of range"))?,
-        Some(Some(other)) => return Err(format!("the time field `{}` must be a number, got {other}", input.time)),
+        Some(Some(Constant(Scalar::F64(x)))) => unit
+            .float_to_millis(*x)
+            .ok_or_else(|| format!("time {x} is out of range"))?,
+        Some(Some(other)) => {
+            return Err(format!(
+                "the time field `{}` must be a number, got {other}",
+                input.time
+            ))
+        }
         _ => return Err(format!("the time field `{}` is missing", input.time)),
     };
     let sequence = input.sequence.as_ref().and_then(|s| match event.get(s) {
         Some(Some(Constant(Scalar::F64(x)))) => Some(*x as i64),
         _ => None,
     });
-    let known = |k: &String| *k == input.session_key || *k == input.time || Some(k) == input.sequence.as_ref() || input.fields.iter().any(|(p, _)| p == k);
+    let known = |k: &String| {
+        *k == input.session_key
+            || *k == input.time
+            || Some(k) == input.sequence.as_ref()
+            || input.fields.iter().any(|(p, _)| p == k)
+    };
     if let Some(unused) = event.keys().find(|k| !known(k)) {
         let read: Vec<&str> = input.fields.iter().map(|(p, _)| p.as_str()).collect();
-        return Err(format!("field `{unused}` is not read by any `get` node (fields read: {})", read.join(", ")));
+        return Err(format!(
+            "field `{unused}` is not read by any `get` node (fields read: {})",
+            read.join(", ")
+        ));
     }
     let mut fields = smallvec::SmallVec::new();
     for (path, ty) in &input.fields {
@@ -85,8 +142,19 @@ fn to_record(program: &Program, event: &BTreeMap<String, Option<Constant>>) -> R
             (Some(Some(Constant(Scalar::F64(x)))), ValueType::F64) => FieldValue::F64(*x),
             (Some(Some(Constant(Scalar::Bool(b)))), ValueType::Bool) => FieldValue::Bool(*b),
             (Some(Some(Constant(Scalar::Str(s)))), ValueType::Str) => FieldValue::Str(s.clone()),
-            (Some(Some(v)), ty) => return Err(format!("field `{path}` is read as {ty}, but the test gives {v}")),
+            (Some(Some(v)), ty) => {
+                return Err(format!(
+                    "field `{path}` is read as {ty}, but the test gives {v}"
+                ))
+            }
         });
     }
-    Ok((key, Record { time, sequence, fields }))
+    Ok((
+        key,
+        Record {
+            time,
+            sequence,
+            fields,
+        },
+    ))
 }

@@ -31,12 +31,18 @@ pub struct TypeMismatch {
 impl TypeMismatch {
     /// A problem with input number `input`.
     pub fn input(input: usize, message: impl Into<String>) -> Self {
-        Self { input: Some(input), message: message.into() }
+        Self {
+            input: Some(input),
+            message: message.into(),
+        }
     }
 
     /// A problem with the node as a whole (arity, parameters).
     pub fn node(message: impl Into<String>) -> Self {
-        Self { input: None, message: message.into() }
+        Self {
+            input: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -102,14 +108,22 @@ impl PlanError {
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {
-    suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+    suggestion
+        .as_ref()
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
 }
 
 /// The name in `candidates` closest to `wanted`, if it is close enough to be a likely typo.
 pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&wanted.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&wanted.to_lowercase(), &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.to_string())
@@ -135,6 +149,9 @@ mod tests {
             suggestion: Some("is_buffering".into()),
             at: None,
         };
-        assert_eq!(e.to_string(), "node `cir`: input `is_bufering` doesn't match any node; did you mean `is_buffering`?");
+        assert_eq!(
+            e.to_string(),
+            "node `cir`: input `is_bufering` doesn't match any node; did you mean `is_buffering`?"
+        );
     }
 }

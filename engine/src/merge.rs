@@ -85,12 +85,18 @@ pub struct Merge<'a> {
 impl<'a> Merge<'a> {
     /// Starts at the beginning of every input's output for the step ending at `now`.
     pub fn new(inputs: &[&'a Timeline], now: Time) -> Self {
-        Self { inputs: inputs.iter().map(|t| (*t, 0)).collect(), now }
+        Self {
+            inputs: inputs.iter().map(|t| (*t, 0)).collect(),
+            now,
+        }
     }
 
     /// The earliest instant at which any input still has something, if any.
     pub fn next_instant(&self) -> Option<Time> {
-        self.inputs.iter().filter_map(|(tl, pos)| instant(tl, *pos, self.now)).min()
+        self.inputs
+            .iter()
+            .filter_map(|(tl, pos)| instant(tl, *pos, self.now))
+            .min()
     }
 
     /// If input `i` (a state or numeric timeline) changes at `t`, moves `cur` to its new value
@@ -103,8 +109,18 @@ impl<'a> Merge<'a> {
         *cur = match tl {
             Timeline::StateF64(s) => s[*pos].value.map_or(Current::Undefined, Current::F64),
             Timeline::StateBool(s) => s[*pos].value.map_or(Current::Undefined, Current::Bool),
-            Timeline::StateStr(s) => s[*pos].value.as_ref().map_or(Current::Undefined, |v| Current::Str(v.clone())),
-            Timeline::Numeric(s) => s[*pos].value.map_or(Current::Undefined, |line| Current::Linear { start: t, line }),
+            Timeline::StateStr(s) => s[*pos]
+                .value
+                .as_ref()
+                .map_or(Current::Undefined, |v| Current::Str(v.clone())),
+            Timeline::Numeric(s) => {
+                s[*pos]
+                    .value
+                    .map_or(Current::Undefined, |line| Current::Linear {
+                        start: t,
+                        line,
+                    })
+            }
             _ => return false,
         };
         *pos += 1;
@@ -173,7 +189,10 @@ mod tests {
         let mut seen = Vec::new();
         while let Some(t) = m.next_instant() {
             m.take_changes(t, &mut cur);
-            let ev: Vec<_> = m.take_events(1, t).map(|e| e.iter().map(|v| v.to_owned()).collect()).unwrap_or_default();
+            let ev: Vec<_> = m
+                .take_events(1, t)
+                .map(|e| e.iter().map(|v| v.to_owned()).collect())
+                .unwrap_or_default();
             seen.push((t, cur[0].clone(), ev));
         }
         use crate::value::Scalar::F64;

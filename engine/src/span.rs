@@ -15,12 +15,18 @@ pub struct Span<V> {
 impl<V> Span<V> {
     /// A span over `[start, end)`.
     pub fn new(start: Time, end: Time, value: V) -> Self {
-        Self { time: TimeInterval::new(start, end), value }
+        Self {
+            time: TimeInterval::new(start, end),
+            value,
+        }
     }
 
     /// An open-ended span `[start, ∞)`.
     pub fn open(start: Time, value: V) -> Self {
-        Self { time: TimeInterval::open(start), value }
+        Self {
+            time: TimeInterval::open(start),
+            value,
+        }
     }
 }
 
@@ -106,7 +112,10 @@ mod tests {
         assert!(push_state(&mut out, &mut last, 0, Some(1)));
         assert!(!push_state(&mut out, &mut last, 2, Some(1)));
         assert!(push_state(&mut out, &mut last, 5, Some(2)));
-        assert_eq!(out.as_slice(), &[Span::new(0, 5, Some(1)), Span::open(5, Some(2))]);
+        assert_eq!(
+            out.as_slice(),
+            &[Span::new(0, 5, Some(1)), Span::open(5, Some(2))]
+        );
         assert_eq!(last, Some(2));
     }
 

@@ -26,7 +26,10 @@ impl TimeInterval {
 
     /// `[start, ∞)`.
     pub const fn open(start: Time) -> Self {
-        Self { start, end: OPEN_END }
+        Self {
+            start,
+            end: OPEN_END,
+        }
     }
 
     /// Whether the interval has no known end yet.

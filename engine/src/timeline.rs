@@ -41,7 +41,9 @@ impl Timeline {
             (Kind::Event, ValueType::Str) => Timeline::EventStr(OutputSpans::new()),
             (Kind::State, ValueType::F64) => Timeline::StateF64(OutputSpans::new()),
             (Kind::State, ValueType::Bool) => Timeline::StateBool(OutputSpans::new()),
-            (Kind::State, ValueType::Str | ValueType::Record) => Timeline::StateStr(OutputSpans::new()),
+            (Kind::State, ValueType::Str | ValueType::Record) => {
+                Timeline::StateStr(OutputSpans::new())
+            }
             (Kind::Numeric, _) => Timeline::Numeric(OutputSpans::new()),
         }
     }
@@ -145,12 +147,16 @@ impl Timeline {
             (Timeline::Numeric(s), Current::Linear { line, .. }) => put(s, t, Some(*line)),
             (Timeline::Numeric(s), Current::F64(v)) => put(s, t, Some(Linear::constant(*v))),
             (Timeline::Numeric(s), Current::Undefined) => put(s, t, None),
-            (tl, v) => panic!("internal error: cannot emit {v:?} on a {} timeline", tl.ty()),
+            (tl, v) => panic!(
+                "internal error: cannot emit {v:?} on a {} timeline",
+                tl.ty()
+            ),
         }
         *last = match value {
-            Current::F64(v) if matches!(self, Timeline::Numeric(_)) => {
-                Current::Linear { start: t, line: Linear::constant(v) }
-            }
+            Current::F64(v) if matches!(self, Timeline::Numeric(_)) => Current::Linear {
+                start: t,
+                line: Linear::constant(v),
+            },
             Current::Linear { line, .. } => Current::Linear { start: t, line },
             v => v,
         };
@@ -176,7 +182,10 @@ impl Timeline {
             (Timeline::EventF64(s), ScalarRef::F64(v)) => put(s, from, t, v),
             (Timeline::EventBool(s), ScalarRef::Bool(v)) => put(s, from, t, v),
             (Timeline::EventStr(s), ScalarRef::Str(v)) => put(s, from, t, Str::from(v)),
-            (tl, v) => panic!("internal error: cannot emit event {v:?} on a {} timeline", tl.ty()),
+            (tl, v) => panic!(
+                "internal error: cannot emit event {v:?} on a {} timeline",
+                tl.ty()
+            ),
         }
     }
 }
@@ -189,14 +198,53 @@ mod tests {
     fn numeric_pieces_on_one_line_coalesce() {
         let mut out = Timeline::empty(TimelineType::NUMERIC);
         let mut last = Current::Undefined;
-        out.push_state(&mut last, 0, Current::Linear { start: 0, line: Linear { at_start: 0.0, per_sec: 1.0 } });
+        out.push_state(
+            &mut last,
+            0,
+            Current::Linear {
+                start: 0,
+                line: Linear {
+                    at_start: 0.0,
+                    per_sec: 1.0,
+                },
+            },
+        );
         // Same line seen from t=2000: no new span.
-        out.push_state(&mut last, 2000, Current::Linear { start: 2000, line: Linear { at_start: 2.0, per_sec: 1.0 } });
-        out.push_state(&mut last, 3000, Current::Linear { start: 3000, line: Linear::constant(3.0) });
-        let Timeline::Numeric(s) = &out else { unreachable!() };
+        out.push_state(
+            &mut last,
+            2000,
+            Current::Linear {
+                start: 2000,
+                line: Linear {
+                    at_start: 2.0,
+                    per_sec: 1.0,
+                },
+            },
+        );
+        out.push_state(
+            &mut last,
+            3000,
+            Current::Linear {
+                start: 3000,
+                line: Linear::constant(3.0),
+            },
+        );
+        let Timeline::Numeric(s) = &out else {
+            unreachable!()
+        };
         assert_eq!(
             s.as_slice(),
-            &[Span::new(0, 3000, Some(Linear { at_start: 0.0, per_sec: 1.0 })), Span::open(3000, Some(Linear::constant(3.0)))]
+            &[
+                Span::new(
+                    0,
+                    3000,
+                    Some(Linear {
+                        at_start: 0.0,
+                        per_sec: 1.0
+                    })
+                ),
+                Span::open(3000, Some(Linear::constant(3.0)))
+            ]
         );
     }
 
@@ -206,7 +254,9 @@ mod tests {
         out.push_event(1000, 1100, ScalarRef::Str("start"));
         out.push_event(1000, 1100, ScalarRef::Str("click"));
         out.push_event(1000, 1300, ScalarRef::Str("ad_load"));
-        let Timeline::EventStr(s) = &out else { unreachable!() };
+        let Timeline::EventStr(s) = &out else {
+            unreachable!()
+        };
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].time, crate::time::TimeInterval::new(1000, 1100));
         assert_eq!(s[0].value.len(), 2);

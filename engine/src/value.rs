@@ -22,7 +22,10 @@ pub struct Linear {
 impl Linear {
     /// A flat piece.
     pub const fn constant(v: f64) -> Self {
-        Self { at_start: v, per_sec: 0.0 }
+        Self {
+            at_start: v,
+            per_sec: 0.0,
+        }
     }
 
     /// The value at `t` of this piece when it starts at `start`.
@@ -38,7 +41,10 @@ impl Linear {
     /// The same line, re-expressed as a piece starting at `t` instead of `start`.
     #[inline]
     pub fn rebase(&self, start: Time, t: Time) -> Self {
-        Self { at_start: self.value_at(start, t), per_sec: self.per_sec }
+        Self {
+            at_start: self.value_at(start, t),
+            per_sec: self.per_sec,
+        }
     }
 }
 
@@ -152,9 +158,18 @@ mod tests {
 
     #[test]
     fn linear_pieces_evaluate_and_rebase() {
-        let l = Linear { at_start: 2.0, per_sec: 1.0 };
+        let l = Linear {
+            at_start: 2.0,
+            per_sec: 1.0,
+        };
         assert_eq!(l.value_at(1000, 4000), 5.0);
-        assert_eq!(l.rebase(1000, 4000), Linear { at_start: 5.0, per_sec: 1.0 });
+        assert_eq!(
+            l.rebase(1000, 4000),
+            Linear {
+                at_start: 5.0,
+                per_sec: 1.0
+            }
+        );
         assert_eq!(Linear::constant(7.0).value_at(0, 99_000), 7.0);
     }
 
@@ -162,7 +177,10 @@ mod tests {
     fn scalars_compare_within_a_type_only() {
         use std::cmp::Ordering::*;
         assert_eq!(ScalarRef::F64(1.0).compare(ScalarRef::F64(2.0)), Some(Less));
-        assert_eq!(ScalarRef::Str("b").compare(ScalarRef::Str("a")), Some(Greater));
+        assert_eq!(
+            ScalarRef::Str("b").compare(ScalarRef::Str("a")),
+            Some(Greater)
+        );
         assert_eq!(ScalarRef::Str("1").compare(ScalarRef::F64(1.0)), None);
     }
 }

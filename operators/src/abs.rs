@@ -23,14 +23,27 @@ impl Operator for Abs {
         pointwise_state(1)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
         let f = |t: Time, v: &[Current]| match &v[0] {
             Current::F64(x) => Current::F64(x.abs()),
             Current::Linear { start, line } => {
                 let l = line.rebase(*start, t);
                 let negative = l.at_start < 0.0 || (l.at_start == 0.0 && l.per_sec < 0.0);
-                let line = if negative { Linear { at_start: -l.at_start, per_sec: -l.per_sec } } else { l };
+                let line = if negative {
+                    Linear {
+                        at_start: -l.at_start,
+                        per_sec: -l.per_sec,
+                    }
+                } else {
+                    l
+                };
                 Current::Linear { start: t, line }
             }
             _ => Current::Undefined,
@@ -39,7 +52,9 @@ impl Operator for Abs {
             run_events(inputs, 0, cx, currents, out, f);
         } else {
             let zero = |t: Time, v: &[Current]| match &v[0] {
-                Current::Linear { start, line } => flip_after(t, line.rebase(*start, t), |x| x > 0.0),
+                Current::Linear { start, line } => {
+                    flip_after(t, line.rebase(*start, t), |x| x > 0.0)
+                }
                 _ => None,
             };
             run_continuous(inputs, cx, currents, last, out, f, zero);
@@ -53,7 +68,11 @@ mod tests {
 
     #[test]
     fn folds_at_zero() {
-        let out = run(op("abs", ""), vec![Series::Numeric(vec![(0, -2.0, 1.0)])], &[10]);
+        let out = run(
+            op("abs", ""),
+            vec![Series::Numeric(vec![(0, -2.0, 1.0)])],
+            &[10],
+        );
         assert_eq!(out.f64_at(0.0), 2.0);
         assert_eq!(out.f64_at(1.0), 1.0);
         assert_eq!(out.f64_at(2.0), 0.0);

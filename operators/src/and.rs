@@ -20,7 +20,13 @@ impl Operator for And {
         pointwise_state(2)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         if let NodeState::Pointwise { inputs: c, .. } = state {
             c.resize(inputs.len(), Current::Undefined);
         }
@@ -38,16 +44,30 @@ mod tests {
         let a_gt_4 = Series::bool_state(&[(0, false), (10, true)]);
         let b_eq_3 = Series::bool_state(&[(4, true)]);
         let out = run(op("and", ""), vec![a_gt_4, b_eq_3], &[]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(10.0), Some(false)), (10.0, None, Some(true))]);
+        assert_eq!(
+            out.bool_spans(),
+            vec![(0.0, Some(10.0), Some(false)), (10.0, None, Some(true))]
+        );
     }
 
     #[test]
     fn takes_many_inputs() {
         let out = run(
             op("and", ""),
-            vec![Series::bool_state(&[(0, true)]), Series::bool_state(&[(0, true), (5, false)]), Series::bool_state(&[(2, true)])],
+            vec![
+                Series::bool_state(&[(0, true)]),
+                Series::bool_state(&[(0, true), (5, false)]),
+                Series::bool_state(&[(2, true)]),
+            ],
             &[],
         );
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(2.0), Some(false)), (2.0, Some(5.0), Some(true)), (5.0, None, Some(false))]);
+        assert_eq!(
+            out.bool_spans(),
+            vec![
+                (0.0, Some(2.0), Some(false)),
+                (2.0, Some(5.0), Some(true)),
+                (5.0, None, Some(false))
+            ]
+        );
     }
 }

@@ -15,14 +15,22 @@ pub(crate) enum Arith {
 /// Type rule: number inputs (plus the optional constant operand, written last); events if one
 /// input is events, numeric if any is numeric, else f64 state. Products and quotients must stay
 /// piecewise linear, so at most one factor (and never a divisor) may be numeric.
-pub(crate) fn output_type(op: Arith, value: Option<&Constant>, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
+pub(crate) fn output_type(
+    op: Arith,
+    value: Option<&Constant>,
+    inputs: &[TimelineType],
+) -> Result<TimelineType, TypeMismatch> {
     let operands = inputs.len() + usize::from(value.is_some());
     match op {
         Arith::Add | Arith::Mul if operands < 2 => {
-            return Err(TypeMismatch::node(format!("needs at least 2 operands (inputs plus `value`), got {operands}")))
+            return Err(TypeMismatch::node(format!(
+                "needs at least 2 operands (inputs plus `value`), got {operands}"
+            )))
         }
         Arith::Sub | Arith::Div if operands != 2 => {
-            return Err(TypeMismatch::node(format!("needs exactly 2 operands (two inputs, or one input and `value`), got {operands}")))
+            return Err(TypeMismatch::node(format!(
+                "needs exactly 2 operands (two inputs, or one input and `value`), got {operands}"
+            )))
         }
         _ => {}
     }
@@ -30,9 +38,13 @@ pub(crate) fn output_type(op: Arith, value: Option<&Constant>, inputs: &[Timelin
         expect_number(inputs, i)?;
     }
     if let Some(c) = value.filter(|c| constant_type(c) != ValueType::F64) {
-        return Err(TypeMismatch::node(format!("`value` must be a number, got {c}")));
+        return Err(TypeMismatch::node(format!(
+            "`value` must be a number, got {c}"
+        )));
     }
-    let numeric: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i].kind == Kind::Numeric).collect();
+    let numeric: Vec<usize> = (0..inputs.len())
+        .filter(|&i| inputs[i].kind == Kind::Numeric)
+        .collect();
     if op == Arith::Mul && numeric.len() > 1 {
         return Err(TypeMismatch::input(numeric[1], "multiplying two numeric timelines is not piecewise linear; sample one first (e.g. `latest_event_to_state` of events)"));
     }
@@ -51,14 +63,23 @@ fn combine(op: Arith, pieces: impl Iterator<Item = Option<Linear>>) -> Option<Li
         acc = Some(match acc {
             None => p,
             Some(a) => match op {
-                Arith::Add => Linear { at_start: a.at_start + p.at_start, per_sec: a.per_sec + p.per_sec },
-                Arith::Sub => Linear { at_start: a.at_start - p.at_start, per_sec: a.per_sec - p.per_sec },
+                Arith::Add => Linear {
+                    at_start: a.at_start + p.at_start,
+                    per_sec: a.per_sec + p.per_sec,
+                },
+                Arith::Sub => Linear {
+                    at_start: a.at_start - p.at_start,
+                    per_sec: a.per_sec - p.per_sec,
+                },
                 Arith::Mul => Linear {
                     at_start: a.at_start * p.at_start,
                     per_sec: a.per_sec * p.at_start + p.per_sec * a.at_start,
                 },
                 Arith::Div if p.at_start == 0.0 => return None,
-                Arith::Div => Linear { at_start: a.at_start / p.at_start, per_sec: a.per_sec / p.at_start },
+                Arith::Div => Linear {
+                    at_start: a.at_start / p.at_start,
+                    per_sec: a.per_sec / p.at_start,
+                },
             },
         });
     }
@@ -66,7 +87,14 @@ fn combine(op: Arith, pieces: impl Iterator<Item = Option<Linear>>) -> Option<Li
 }
 
 /// One step of an arithmetic operator.
-pub(crate) fn step(op: Arith, value: Option<&Constant>, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+pub(crate) fn step(
+    op: Arith,
+    value: Option<&Constant>,
+    state: &mut NodeState,
+    inputs: &[&Timeline],
+    cx: &StepCtx<'_>,
+    out: &mut Timeline,
+) {
     let (currents, last) = state!(state, NodeState::Pointwise { inputs: c, out } => (c, out));
     currents.resize(inputs.len(), Current::Undefined);
     let constant = match value {

@@ -35,7 +35,11 @@ impl Cmp {
 
 /// Type rule: one input and a `value`, or two inputs; same value types; bool output of the
 /// inputs' kind (events if either input is events).
-pub(crate) fn output_type(cmp: Cmp, value: Option<&Constant>, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
+pub(crate) fn output_type(
+    cmp: Cmp,
+    value: Option<&Constant>,
+    inputs: &[TimelineType],
+) -> Result<TimelineType, TypeMismatch> {
     let value_type = |t: TimelineType| t.value;
     match value {
         Some(_) => expect_arity(inputs, 1, 1)?,
@@ -46,7 +50,10 @@ pub(crate) fn output_type(cmp: Cmp, value: Option<&Constant>, inputs: &[Timeline
     }
     for (i, t) in inputs.iter().enumerate() {
         if t.value == ValueType::Record {
-            return Err(TypeMismatch::input(i, "expects the events of one field; extract it first with `get`"));
+            return Err(TypeMismatch::input(
+                i,
+                "expects the events of one field; extract it first with `get`",
+            ));
         }
     }
     let left = value_type(inputs[0]);
@@ -59,13 +66,26 @@ pub(crate) fn output_type(cmp: Cmp, value: Option<&Constant>, inputs: &[Timeline
             Some(c) => format!("the constant {c}"),
             None => format!("input 2 ({})", inputs[1]),
         };
-        return Err(TypeMismatch::input(0, format!("compares {} with {what}: the value types differ", inputs[0])));
+        return Err(TypeMismatch::input(
+            0,
+            format!("compares {} with {what}: the value types differ", inputs[0]),
+        ));
     }
     if cmp.is_ordering() && left == ValueType::Bool {
-        return Err(TypeMismatch::input(0, "booleans have no order; use `equals` or `not_equals`"));
+        return Err(TypeMismatch::input(
+            0,
+            "booleans have no order; use `equals` or `not_equals`",
+        ));
     }
     let kind = pointwise_kind(inputs)?;
-    Ok(TimelineType::new(if kind == Kind::Event { Kind::Event } else { Kind::State }, ValueType::Bool))
+    Ok(TimelineType::new(
+        if kind == Kind::Event {
+            Kind::Event
+        } else {
+            Kind::State
+        },
+        ValueType::Bool,
+    ))
 }
 
 /// One step of a comparison.
@@ -97,8 +117,13 @@ pub(crate) fn step(
             Some(_) => return None,
             None => v[1].linear_at(t)?,
         };
-        let diff = Linear { at_start: a.at_start - b.at_start, per_sec: a.per_sec - b.per_sec };
-        flip_after(t, diff, |x| cmp.holds(ScalarRef::F64(x), ScalarRef::F64(0.0)))
+        let diff = Linear {
+            at_start: a.at_start - b.at_start,
+            per_sec: a.per_sec - b.per_sec,
+        };
+        flip_after(t, diff, |x| {
+            cmp.holds(ScalarRef::F64(x), ScalarRef::F64(0.0))
+        })
     };
     run_continuous(inputs, cx, currents, last, out, f, next_break);
 }

@@ -25,9 +25,23 @@ impl Operator for ConstantOp {
         pointwise_state(0)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-        run_continuous(inputs, cx, currents, last, out, |_, _| Current::from_scalar(Some(self.value.0.as_ref())), |_, _| None);
+        run_continuous(
+            inputs,
+            cx,
+            currents,
+            last,
+            out,
+            |_, _| Current::from_scalar(Some(self.value.0.as_ref())),
+            |_, _| None,
+        );
     }
 
     fn describe(&self) -> String {
@@ -42,7 +56,10 @@ mod tests {
     #[test]
     fn defined_from_the_first_step() {
         let out = run(op("constant", "value: 3"), vec![], &[2, 7]);
-        assert_eq!(out.spans(), vec![(2.0, None, Some(spanflow_engine::Scalar::F64(3.0)))]);
+        assert_eq!(
+            out.spans(),
+            vec![(2.0, None, Some(spanflow_engine::Scalar::F64(3.0)))]
+        );
         let _ = Series::f64_state(&[]);
     }
 }

@@ -20,10 +20,19 @@ impl Operator for CumulativeSum {
     }
 
     fn init_state(&self) -> NodeState {
-        NodeState::Total { total: 0.0, out: Current::Undefined }
+        NodeState::Total {
+            total: 0.0,
+            out: Current::Undefined,
+        }
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let (total, last) = state!(state, NodeState::Total { total, out } => (total, out));
         if cx.is_first() {
             out.push_state(last, cx.now, Current::F64(*total));
@@ -49,7 +58,18 @@ mod tests {
 
     #[test]
     fn running_total() {
-        let out = run(op("cumulativeSum", ""), vec![Series::f64_events(&[(1, 2.5), (3, 1.5), (3, 1.0)])], &[0]);
-        assert_eq!(out.spans(), vec![(0.0, Some(1.0), Some(F64(0.0))), (1.0, Some(3.0), Some(F64(2.5))), (3.0, None, Some(F64(5.0)))]);
+        let out = run(
+            op("cumulativeSum", ""),
+            vec![Series::f64_events(&[(1, 2.5), (3, 1.5), (3, 1.0)])],
+            &[0],
+        );
+        assert_eq!(
+            out.spans(),
+            vec![
+                (0.0, Some(1.0), Some(F64(0.0))),
+                (1.0, Some(3.0), Some(F64(2.5))),
+                (3.0, None, Some(F64(5.0)))
+            ]
+        );
     }
 }

@@ -17,7 +17,21 @@ mod tests {
 
     #[test]
     fn division_by_zero_is_undefined() {
-        let out = run(op("divide", ""), vec![Series::f64_state(&[(0, 10.0)]), Series::f64_state(&[(0, 2.0), (3, 0.0), (5, 4.0)])], &[]);
-        assert_eq!(out.spans(), vec![(0.0, Some(3.0), Some(F64(5.0))), (3.0, Some(5.0), None), (5.0, None, Some(F64(2.5)))]);
+        let out = run(
+            op("divide", ""),
+            vec![
+                Series::f64_state(&[(0, 10.0)]),
+                Series::f64_state(&[(0, 2.0), (3, 0.0), (5, 4.0)]),
+            ],
+            &[],
+        );
+        assert_eq!(
+            out.spans(),
+            vec![
+                (0.0, Some(3.0), Some(F64(5.0))),
+                (3.0, Some(5.0), None),
+                (5.0, None, Some(F64(2.5)))
+            ]
+        );
     }
 }

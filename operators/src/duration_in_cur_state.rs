@@ -15,7 +15,12 @@ impl Operator for DurationInCurState {
 
     fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
         expect_arity(inputs, 1, 1)?;
-        expect_kind(inputs, 0, Kind::State, "; for events, make a state first with `latest_event_to_state`")?;
+        expect_kind(
+            inputs,
+            0,
+            Kind::State,
+            "; for events, make a state first with `latest_event_to_state`",
+        )?;
         Ok(TimelineType::NUMERIC)
     }
 
@@ -23,13 +28,29 @@ impl Operator for DurationInCurState {
         NodeState::Last(Current::Undefined)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let last = state!(state, NodeState::Last(c) => c);
         let mut m = Merge::new(inputs, cx.now);
         let mut cur = Current::Undefined;
         while let Some(t) = m.next_instant() {
             if m.take_change(0, t, &mut cur) {
-                let v = if cur.is_defined() { Current::Linear { start: t, line: Linear { at_start: 0.0, per_sec: 1.0 } } } else { Current::Undefined };
+                let v = if cur.is_defined() {
+                    Current::Linear {
+                        start: t,
+                        line: Linear {
+                            at_start: 0.0,
+                            per_sec: 1.0,
+                        },
+                    }
+                } else {
+                    Current::Undefined
+                };
                 out.push_state(last, t, v);
             }
         }
@@ -43,9 +64,24 @@ mod tests {
     /// Acceptance case 4: Buffer@0, Play@3, Buffer@8, Pause@14 → 2, 4, 5, 6 at t = 2, 7, 13, 20.
     #[test]
     fn sawtooth() {
-        let out = run(op("duration_in_cur_state", ""), vec![Series::str_state(&[(0, "buffer"), (3, "play"), (8, "buffer"), (14, "pause")])], &[2, 7, 13, 20]);
-        let at: Vec<f64> = [2.0, 7.0, 13.0, 20.0].iter().map(|&t| out.f64_at(t)).collect();
+        let out = run(
+            op("duration_in_cur_state", ""),
+            vec![Series::str_state(&[
+                (0, "buffer"),
+                (3, "play"),
+                (8, "buffer"),
+                (14, "pause"),
+            ])],
+            &[2, 7, 13, 20],
+        );
+        let at: Vec<f64> = [2.0, 7.0, 13.0, 20.0]
+            .iter()
+            .map(|&t| out.f64_at(t))
+            .collect();
         assert_eq!(at, [2.0, 4.0, 5.0, 6.0]);
-        assert_eq!((out.f64_at(3.0), out.f64_at(8.0), out.f64_at(14.0)), (0.0, 0.0, 0.0));
+        assert_eq!(
+            (out.f64_at(3.0), out.f64_at(8.0), out.f64_at(14.0)),
+            (0.0, 0.0, 0.0)
+        );
     }
 }

@@ -22,18 +22,39 @@ impl Operator for DurationWhere {
     fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
         expect_arity(inputs, 1, 1)?;
         if inputs[0] != TimelineType::BOOL_STATE {
-            return Err(TypeMismatch::input(0, format!("expects state<bool>, got {}{}", inputs[0], if inputs[0] == TimelineType::BOOL_EVENTS { "; make it a state with `latest_event_to_state`" } else { "" })));
+            return Err(TypeMismatch::input(
+                0,
+                format!(
+                    "expects state<bool>, got {}{}",
+                    inputs[0],
+                    if inputs[0] == TimelineType::BOOL_EVENTS {
+                        "; make it a state with `latest_event_to_state`"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
         }
         Ok(TimelineType::NUMERIC)
     }
 
     fn init_state(&self) -> NodeState {
-        NodeState::Sliding { pending: VecDeque::new(), input: false, trailing: false, out: Current::Undefined }
+        NodeState::Sliding {
+            pending: VecDeque::new(),
+            input: false,
+            trailing: false,
+            out: Current::Undefined,
+        }
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
-        let (pending, input, trailing, last) =
-            state!(state, NodeState::Sliding { pending, input, trailing, out } => (pending, input, trailing, out));
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
+        let (pending, input, trailing, last) = state!(state, NodeState::Sliding { pending, input, trailing, out } => (pending, input, trailing, out));
         let window = self.window_secs.map(Secs::millis);
         let mut m = Merge::new(inputs, cx.now);
         let mut cur = Current::Undefined;
@@ -69,17 +90,37 @@ impl Operator for DurationWhere {
                 Current::Linear { start, line } => line.value_at(*start, t),
                 _ => 0.0,
             };
-            let slope = f64::from(u8::from(*input)) - f64::from(u8::from(window.is_some() && *trailing));
-            out.push_state(last, t, Current::Linear { start: t, line: Linear { at_start: so_far, per_sec: slope } });
+            let slope =
+                f64::from(u8::from(*input)) - f64::from(u8::from(window.is_some() && *trailing));
+            out.push_state(
+                last,
+                t,
+                Current::Linear {
+                    start: t,
+                    line: Linear {
+                        at_start: so_far,
+                        per_sec: slope,
+                    },
+                },
+            );
             computed = true;
         }
         if cx.is_first() && !computed {
-            out.push_state(last, cx.now, Current::Linear { start: cx.now, line: Linear::constant(0.0) });
+            out.push_state(
+                last,
+                cx.now,
+                Current::Linear {
+                    start: cx.now,
+                    line: Linear::constant(0.0),
+                },
+            );
         }
     }
 
     fn describe(&self) -> String {
-        self.window_secs.map(|w| format!("window_secs: {}", w.0)).unwrap_or_default()
+        self.window_secs
+            .map(|w| format!("window_secs: {}", w.0))
+            .unwrap_or_default()
     }
 }
 
@@ -90,8 +131,20 @@ mod tests {
     /// Acceptance case 3 (paper Table 1): 0, 5, 5, 11 at t = 3, 8, 14, 20.
     #[test]
     fn cumulative_true_time() {
-        let out = run(op("duration_where", ""), vec![Series::bool_state(&[(0, false), (3, true), (8, false), (14, true)])], &[20]);
-        let at: Vec<f64> = [3.0, 8.0, 14.0, 20.0].iter().map(|&t| out.f64_at(t)).collect();
+        let out = run(
+            op("duration_where", ""),
+            vec![Series::bool_state(&[
+                (0, false),
+                (3, true),
+                (8, false),
+                (14, true),
+            ])],
+            &[20],
+        );
+        let at: Vec<f64> = [3.0, 8.0, 14.0, 20.0]
+            .iter()
+            .map(|&t| out.f64_at(t))
+            .collect();
         assert_eq!(at, [0.0, 5.0, 5.0, 11.0]);
         assert_eq!(out.f64_at(5.5), 2.5);
     }
@@ -100,8 +153,16 @@ mod tests {
     #[test]
     fn sampled_per_event() {
         let level = [true, true, true, false, false, true, true];
-        let items: Vec<(i64, bool)> = level.iter().enumerate().map(|(i, v)| (i as i64, *v)).collect();
-        let out = run(op("durationTrue", ""), vec![Series::bool_state(&items)], &[]);
+        let items: Vec<(i64, bool)> = level
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as i64, *v))
+            .collect();
+        let out = run(
+            op("durationTrue", ""),
+            vec![Series::bool_state(&items)],
+            &[],
+        );
         let at: Vec<f64> = (0..7).map(|t| out.f64_at(t as f64)).collect();
         assert_eq!(at, [0.0, 1.0, 2.0, 3.0, 3.0, 3.0, 4.0]);
     }
@@ -109,8 +170,30 @@ mod tests {
     /// With a 5 s window, true on [3,8) and [14,∞): the window fills to 5, drains, refills.
     #[test]
     fn sliding_window() {
-        let out = run(op("duration_where", "window_secs: 5"), vec![Series::bool_state(&[(0, false), (3, true), (8, false), (14, true)])], &[30]);
+        let out = run(
+            op("duration_where", "window_secs: 5"),
+            vec![Series::bool_state(&[
+                (0, false),
+                (3, true),
+                (8, false),
+                (14, true),
+            ])],
+            &[30],
+        );
         let at = |t: f64| out.f64_at(t);
-        assert_eq!((at(3.0), at(6.0), at(8.0), at(10.0), at(13.0), at(14.0), at(16.0), at(19.0), at(30.0)), (0.0, 3.0, 5.0, 3.0, 0.0, 0.0, 2.0, 5.0, 5.0));
+        assert_eq!(
+            (
+                at(3.0),
+                at(6.0),
+                at(8.0),
+                at(10.0),
+                at(13.0),
+                at(14.0),
+                at(16.0),
+                at(19.0),
+                at(30.0)
+            ),
+            (0.0, 3.0, 5.0, 3.0, 0.0, 0.0, 2.0, 5.0, 5.0)
+        );
     }
 }

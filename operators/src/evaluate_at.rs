@@ -79,22 +79,39 @@ impl DigestState {
 impl EvaluateAt {
     /// Fresh per-session state.
     pub fn init_state(&self) -> DigestState {
-        DigestState { currents: smallvec::smallvec![Current::Undefined; self.columns.len()], last_step: None }
+        DigestState {
+            currents: smallvec::smallvec![Current::Undefined; self.columns.len()],
+            last_step: None,
+        }
     }
 
     /// Consumes one step's output of the DAG (`outputs(i)` gives node `i`'s) and appends rows.
-    pub fn step<'a>(&self, state: &mut DigestState, outputs: impl Fn(usize) -> &'a Timeline, cx: &StepCtx<'_>, rows: &mut Vec<Row>) {
+    pub fn step<'a>(
+        &self,
+        state: &mut DigestState,
+        outputs: impl Fn(usize) -> &'a Timeline,
+        cx: &StepCtx<'_>,
+        rows: &mut Vec<Row>,
+    ) {
         let columns: SmallVec<[&Timeline; 4]> = self.columns.iter().map(|&i| outputs(i)).collect();
         let mut m = Merge::new(&columns, cx.now);
         // Event columns show the event's value only at its own instant.
-        let mut event_values: SmallVec<[Option<Scalar>; 4]> = smallvec::smallvec![None; columns.len()];
+        let mut event_values: SmallVec<[Option<Scalar>; 4]> =
+            smallvec::smallvec![None; columns.len()];
         let mut emit = |t: Time, currents: &[Current], event_values: &[Option<Scalar>]| {
             let values = currents
                 .iter()
                 .zip(event_values)
-                .map(|(c, e)| e.clone().or_else(|| c.scalar_at(t).map(ScalarRef::to_owned)))
+                .map(|(c, e)| {
+                    e.clone()
+                        .or_else(|| sample(c, t))
+                })
                 .collect();
-            rows.push(Row { output: self.output, time: t, values });
+            rows.push(Row {
+                output: self.output,
+                time: t,
+                values,
+            });
         };
         let period = match self.points {
             EvaluationPoints::EverySecs(s) if !cx.session_end => Some(s.millis()),
@@ -121,7 +138,10 @@ impl EvaluateAt {
             let Some(t) = change else { break };
             m.take_changes(t, &mut state.currents);
             for (i, ev) in event_values.iter_mut().enumerate() {
-                *ev = m.take_events(i, t).and_then(|e| e.last()).map(ScalarRef::to_owned);
+                *ev = m
+                    .take_events(i, t)
+                    .and_then(|e| e.last())
+                    .map(ScalarRef::to_owned);
             }
             if point == Some(t) {
                 emit(t, &state.currents, &event_values);
@@ -132,17 +152,38 @@ impl EvaluateAt {
         match self.points {
             EvaluationPoints::EveryEvent if !cx.session_end && !cx.records.is_empty() => {
                 // Event columns still hold their value at `now` only if they fired at `now`.
-                let at_now: SmallVec<[Option<Scalar>; 4]> = columns.iter().map(|c| last_event_at(c, cx.now)).collect();
+                let at_now: SmallVec<[Option<Scalar>; 4]> =
+                    columns.iter().map(|c| last_event_at(c, cx.now)).collect();
                 emit(cx.now, &state.currents, &at_now);
             }
-            EvaluationPoints::SessionEnd if cx.session_end => emit(cx.now, &state.currents, &event_values),
+            EvaluationPoints::SessionEnd if cx.session_end => {
+                emit(cx.now, &state.currents, &event_values)
+            }
             _ => {}
         }
     }
 }
 
+/// A column's value at `t`. Numeric pieces are rounded to a microsecond of a second: they are
+/// sums of millisecond-exact durations, and the rounding removes float noise such as
+/// `7.103999999999999` without touching any value a millisecond clock can produce.
+fn sample(c: &Current, t: Time) -> Option<Scalar> {
+    match c {
+        Current::Linear { .. } => match c.scalar_at(t) {
+            Some(ScalarRef::F64(v)) => Some(Scalar::F64((v * 1e6).round() / 1e6)),
+            other => other.map(ScalarRef::to_owned),
+        },
+        other => other.scalar_at(t).map(ScalarRef::to_owned),
+    }
+}
+
 /// Moves past the evaluation point `p`.
-fn advance(next_tick: &mut Option<Time>, period: Option<i64>, marks: &mut std::iter::Peekable<impl Iterator<Item = Time>>, p: Time) {
+fn advance(
+    next_tick: &mut Option<Time>,
+    period: Option<i64>,
+    marks: &mut std::iter::Peekable<impl Iterator<Item = Time>>,
+    p: Time,
+) {
     if let (Some(t), Some(period)) = (next_tick.as_mut(), period) {
         if *t == p {
             *t += period;
@@ -175,9 +216,21 @@ fn next_multiple(from: Time, period: i64, inclusive: bool) -> Time {
 
 fn last_event_at(tl: &Timeline, t: Time) -> Option<Scalar> {
     match tl {
-        Timeline::EventF64(s) => s.last().filter(|s| s.time.end == t).and_then(|s| s.value.last()).map(|v| Scalar::F64(*v)),
-        Timeline::EventBool(s) => s.last().filter(|s| s.time.end == t).and_then(|s| s.value.last()).map(|v| Scalar::Bool(*v)),
-        Timeline::EventStr(s) => s.last().filter(|s| s.time.end == t).and_then(|s| s.value.last()).map(|v| Scalar::Str(v.clone())),
+        Timeline::EventF64(s) => s
+            .last()
+            .filter(|s| s.time.end == t)
+            .and_then(|s| s.value.last())
+            .map(|v| Scalar::F64(*v)),
+        Timeline::EventBool(s) => s
+            .last()
+            .filter(|s| s.time.end == t)
+            .and_then(|s| s.value.last())
+            .map(|v| Scalar::Bool(*v)),
+        Timeline::EventStr(s) => s
+            .last()
+            .filter(|s| s.time.end == t)
+            .and_then(|s| s.value.last())
+            .map(|v| Scalar::Str(v.clone())),
         _ => None,
     }
 }

@@ -31,6 +31,8 @@ mod tests {
     #[test]
     fn takes_no_inputs() {
         assert_eq!(EventSource {}.output_type(&[]), Ok(TimelineType::RECORDS));
-        assert!(EventSource {}.output_type(&[TimelineType::RECORDS]).is_err());
+        assert!(EventSource {}
+            .output_type(&[TimelineType::RECORDS])
+            .is_err());
     }
 }

@@ -8,7 +8,13 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     /// Any Avro number.
-    #[serde(alias = "number", alias = "double", alias = "float", alias = "long", alias = "int")]
+    #[serde(
+        alias = "number",
+        alias = "double",
+        alias = "float",
+        alias = "long",
+        alias = "int"
+    )]
     F64,
     /// Avro boolean.
     #[serde(alias = "boolean")]
@@ -57,7 +63,10 @@ impl Operator for Get {
     fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
         expect_arity(inputs, 1, 1)?;
         if inputs[0] != TimelineType::RECORDS {
-            return Err(TypeMismatch::input(0, format!("expects the records of `event_source`, got {}", inputs[0])));
+            return Err(TypeMismatch::input(
+                0,
+                format!("expects the records of `event_source`, got {}", inputs[0]),
+            ));
         }
         match self.field_type {
             Some(t) => Ok(TimelineType::events(t.into())),
@@ -75,7 +84,9 @@ impl Operator for Get {
                 // The decoder converts to the planned type; anything else is left out.
                 if matches!(
                     (out.ty().value, v),
-                    (ValueType::F64, ScalarRef::F64(_)) | (ValueType::Bool, ScalarRef::Bool(_)) | (ValueType::Str, ScalarRef::Str(_))
+                    (ValueType::F64, ScalarRef::F64(_))
+                        | (ValueType::Bool, ScalarRef::Bool(_))
+                        | (ValueType::Str, ScalarRef::Str(_))
                 ) {
                     out.push_event(from, cx.now, v);
                 }
@@ -99,29 +110,59 @@ mod tests {
     #[test]
     fn extracts_present_fields_and_skips_nulls() {
         let decls = vec![
-            NodeDecl { id: "src".into(), at: None, inputs: vec![], op: crate::AnyOperator::from(crate::event_source::EventSource {}) },
+            NodeDecl {
+                id: "src".into(),
+                at: None,
+                inputs: vec![],
+                op: crate::AnyOperator::from(crate::event_source::EventSource {}),
+            },
             NodeDecl {
                 id: "cdn".into(),
                 at: None,
                 inputs: vec![("src".into(), None)],
-                op: crate::AnyOperator::from(Get { field: "cdn".into(), field_type: Some(FieldType::Str), slot: 1 }),
+                op: crate::AnyOperator::from(Get {
+                    field: "cdn".into(),
+                    field_type: Some(FieldType::Str),
+                    slot: 1,
+                }),
             },
         ];
         let plan = build_plan(decls).unwrap();
         let mut interp = Interpreter::new(&plan);
         let mut s = interp.open_session();
-        let rec = |t, v: FieldValue| Record { time: t, sequence: None, fields: smallvec::smallvec![FieldValue::Null, v] };
-        interp.step(&mut s, 1000, &[rec(1000, FieldValue::Str("C1".into())), rec(1000, FieldValue::Null)]).unwrap();
-        let Timeline::EventStr(spans) = interp.output(1) else { panic!() };
+        let rec = |t, v: FieldValue| Record {
+            time: t,
+            sequence: None,
+            fields: smallvec::smallvec![FieldValue::Null, v],
+        };
+        interp
+            .step(
+                &mut s,
+                1000,
+                &[
+                    rec(1000, FieldValue::Str("C1".into())),
+                    rec(1000, FieldValue::Null),
+                ],
+            )
+            .unwrap();
+        let Timeline::EventStr(spans) = interp.output(1) else {
+            panic!()
+        };
         assert_eq!(spans.len(), 1);
         assert_eq!(spans[0].value.0.as_slice(), &["C1"]);
-        interp.step(&mut s, 2000, &[rec(2000, FieldValue::Null)]).unwrap();
+        interp
+            .step(&mut s, 2000, &[rec(2000, FieldValue::Null)])
+            .unwrap();
         assert!(interp.output(1).is_empty());
     }
 
     #[test]
     fn needs_a_type_or_a_schema() {
-        let g = Get { field: "cdn".into(), field_type: None, slot: 0 };
+        let g = Get {
+            field: "cdn".into(),
+            field_type: None,
+            slot: 0,
+        };
         let e = g.output_type(&[TimelineType::RECORDS]).unwrap_err();
         assert!(e.message.contains("add `type: string`"), "{e}");
     }

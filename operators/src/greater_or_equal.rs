@@ -17,14 +17,31 @@ mod tests {
     /// A numeric input crossing the threshold between steps flips the output exactly there.
     #[test]
     fn numeric_crossings_are_exact() {
-        let out = run(op("greater_or_equal", "value: 300"), vec![Series::Numeric(vec![(0, 0.0, 1.0), (400, 100.0, 0.0)])], &[1000]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(300.0), Some(false)), (300.0, Some(400.0), Some(true)), (400.0, None, Some(false))]);
+        let out = run(
+            op("greater_or_equal", "value: 300"),
+            vec![Series::Numeric(vec![(0, 0.0, 1.0), (400, 100.0, 0.0)])],
+            &[1000],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![
+                (0.0, Some(300.0), Some(false)),
+                (300.0, Some(400.0), Some(true)),
+                (400.0, None, Some(false))
+            ]
+        );
         // Two numeric inputs: the rising one overtakes the flat one at t=5.
         let out = run(
             op("greater_or_equal", ""),
-            vec![Series::Numeric(vec![(0, 0.0, 2.0)]), Series::Numeric(vec![(0, 10.0, 0.0)])],
+            vec![
+                Series::Numeric(vec![(0, 0.0, 2.0)]),
+                Series::Numeric(vec![(0, 10.0, 0.0)]),
+            ],
             &[20],
         );
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(5.0), Some(false)), (5.0, None, Some(true))]);
+        assert_eq!(
+            out.bool_spans(),
+            vec![(0.0, Some(5.0), Some(false)), (5.0, None, Some(true))]
+        );
     }
 }

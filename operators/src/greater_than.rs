@@ -17,13 +17,25 @@ mod tests {
     /// Acceptance case 9: `A > 4` with A = [0,10) 2, [10,∞) 5.
     #[test]
     fn pointwise_against_a_constant() {
-        let out = run(op("greater_than", "value: 4"), vec![Series::f64_state(&[(0, 2.0), (10, 5.0)])], &[]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(10.0), Some(false)), (10.0, None, Some(true))]);
+        let out = run(
+            op("greater_than", "value: 4"),
+            vec![Series::f64_state(&[(0, 2.0), (10, 5.0)])],
+            &[],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![(0.0, Some(10.0), Some(false)), (10.0, None, Some(true))]
+        );
     }
 
     #[test]
     fn booleans_have_no_order() {
-        let e = try_run(op("greater_than", "value: true"), vec![Series::bool_state(&[(0, true)])], &[]).unwrap_err();
+        let e = try_run(
+            op("greater_than", "value: true"),
+            vec![Series::bool_state(&[(0, true)])],
+            &[],
+        )
+        .unwrap_err();
         assert!(e.contains("booleans have no order"), "{e}");
     }
 }

@@ -23,7 +23,13 @@ impl Operator for HasExisted {
         NodeState::Last(Current::Undefined)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let last = state!(state, NodeState::Last(c) => c);
         if last.is_true() {
             return;
@@ -53,9 +59,23 @@ mod tests {
     /// Acceptance case 5 (paper Table 1): a later false does not reset it.
     #[test]
     fn is_a_sink() {
-        let out = run(op("has_existed", ""), vec![Series::bool_events(&[(1, false), (4, true), (7, false)])], &[]);
-        assert_eq!(out.bool_spans(), vec![(1.0, Some(4.0), Some(false)), (4.0, None, Some(true))]);
-        let out = run(op("hasExisted", ""), vec![Series::bool_state(&[(0, false), (2, true), (3, false)])], &[]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(2.0), Some(false)), (2.0, None, Some(true))]);
+        let out = run(
+            op("has_existed", ""),
+            vec![Series::bool_events(&[(1, false), (4, true), (7, false)])],
+            &[],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![(1.0, Some(4.0), Some(false)), (4.0, None, Some(true))]
+        );
+        let out = run(
+            op("hasExisted", ""),
+            vec![Series::bool_state(&[(0, false), (2, true), (3, false)])],
+            &[],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![(0.0, Some(2.0), Some(false)), (2.0, None, Some(true))]
+        );
     }
 }

@@ -26,11 +26,22 @@ impl Operator for HasExistedWithin {
     }
 
     fn init_state(&self) -> NodeState {
-        NodeState::Window { until: None, input: Current::Undefined, out: Current::Undefined }
+        NodeState::Window {
+            until: None,
+            input: Current::Undefined,
+            out: Current::Undefined,
+        }
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
-        let (until, input, last) = state!(state, NodeState::Window { until, input, out } => (until, input, out));
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
+        let (until, input, last) =
+            state!(state, NodeState::Window { until, input, out } => (until, input, out));
         let d = self.within_secs.millis();
         if cx.is_first() {
             out.push_state(last, cx.now, Current::Bool(false));
@@ -77,7 +88,11 @@ mod tests {
     /// Acceptance case 2 (paper Table 1, D = 4).
     #[test]
     fn windows_after_true_events() {
-        let out = run(op("has_existed_within", "within_secs: 4"), vec![Series::bool_events(&[(1, false), (3, true), (9, true)])], &[20]);
+        let out = run(
+            op("has_existed_within", "within_secs: 4"),
+            vec![Series::bool_events(&[(1, false), (3, true), (9, true)])],
+            &[20],
+        );
         assert_eq!(
             out.bool_spans(),
             vec![
@@ -93,19 +108,40 @@ mod tests {
     /// Acceptance case 2b: a true inside the window extends it.
     #[test]
     fn a_second_true_extends_the_window() {
-        let out = run(op("has_existed_within", "within_secs: 4"), vec![Series::bool_events(&[(3, true), (5, true)])], &[20]);
-        assert_eq!(out.bool_spans(), vec![(3.0, Some(9.0), Some(true)), (9.0, None, Some(false))]);
+        let out = run(
+            op("has_existed_within", "within_secs: 4"),
+            vec![Series::bool_events(&[(3, true), (5, true)])],
+            &[20],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![(3.0, Some(9.0), Some(true)), (9.0, None, Some(false))]
+        );
     }
 
     #[test]
     fn states_stay_true_for_the_window_after_falling() {
-        let out = run(op("has_existed_within", "within_secs: 2"), vec![Series::bool_state(&[(0, false), (1, true), (4, false)])], &[10]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(1.0), Some(false)), (1.0, Some(6.0), Some(true)), (6.0, None, Some(false))]);
+        let out = run(
+            op("has_existed_within", "within_secs: 2"),
+            vec![Series::bool_state(&[(0, false), (1, true), (4, false)])],
+            &[10],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![
+                (0.0, Some(1.0), Some(false)),
+                (1.0, Some(6.0), Some(true)),
+                (6.0, None, Some(false))
+            ]
+        );
     }
 
     #[test]
     fn rejects_non_positive_windows() {
         let e = crate::spec::parse_operator("has_existed_within", "within_secs: 0").unwrap_err();
-        assert!(e.contains("expected a positive number of seconds, got 0"), "{e}");
+        assert!(
+            e.contains("expected a positive number of seconds, got 0"),
+            "{e}"
+        );
     }
 }

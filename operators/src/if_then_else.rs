@@ -18,7 +18,13 @@ impl Operator for If {
         expect_arity(inputs, 3, 3)?;
         expect_bool(inputs, 0)?;
         if inputs[1].value != inputs[2].value {
-            return Err(TypeMismatch::input(2, format!("`then` is {} but `else` is {}: both branches need the same value type", inputs[1], inputs[2])));
+            return Err(TypeMismatch::input(
+                2,
+                format!(
+                    "`then` is {} but `else` is {}: both branches need the same value type",
+                    inputs[1], inputs[2]
+                ),
+            ));
         }
         Ok(TimelineType::new(pointwise_kind(inputs)?, inputs[1].value))
     }
@@ -27,7 +33,13 @@ impl Operator for If {
         pointwise_state(3)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
         let numeric = out.ty().kind == Kind::Numeric;
         let f = |t: Time, v: &[Current]| {
@@ -56,18 +68,29 @@ mod tests {
     fn selects_by_condition() {
         let out = run(
             op("if", ""),
-            vec![Series::bool_state(&[(0, true), (5, false)]), Series::str_state(&[(0, "hd")]), Series::str_state(&[(0, "sd")])],
+            vec![
+                Series::bool_state(&[(0, true), (5, false)]),
+                Series::str_state(&[(0, "hd")]),
+                Series::str_state(&[(0, "sd")]),
+            ],
             &[],
         );
         let s = |v: &str| Some(Scalar::Str(v.into()));
-        assert_eq!(out.spans(), vec![(0.0, Some(5.0), s("hd")), (5.0, None, s("sd"))]);
+        assert_eq!(
+            out.spans(),
+            vec![(0.0, Some(5.0), s("hd")), (5.0, None, s("sd"))]
+        );
     }
 
     #[test]
     fn numeric_branches_stay_continuous() {
         let out = run(
             op("if", ""),
-            vec![Series::bool_state(&[(0, true), (4, false)]), Series::Numeric(vec![(0, 0.0, 1.0)]), Series::f64_state(&[(0, -1.0)])],
+            vec![
+                Series::bool_state(&[(0, true), (4, false)]),
+                Series::Numeric(vec![(0, 0.0, 1.0)]),
+                Series::f64_state(&[(0, -1.0)]),
+            ],
             &[8],
         );
         assert_eq!(out.f64_at(3.0), 3.0);

@@ -19,12 +19,29 @@ impl Operator for InSet {
     fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
         expect_arity(inputs, 1, 1)?;
         if self.values.is_empty() {
-            return Err(TypeMismatch::node("`values` is empty: list at least one value"));
+            return Err(TypeMismatch::node(
+                "`values` is empty: list at least one value",
+            ));
         }
-        if let Some(bad) = self.values.iter().find(|c| constant_type(c) != inputs[0].value) {
-            return Err(TypeMismatch::input(0, format!("values must be of the input's type {}, but {bad} is a {}", inputs[0].value, constant_type(bad))));
+        if let Some(bad) = self
+            .values
+            .iter()
+            .find(|c| constant_type(c) != inputs[0].value)
+        {
+            return Err(TypeMismatch::input(
+                0,
+                format!(
+                    "values must be of the input's type {}, but {bad} is a {}",
+                    inputs[0].value,
+                    constant_type(bad)
+                ),
+            ));
         }
-        let kind = if inputs[0].kind == Kind::Event { Kind::Event } else { Kind::State };
+        let kind = if inputs[0].kind == Kind::Event {
+            Kind::Event
+        } else {
+            Kind::State
+        };
         Ok(TimelineType::new(kind, ValueType::Bool))
     }
 
@@ -32,10 +49,19 @@ impl Operator for InSet {
         pointwise_state(1)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
         let f = |t: Time, v: &[Current]| {
-            Current::Bool(v[0].scalar_at(t).is_some_and(|x| self.values.iter().any(|c| c.0.as_ref() == x)))
+            Current::Bool(
+                v[0].scalar_at(t)
+                    .is_some_and(|x| self.values.iter().any(|c| c.0.as_ref() == x)),
+            )
         };
         if inputs[0].ty().kind == Kind::Event {
             run_events(inputs, 0, cx, currents, out, f);
@@ -56,9 +82,28 @@ mod tests {
 
     #[test]
     fn membership() {
-        let out = run(op("in_set", "values: [CDN1, CDN3]"), vec![Series::str_state(&[(0, "CDN1"), (2, "CDN2"), (4, "CDN3")])], &[]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(2.0), Some(true)), (2.0, Some(4.0), Some(false)), (4.0, None, Some(true))]);
-        let e = try_run(op("filterByValue", "values: [1]"), vec![Series::str_state(&[(0, "a")])], &[]).unwrap_err();
-        assert!(e.contains("values must be of the input's type string, but 1 is a f64"), "{e}");
+        let out = run(
+            op("in_set", "values: [CDN1, CDN3]"),
+            vec![Series::str_state(&[(0, "CDN1"), (2, "CDN2"), (4, "CDN3")])],
+            &[],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![
+                (0.0, Some(2.0), Some(true)),
+                (2.0, Some(4.0), Some(false)),
+                (4.0, None, Some(true))
+            ]
+        );
+        let e = try_run(
+            op("filterByValue", "values: [1]"),
+            vec![Series::str_state(&[(0, "a")])],
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("values must be of the input's type string, but 1 is a f64"),
+            "{e}"
+        );
     }
 }

@@ -17,7 +17,10 @@ impl Operator for LatestEventToState {
         expect_arity(inputs, 1, 1)?;
         expect_kind(inputs, 0, Kind::Event, "")?;
         if inputs[0].value == ValueType::Record {
-            return Err(TypeMismatch::input(0, "expects the events of one field; extract it first with `get`"));
+            return Err(TypeMismatch::input(
+                0,
+                "expects the events of one field; extract it first with `get`",
+            ));
         }
         Ok(TimelineType::state(inputs[0].value))
     }
@@ -26,7 +29,13 @@ impl Operator for LatestEventToState {
         NodeState::Last(Current::Undefined)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let last = state!(state, NodeState::Last(c) => c);
         let mut m = Merge::new(inputs, cx.now);
         while let Some(t) = m.next_instant() {
@@ -47,10 +56,17 @@ mod tests {
     /// Acceptance case 1 (paper Table 1): duplicates coalesce into one span.
     #[test]
     fn coalesces_duplicates() {
-        let out = run(op("latest_event_to_state", ""), vec![Series::str_events(&[(0, "CDN2"), (5, "CDN1"), (9, "CDN1")])], &[]);
+        let out = run(
+            op("latest_event_to_state", ""),
+            vec![Series::str_events(&[(0, "CDN2"), (5, "CDN1"), (9, "CDN1")])],
+            &[],
+        );
         assert_eq!(
             out.spans(),
-            vec![(0.0, Some(5.0), Some(Scalar::Str("CDN2".into()))), (5.0, None, Some(Scalar::Str("CDN1".into())))]
+            vec![
+                (0.0, Some(5.0), Some(Scalar::Str("CDN2".into()))),
+                (5.0, None, Some(Scalar::Str("CDN1".into())))
+            ]
         );
     }
 
@@ -59,7 +75,11 @@ mod tests {
     fn keeps_the_last_event_of_an_instant() {
         let out = run(
             op("latestEventToState", ""),
-            vec![Series::str_events(&[(1100, "start"), (1100, "click"), (1300, "ad_load")])],
+            vec![Series::str_events(&[
+                (1100, "start"),
+                (1100, "click"),
+                (1300, "ad_load"),
+            ])],
             &[1000],
         );
         assert_eq!(

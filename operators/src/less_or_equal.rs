@@ -16,8 +16,15 @@ mod tests {
 
     #[test]
     fn includes_equality() {
-        let out = run(op("less_or_equal", "value: 2"), vec![Series::f64_events(&[(0, 1.0), (1, 2.0), (2, 3.0)])], &[]);
+        let out = run(
+            op("less_or_equal", "value: 2"),
+            vec![Series::f64_events(&[(0, 1.0), (1, 2.0), (2, 3.0)])],
+            &[],
+        );
         use spanflow_engine::Scalar::Bool;
-        assert_eq!(out.events(), &[(0.0, Bool(true)), (1.0, Bool(true)), (2.0, Bool(false))]);
+        assert_eq!(
+            out.events(),
+            &[(0.0, Bool(true)), (1.0, Bool(true)), (2.0, Bool(false))]
+        );
     }
 }

@@ -16,7 +16,14 @@ mod tests {
 
     #[test]
     fn strings_order_lexicographically() {
-        let out = run(op("less_than", "value: m"), vec![Series::str_state(&[(0, "a"), (2, "z")])], &[]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(2.0), Some(true)), (2.0, None, Some(false))]);
+        let out = run(
+            op("less_than", "value: m"),
+            vec![Series::str_state(&[(0, "a"), (2, "z")])],
+            &[],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![(0.0, Some(2.0), Some(true)), (2.0, None, Some(false))]
+        );
     }
 }

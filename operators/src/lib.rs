@@ -127,7 +127,13 @@ impl Evaluate for AnyOperator {
     }
 
     #[inline]
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         Operator::step(self, state, inputs, cx, out)
     }
 

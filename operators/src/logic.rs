@@ -13,10 +13,20 @@ pub(crate) fn output_type(inputs: &[TimelineType]) -> Result<TimelineType, TypeM
 }
 
 /// One step; `all` selects `and` (true) or `or` (false). Undefined inputs count as false.
-pub(crate) fn step(all: bool, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+pub(crate) fn step(
+    all: bool,
+    state: &mut NodeState,
+    inputs: &[&Timeline],
+    cx: &StepCtx<'_>,
+    out: &mut Timeline,
+) {
     let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
     let f = |_: Time, v: &[Current]| {
-        Current::Bool(if all { v.iter().all(Current::is_true) } else { v.iter().any(Current::is_true) })
+        Current::Bool(if all {
+            v.iter().all(Current::is_true)
+        } else {
+            v.iter().any(Current::is_true)
+        })
     };
     match inputs.iter().position(|t| t.ty().kind == Kind::Event) {
         Some(ev) => run_events(inputs, ev, cx, currents, out, f),

@@ -16,9 +16,21 @@ mod tests {
 
     #[test]
     fn scales_numeric_slopes() {
-        let out = run(op("multiply", "value: 60"), vec![Series::Numeric(vec![(0, 1.0, 0.5)])], &[4]);
+        let out = run(
+            op("multiply", "value: 60"),
+            vec![Series::Numeric(vec![(0, 1.0, 0.5)])],
+            &[4],
+        );
         assert_eq!(out.f64_at(4.0), 180.0);
-        let e = try_run(op("multiply", ""), vec![Series::Numeric(vec![(0, 1.0, 1.0)]), Series::Numeric(vec![(0, 1.0, 1.0)])], &[]).unwrap_err();
+        let e = try_run(
+            op("multiply", ""),
+            vec![
+                Series::Numeric(vec![(0, 1.0, 1.0)]),
+                Series::Numeric(vec![(0, 1.0, 1.0)]),
+            ],
+            &[],
+        )
+        .unwrap_err();
         assert!(e.contains("not piecewise linear"), "{e}");
     }
 }

@@ -23,7 +23,13 @@ impl Operator for Not {
         pointwise_state(1)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
         let f = |_: Time, v: &[Current]| match v[0] {
             Current::Bool(b) => Current::Bool(!b),
@@ -43,8 +49,15 @@ mod tests {
 
     #[test]
     fn inverts_states_and_events() {
-        let out = run(op("not", ""), vec![Series::bool_state(&[(0, false), (3, true)])], &[]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(3.0), Some(true)), (3.0, None, Some(false))]);
+        let out = run(
+            op("not", ""),
+            vec![Series::bool_state(&[(0, false), (3, true)])],
+            &[],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![(0.0, Some(3.0), Some(true)), (3.0, None, Some(false))]
+        );
         let out = run(op("not", ""), vec![Series::bool_events(&[(1, true)])], &[]);
         assert_eq!(out.events(), &[(1.0, spanflow_engine::Scalar::Bool(false))]);
     }

@@ -16,7 +16,14 @@ mod tests {
 
     #[test]
     fn undefined_is_not_different_either() {
-        let out = run(op("not_equals", "value: play"), vec![Series::str_state(&[(2, "play"), (5, "pause")])], &[0]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(5.0), Some(false)), (5.0, None, Some(true))]);
+        let out = run(
+            op("not_equals", "value: play"),
+            vec![Series::str_state(&[(2, "play"), (5, "pause")])],
+            &[0],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![(0.0, Some(5.0), Some(false)), (5.0, None, Some(true))]
+        );
     }
 }

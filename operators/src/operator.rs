@@ -20,7 +20,13 @@ pub trait Operator {
     }
 
     /// One step: read the inputs' output, write this node's output into `out`.
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline);
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    );
 
     /// Parameters shown by `explain`.
     fn describe(&self) -> String {
@@ -94,5 +100,8 @@ pub(crate) use state;
 
 /// A fresh pointwise state for `n` inputs.
 pub(crate) fn pointwise_state(n: usize) -> NodeState {
-    NodeState::Pointwise { inputs: smallvec::smallvec![Current::Undefined; n], out: Current::Undefined }
+    NodeState::Pointwise {
+        inputs: smallvec::smallvec![Current::Undefined; n],
+        out: Current::Undefined,
+    }
 }

@@ -20,7 +20,13 @@ impl Operator for Or {
         pointwise_state(2)
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         if let NodeState::Pointwise { inputs: c, .. } = state {
             c.resize(inputs.len(), Current::Undefined);
         }
@@ -34,7 +40,21 @@ mod tests {
 
     #[test]
     fn true_where_any_is_true() {
-        let out = run(op("or", ""), vec![Series::bool_state(&[(0, false), (3, true), (6, false)]), Series::bool_state(&[(5, true), (8, false)])], &[]);
-        assert_eq!(out.bool_spans(), vec![(0.0, Some(3.0), Some(false)), (3.0, Some(8.0), Some(true)), (8.0, None, Some(false))]);
+        let out = run(
+            op("or", ""),
+            vec![
+                Series::bool_state(&[(0, false), (3, true), (6, false)]),
+                Series::bool_state(&[(5, true), (8, false)]),
+            ],
+            &[],
+        );
+        assert_eq!(
+            out.bool_spans(),
+            vec![
+                (0.0, Some(3.0), Some(false)),
+                (3.0, Some(8.0), Some(true)),
+                (8.0, None, Some(false))
+            ]
+        );
     }
 }

@@ -60,7 +60,9 @@ impl<'de> Deserialize<'de> for Secs {
         if v.is_finite() && v > 0.0 && v * 1000.0 < 9.0e15 {
             Ok(Secs(v))
         } else {
-            Err(de::Error::custom(format!("expected a positive number of seconds, got {v}")))
+            Err(de::Error::custom(format!(
+                "expected a positive number of seconds, got {v}"
+            )))
         }
     }
 }
@@ -76,7 +78,10 @@ pub fn expect_arity(inputs: &[TimelineType], min: usize, max: usize) -> Result<(
         (a, usize::MAX) => format!("at least {a}"),
         (a, b) => format!("{a} to {b}"),
     };
-    Err(TypeMismatch::node(format!("takes {wanted} input{}, got {n}", if max == 1 { "" } else { "s" })))
+    Err(TypeMismatch::node(format!(
+        "takes {wanted} input{}, got {n}",
+        if max == 1 { "" } else { "s" }
+    )))
 }
 
 /// Checks that input `i` is boolean (state or events).
@@ -91,12 +96,20 @@ pub fn expect_bool(inputs: &[TimelineType], i: usize) -> Result<(), TypeMismatch
 pub fn expect_number(inputs: &[TimelineType], i: usize) -> Result<(), TypeMismatch> {
     match inputs[i] {
         t if t.is_number() => Ok(()),
-        t => Err(TypeMismatch::input(i, format!("expects a number timeline (events<f64>, state<f64> or numeric), got {t}"))),
+        t => Err(TypeMismatch::input(
+            i,
+            format!("expects a number timeline (events<f64>, state<f64> or numeric), got {t}"),
+        )),
     }
 }
 
 /// Checks that input `i` has the given kind.
-pub fn expect_kind(inputs: &[TimelineType], i: usize, kind: Kind, hint: &str) -> Result<(), TypeMismatch> {
+pub fn expect_kind(
+    inputs: &[TimelineType],
+    i: usize,
+    kind: Kind,
+    hint: &str,
+) -> Result<(), TypeMismatch> {
     if inputs[i].kind == kind {
         return Ok(());
     }
@@ -105,13 +118,18 @@ pub fn expect_kind(inputs: &[TimelineType], i: usize, kind: Kind, hint: &str) ->
         Kind::State => "a state timeline",
         Kind::Numeric => "a numeric timeline",
     };
-    Err(TypeMismatch::input(i, format!("expects {what}, got {}{hint}", inputs[i])))
+    Err(TypeMismatch::input(
+        i,
+        format!("expects {what}, got {}{hint}", inputs[i]),
+    ))
 }
 
 /// The kind a pointwise operator produces: events if one input is events (at most one may be),
 /// numeric if any input is numeric, state otherwise.
 pub fn pointwise_kind(inputs: &[TimelineType]) -> Result<Kind, TypeMismatch> {
-    let events: Vec<usize> = (0..inputs.len()).filter(|&i| inputs[i].kind == Kind::Event).collect();
+    let events: Vec<usize> = (0..inputs.len())
+        .filter(|&i| inputs[i].kind == Kind::Event)
+        .collect();
     if events.len() > 1 {
         return Err(TypeMismatch::input(
             events[1],

@@ -92,14 +92,30 @@ mod tests {
     #[test]
     fn flips_at_the_first_instant_past_the_threshold() {
         // 0 at t=0, +1 per second: reaches 300 at t=300_000 ms.
-        let line = Linear { at_start: -300.0, per_sec: 1.0 };
+        let line = Linear {
+            at_start: -300.0,
+            per_sec: 1.0,
+        };
         assert_eq!(flip_after(0, line, |x| x >= 0.0), Some(300_000));
         assert_eq!(flip_after(0, line, |x| x > 0.0), Some(300_001));
         // Falling line crossing zero between milliseconds.
-        let line = Linear { at_start: 1.0, per_sec: -3.0 };
+        let line = Linear {
+            at_start: 1.0,
+            per_sec: -3.0,
+        };
         assert_eq!(flip_after(10, line, |x| x >= 0.0), Some(344));
         assert_eq!(flip_after(0, Linear::constant(5.0), |x| x > 0.0), None);
         // Moving away from the threshold never flips.
-        assert_eq!(flip_after(0, Linear { at_start: 5.0, per_sec: 1.0 }, |x| x > 0.0), None);
+        assert_eq!(
+            flip_after(
+                0,
+                Linear {
+                    at_start: 5.0,
+                    per_sec: 1.0
+                },
+                |x| x > 0.0
+            ),
+            None
+        );
     }
 }

@@ -5,6 +5,6 @@ pub(crate) use crate::params::*;
 pub(crate) use serde::Deserialize;
 pub(crate) use smallvec::SmallVec;
 pub(crate) use spanflow_engine::{
-    Current, EventsRef, Kind, Linear, Merge, Scalar, ScalarRef, StepCtx, Time, Timeline, TimelineType, TypeMismatch,
-    ValueType,
+    Current, EventsRef, Kind, Linear, Merge, Scalar, ScalarRef, StepCtx, Time, Timeline,
+    TimelineType, TypeMismatch, ValueType,
 };

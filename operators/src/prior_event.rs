@@ -28,26 +28,51 @@ impl Operator for PriorEvent {
         expect_arity(inputs, 1, 1)?;
         expect_kind(inputs, 0, Kind::Event, "")?;
         if inputs[0].value == ValueType::Record {
-            return Err(TypeMismatch::input(0, "expects the events of one field; extract it first with `get`"));
+            return Err(TypeMismatch::input(
+                0,
+                "expects the events of one field; extract it first with `get`",
+            ));
         }
         if self.offset == 0 || self.offset > 1024 {
-            return Err(TypeMismatch::node(format!("`offset` must be between 1 and 1024, got {}", self.offset)));
+            return Err(TypeMismatch::node(format!(
+                "`offset` must be between 1 and 1024, got {}",
+                self.offset
+            )));
         }
-        if let Some(c) = self.initial_value.as_ref().filter(|c| constant_type(c) != inputs[0].value) {
-            return Err(TypeMismatch::node(format!("`initial_value` {c} is not of the input's type {}", inputs[0].value)));
+        if let Some(c) = self
+            .initial_value
+            .as_ref()
+            .filter(|c| constant_type(c) != inputs[0].value)
+        {
+            return Err(TypeMismatch::node(format!(
+                "`initial_value` {c} is not of the input's type {}",
+                inputs[0].value
+            )));
         }
         Ok(inputs[0])
     }
 
     fn init_state(&self) -> NodeState {
-        NodeState::History { items: Default::default(), input: Current::Undefined, out: Current::Undefined }
+        NodeState::History {
+            items: Default::default(),
+            input: Current::Undefined,
+            out: Current::Undefined,
+        }
     }
 
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         let items = state!(state, NodeState::History { items, .. } => items);
         let mut m = Merge::new(inputs, cx.now);
         while let Some(t) = m.next_instant() {
-            let Some(events) = m.take_events(0, t) else { continue };
+            let Some(events) = m.take_events(0, t) else {
+                continue;
+            };
             for v in events.iter() {
                 if items.len() == self.offset {
                     if let Some((_, old)) = items.pop_front() {
@@ -82,7 +107,14 @@ mod tests {
         let input = || Series::str_events(&[(1, "a"), (2, "b"), (3, "c")]);
         let out = run(op("prior_event", ""), vec![input()], &[]);
         assert_eq!(out.events(), &[(2.0, s("a")), (3.0, s("b"))]);
-        let out = run(op("priorEvent", "offset: 2\ninitial_value: none"), vec![input()], &[]);
-        assert_eq!(out.events(), &[(1.0, s("none")), (2.0, s("none")), (3.0, s("a"))]);
+        let out = run(
+            op("priorEvent", "offset: 2\ninitial_value: none"),
+            vec![input()],
+            &[],
+        );
+        assert_eq!(
+            out.events(),
+            &[(1.0, s("none")), (2.0, s("none")), (3.0, s("a"))]
+        );
     }
 }

@@ -8,7 +8,8 @@ use smallvec::SmallVec;
 use spanflow_engine::dag::StepError;
 use spanflow_engine::error::closest;
 use spanflow_engine::{
-    build_plan, Interpreter, Kind, Location, NodeDecl, Plan, Record, Session, StepCtx, Time, TimeUnit, ValueType,
+    build_plan, Interpreter, Kind, Location, NodeDecl, Plan, Record, Session, StepCtx, Time,
+    TimeUnit, ValueType,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -24,7 +25,10 @@ pub struct SpecProblem {
 
 impl SpecProblem {
     fn new(at: Option<Location>, message: impl Into<String>) -> Self {
-        Self { at, message: message.into() }
+        Self {
+            at,
+            message: message.into(),
+        }
     }
 }
 
@@ -99,17 +103,27 @@ pub struct Program {
 
 impl Program {
     /// Parses and checks a spec. Reports every problem found; parse errors stop early.
-    pub fn parse(yaml: &str, schema: Option<&dyn SchemaFields>) -> Result<Program, Vec<SpecProblem>> {
-        let spec: DagSpec = serde_saphyr::from_str(yaml).map_err(|e| vec![parse_problem(&e)])?;
+    pub fn parse(
+        yaml: &str,
+        schema: Option<&dyn SchemaFields>,
+    ) -> Result<Program, Vec<SpecProblem>> {
+        let spec = parse_spec(yaml).map_err(|p| vec![p])?;
         Self::from_spec(spec, schema)
     }
 
     /// Checks a parsed spec.
-    pub fn from_spec(spec: DagSpec, schema: Option<&dyn SchemaFields>) -> Result<Program, Vec<SpecProblem>> {
+    pub fn from_spec(
+        spec: DagSpec,
+        schema: Option<&dyn SchemaFields>,
+    ) -> Result<Program, Vec<SpecProblem>> {
         let mut problems = Vec::new();
         let input = &spec.input;
         if let Some(s) = schema {
-            for (what, f) in [("session_key", Some(&input.session_key)), ("time", Some(&input.time)), ("sequence", input.sequence.as_ref())] {
+            for (what, f) in [
+                ("session_key", Some(&input.session_key)),
+                ("time", Some(&input.time)),
+                ("sequence", input.sequence.as_ref()),
+            ] {
                 if let Some(f) = f {
                     if let Err(m) = s.field_type(&f.value) {
                         problems.push(SpecProblem::new(location(f), format!("input.{what}: {m}")));
@@ -134,7 +148,10 @@ impl Program {
                 let found = schema.map(|s| s.field_type(&get.field));
                 let ty = match (declared, found) {
                     (declared, Some(Err(m))) => {
-                        problems.push(SpecProblem::new(location(&node.id), format!("node `{}` (get): {m}", node.id.value)));
+                        problems.push(SpecProblem::new(
+                            location(&node.id),
+                            format!("node `{}` (get): {m}", node.id.value),
+                        ));
                         // Keep checking the rest of the graph as if the field were a string.
                         Some(declared.unwrap_or(ValueType::Str))
                     }
@@ -167,7 +184,11 @@ impl Program {
             decls.push(NodeDecl {
                 id: node.id.value.clone(),
                 at: location(&node.id),
-                inputs: node.inputs.iter().map(|i| (i.value.clone(), location(i))).collect(),
+                inputs: node
+                    .inputs
+                    .iter()
+                    .map(|i| (i.value.clone(), location(i)))
+                    .collect(),
                 op,
             });
         }
@@ -175,28 +196,47 @@ impl Program {
         let plan = match build_plan(decls) {
             Ok(plan) => Some(plan),
             Err(errors) => {
-                problems.extend(errors.into_iter().map(|e| SpecProblem::new(e.location(), e.to_string())));
+                problems.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| SpecProblem::new(e.location(), e.to_string())),
+                );
                 None
             }
         };
 
         let mut outputs = Vec::new();
         if spec.outputs.is_empty() {
-            problems.push(SpecProblem::new(None, "the spec has no `outputs`: add one naming the nodes to evaluate and `evaluate_at`"));
+            problems.push(SpecProblem::new(
+                None,
+                "the spec has no `outputs`: add one naming the nodes to evaluate and `evaluate_at`",
+            ));
         }
         let mut seen: HashMap<&str, Option<Location>> = HashMap::new();
         for (k, out) in spec.outputs.iter().enumerate() {
             if let Some(first) = seen.insert(&out.name.value, location(&out.name)) {
                 problems.push(SpecProblem::new(
                     location(&out.name),
-                    format!("duplicate output name `{}` (first at line {})", out.name.value, first.map_or(0, |l| l.line)),
+                    format!(
+                        "duplicate output name `{}` (first at line {})",
+                        out.name.value,
+                        first.map_or(0, |l| l.line)
+                    ),
                 ));
             }
             let Some(plan) = &plan else { continue };
             let resolve = |n: &serde_saphyr::Spanned<String>, what: &str| {
                 plan.index_of(&n.value).ok_or_else(|| {
-                    let hint = closest(&n.value, plan.nodes.iter().map(|p| p.id.as_str())).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                    SpecProblem::new(location(n), format!("output `{}`: {what} `{}` doesn't match any node{hint}", out.name.value, n.value))
+                    let hint = closest(&n.value, plan.nodes.iter().map(|p| p.id.as_str()))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    SpecProblem::new(
+                        location(n),
+                        format!(
+                            "output `{}`: {what} `{}` doesn't match any node{hint}",
+                            out.name.value, n.value
+                        ),
+                    )
                 })
             };
             let mut columns = Vec::new();
@@ -211,11 +251,20 @@ impl Program {
                 }
             }
             if out.columns.is_empty() {
-                problems.push(SpecProblem::new(location(&out.name), format!("output `{}` has no columns: list the nodes to evaluate", out.name.value)));
+                problems.push(SpecProblem::new(
+                    location(&out.name),
+                    format!(
+                        "output `{}` has no columns: list the nodes to evaluate",
+                        out.name.value
+                    ),
+                ));
             }
             let points = match &out.evaluate_at {
                 EvaluationPoints::EventsOf(n) => match resolve(n, "evaluate_at.events_of") {
-                    Ok(i) if plan.nodes[i].ty.kind != Kind::Event || plan.nodes[i].ty.value == ValueType::Record => {
+                    Ok(i)
+                        if plan.nodes[i].ty.kind != Kind::Event
+                            || plan.nodes[i].ty.value == ValueType::Record =>
+                    {
                         problems.push(SpecProblem::new(
                             location(n),
                             format!("output `{}`: evaluate_at.events_of needs an event timeline of values, but `{}` is {}", out.name.value, n.value, plan.nodes[i].ty),
@@ -233,19 +282,31 @@ impl Program {
             outputs.push(OutputPlan {
                 name: out.name.value.clone(),
                 columns: out.columns.iter().map(|c| c.value.clone()).collect(),
-                digest: EvaluateAt { output: k, points, columns },
+                digest: EvaluateAt {
+                    output: k,
+                    points,
+                    columns,
+                },
             });
         }
 
-        let Some(plan) = plan.filter(|_| problems.is_empty()) else { return Err(problems) };
-        let used: Vec<usize> = outputs.iter().flat_map(|o| o.digest.columns.iter().copied()).collect();
+        let Some(plan) = plan.filter(|_| problems.is_empty()) else {
+            return Err(problems);
+        };
+        let used: Vec<usize> = outputs
+            .iter()
+            .flat_map(|o| o.digest.columns.iter().copied())
+            .collect();
         let warnings = plan
             .unconsumed()
             .into_iter()
             .filter(|id| plan.index_of(id).is_some_and(|i| !used.contains(&i)))
             .map(|id| {
                 let at = plan.node(id).and_then(|n| n.at);
-                SpecProblem::new(at, format!("node `{id}` is computed but nothing reads it and no output shows it"))
+                SpecProblem::new(
+                    at,
+                    format!("node `{id}` is computed but nothing reads it and no output shows it"),
+                )
             })
             .collect();
         Ok(Program {
@@ -271,7 +332,10 @@ impl Program {
 
     /// The validated plan as text: nodes in execution order, then outputs.
     pub fn explain(&self) -> String {
-        let mut s = format!("program {}\ninput: session_key={}, time={}", self.name, self.input.session_key, self.input.time);
+        let mut s = format!(
+            "program {}\ninput: session_key={}, time={}",
+            self.name, self.input.session_key, self.input.time
+        );
         if let Some(u) = self.input.time_unit {
             s.push_str(&format!(" ({u:?})").to_lowercase());
         }
@@ -299,21 +363,49 @@ impl Program {
                 EvaluationPoints::EverySecs(p) => format!("every {} s", p.0),
                 EvaluationPoints::EventsOf(i) => format!("events of {}", self.plan.nodes[*i].id),
             };
-            s.push_str(&format!("  {}: [{}] at {points}\n", o.name, o.columns.join(", ")));
+            s.push_str(&format!(
+                "  {}: [{}] at {points}\n",
+                o.name,
+                o.columns.join(", ")
+            ));
         }
         s
     }
 }
 
+/// Parses a spec's YAML text; an error carries its line, column and field path.
+pub fn parse_spec(yaml: &str) -> Result<DagSpec, SpecProblem> {
+    let mut path = None;
+    let parsed = serde_saphyr::with_deserializer_from_str(yaml, |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            path = Some(e.path().to_string());
+            e.into_inner()
+        })
+    });
+    parsed.map_err(|e| {
+        let mut p = parse_problem(&e);
+        if let Some(path) = path.filter(|p| p != ".") {
+            p.message = format!("{path}: {}", p.message);
+        }
+        p
+    })
+}
+
 /// Turns a serde-saphyr error into a problem with its location and a message without the snippet
 /// (the CLI renders its own).
 pub fn parse_problem(e: &serde_saphyr::Error) -> SpecProblem {
-    let at = e.location().filter(|l| l.line() > 0).map(|l| Location { line: l.line() as u32, column: l.column() as u32 });
+    let at = e.location().filter(|l| l.line() > 0).map(|l| Location {
+        line: l.line() as u32,
+        column: l.column() as u32,
+    });
     // The crate's Display is "error: line L column C: message" plus a snippet; keep the message.
     let text = e.to_string();
     let first = text.lines().next().unwrap_or_default();
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    let message = match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+    let message = match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
         Some((_, m)) => m,
         None => first,
     };
@@ -345,7 +437,11 @@ pub struct Runner<'p> {
 impl<'p> Runner<'p> {
     /// A runner for `program`.
     pub fn new(program: &'p Program) -> Self {
-        Self { program, interp: Interpreter::new(&program.plan), rows: Vec::new() }
+        Self {
+            program,
+            interp: Interpreter::new(&program.plan),
+            rows: Vec::new(),
+        }
     }
 
     /// The program.
@@ -355,14 +451,32 @@ impl<'p> Runner<'p> {
 
     /// State for a new session.
     pub fn open_session(&self) -> SessionState {
-        SessionState { dag: self.interp.open_session(), digests: self.program.outputs.iter().map(|o| o.digest.init_state()).collect() }
+        SessionState {
+            dag: self.interp.open_session(),
+            digests: self
+                .program
+                .outputs
+                .iter()
+                .map(|o| o.digest.init_state())
+                .collect(),
+        }
     }
 
     /// One step: all `records` share time `now`. Returns the rows it produced.
-    pub fn step(&mut self, session: &mut SessionState, now: Time, records: &[Record]) -> Result<&[Row], StepError> {
+    pub fn step(
+        &mut self,
+        session: &mut SessionState,
+        now: Time,
+        records: &[Record],
+    ) -> Result<&[Row], StepError> {
         self.rows.clear();
         self.interp.step(&mut session.dag, now, records)?;
-        let cx = StepCtx { prev: None, now, records, session_end: false };
+        let cx = StepCtx {
+            prev: None,
+            now,
+            records,
+            session_end: false,
+        };
         self.digest(session, cx);
         Ok(&self.rows)
     }
@@ -370,12 +484,19 @@ impl<'p> Runner<'p> {
     /// Ends the session (at its last step's time), returning its session-end rows.
     pub fn end(&mut self, session: &mut SessionState) -> &[Row] {
         self.rows.clear();
-        let Some(last) = session.dag.last_time() else { return &self.rows };
+        let Some(last) = session.dag.last_time() else {
+            return &self.rows;
+        };
         if session.dag.has_ended() {
             return &self.rows;
         }
         self.interp.end(&mut session.dag);
-        let cx = StepCtx { prev: Some(last), now: last, records: &[], session_end: true };
+        let cx = StepCtx {
+            prev: Some(last),
+            now: last,
+            records: &[],
+            session_end: true,
+        };
         self.digest(session, cx);
         &self.rows
     }
@@ -386,7 +507,8 @@ impl<'p> Runner<'p> {
         }
         let interp = &self.interp;
         for (o, state) in self.program.outputs.iter().zip(session.digests.iter_mut()) {
-            o.digest.step(state, |i| interp.output(i), &cx, &mut self.rows);
+            o.digest
+                .step(state, |i| interp.output(i), &cx, &mut self.rows);
         }
         if !cx.session_end {
             session.set_digests_prev(cx.now);

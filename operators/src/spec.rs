@@ -6,7 +6,10 @@
 
 use crate::evaluate_at::EvaluationPoints;
 use crate::AnyOperator;
-use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, VariantAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, VariantAccess,
+    Visitor,
+};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 use spanflow_engine::{Location, TimeUnit};
@@ -125,7 +128,10 @@ pub struct TestSpec {
 /// Converts a serde-saphyr location to the engine's.
 pub fn location<T>(s: &Spanned<T>) -> Option<Location> {
     let l = s.referenced;
-    (l.line() > 0).then(|| Location { line: l.line() as u32, column: l.column() as u32 })
+    (l.line() > 0).then(|| Location {
+        line: l.line() as u32,
+        column: l.column() as u32,
+    })
 }
 
 impl<'de> Deserialize<'de> for NodeSpec {
@@ -175,9 +181,19 @@ impl<'de> Visitor<'de> for NodeVisitor {
             None if !is_operator(&op.value) => Err(unknown_op_message(&op.value)),
             None => OperatorSeed(&op.value)
                 .deserialize(empty_map::<de::value::Error>())
-                .map_err(|e| format!("node `{}` ({}) needs parameters under `with:`: {e}", id.value, op.value)),
+                .map_err(|e| {
+                    format!(
+                        "node `{}` ({}) needs parameters under `with:`: {e}",
+                        id.value, op.value
+                    )
+                }),
         };
-        Ok(NodeSpec { id, op, inputs: inputs.unwrap_or_default(), operator })
+        Ok(NodeSpec {
+            id,
+            op,
+            inputs: inputs.unwrap_or_default(),
+            operator,
+        })
     }
 }
 
@@ -192,7 +208,11 @@ impl<'de> DeserializeSeed<'de> for OperatorSeed<'_> {
     type Value = AnyOperator;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<AnyOperator, D::Error> {
-        AnyOperator::deserialize(Tagged { tag: self.0, content: d, probe: false })
+        AnyOperator::deserialize(Tagged {
+            tag: self.0,
+            content: d,
+            probe: false,
+        })
     }
 }
 
@@ -209,12 +229,19 @@ const PROBE_OK: &str = "\u{0}known operator";
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Tagged<'_, D> {
     type Error = D::Error;
 
-    fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, _: &'static [&'static str], visitor: V) -> Result<V::Value, D::Error> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
         visitor.visit_enum(self)
     }
 
     fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, D::Error> {
-        Err(de::Error::custom("internal error: operators deserialize as enums"))
+        Err(de::Error::custom(
+            "internal error: operators deserialize as enums",
+        ))
     }
 
     serde::forward_to_deserialize_any! {
@@ -227,10 +254,21 @@ impl<'de, D: Deserializer<'de>> EnumAccess<'de> for Tagged<'_, D> {
     type Error = D::Error;
     type Variant = Content<D>;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Content<D>), D::Error> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Content<D>), D::Error> {
         let tag: de::value::StrDeserializer<'_, D::Error> = self.tag.into_deserializer();
-        let value = seed.deserialize(tag).map_err(|_: D::Error| de::Error::custom(unknown_op_message(self.tag)))?;
-        Ok((value, Content { content: self.content, probe: self.probe }))
+        let value = seed
+            .deserialize(tag)
+            .map_err(|_: D::Error| de::Error::custom(unknown_op_message(self.tag)))?;
+        Ok((
+            value,
+            Content {
+                content: self.content,
+                probe: self.probe,
+            },
+        ))
     }
 }
 
@@ -254,23 +292,39 @@ impl<'de, D: Deserializer<'de>> VariantAccess<'de> for Content<D> {
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, D::Error> {
-        Err(de::Error::custom("internal error: operators are newtype variants"))
+        Err(de::Error::custom(
+            "internal error: operators are newtype variants",
+        ))
     }
 
-    fn struct_variant<V: Visitor<'de>>(self, _: &'static [&'static str], _: V) -> Result<V::Value, D::Error> {
-        Err(de::Error::custom("internal error: operators are newtype variants"))
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, D::Error> {
+        Err(de::Error::custom(
+            "internal error: operators are newtype variants",
+        ))
     }
 }
 
 /// Whether `name` (or its alias) names an operator.
 pub fn is_operator(name: &str) -> bool {
-    let probe = Tagged { tag: name, content: empty_map::<de::value::Error>(), probe: true };
+    let probe = Tagged {
+        tag: name,
+        content: empty_map::<de::value::Error>(),
+        probe: true,
+    };
     matches!(AnyOperator::deserialize(probe), Err(e) if e.to_string() == PROBE_OK)
 }
 
 /// The canonical (snake_case) operator names, in catalogue order.
 pub fn operator_names() -> Vec<&'static str> {
-    all_operator_names().iter().copied().filter(|n| !n.chars().any(char::is_uppercase)).collect()
+    all_operator_names()
+        .iter()
+        .copied()
+        .filter(|n| !n.chars().any(char::is_uppercase))
+        .collect()
 }
 
 /// Every accepted operator name, aliases included.
@@ -278,7 +332,12 @@ fn all_operator_names() -> &'static [&'static str] {
     struct Capture;
     impl<'de> Deserializer<'de> for Capture {
         type Error = CaptureDone;
-        fn deserialize_enum<V: Visitor<'de>>(self, _: &'static str, variants: &'static [&'static str], _: V) -> Result<V::Value, CaptureDone> {
+        fn deserialize_enum<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            variants: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, CaptureDone> {
             Err(CaptureDone(variants))
         }
         fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, CaptureDone> {
@@ -313,7 +372,10 @@ fn unknown_op_message(name: &str) -> String {
     let hint = spanflow_engine::error::closest(name, all_operator_names().iter().copied())
         .map(|s| format!("; did you mean `{s}`?"))
         .unwrap_or_default();
-    format!("unknown op `{name}`{hint} (valid ops: {})", names.join(", "))
+    format!(
+        "unknown op `{name}`{hint} (valid ops: {})",
+        names.join(", ")
+    )
 }
 
 /// Parses one operator from its name and the YAML text of its `with:` body (empty for none).
@@ -322,11 +384,15 @@ pub fn parse_operator(name: &str, with_yaml: &str) -> Result<AnyOperator, String
         return Err(unknown_op_message(name));
     }
     if with_yaml.trim().is_empty() {
-        return OperatorSeed(name).deserialize(empty_map::<de::value::Error>()).map_err(|e| e.to_string());
+        return OperatorSeed(name)
+            .deserialize(empty_map::<de::value::Error>())
+            .map_err(|e| e.to_string());
     }
     let body: String = with_yaml.lines().map(|l| format!("  {l}\n")).collect();
     let doc = format!("id: x\nop: {name}\nwith:\n{body}");
-    serde_saphyr::from_str::<NodeSpec>(&doc).map_err(|e| e.to_string())?.operator
+    serde_saphyr::from_str::<NodeSpec>(&doc)
+        .map_err(|e| e.to_string())?
+        .operator
 }
 
 #[cfg(test)]
@@ -340,7 +406,8 @@ mod tests {
         assert!(!is_operator("duration_wher"));
         assert!(operator_names().contains(&"latest_event_to_state"));
         assert!(!operator_names().contains(&"latestEventToState"));
-        assert!(unknown_op_message("duration_wher").starts_with("unknown op `duration_wher`; did you mean `duration_where`?"));
+        assert!(unknown_op_message("duration_wher")
+            .starts_with("unknown op `duration_wher`; did you mean `duration_where`?"));
     }
 
     #[test]

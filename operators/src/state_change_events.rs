@@ -14,7 +14,12 @@ impl Operator for StateChangeEvents {
 
     fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
         expect_arity(inputs, 1, 1)?;
-        expect_kind(inputs, 0, Kind::State, "; numeric timelines change continuously, compare them first")?;
+        expect_kind(
+            inputs,
+            0,
+            Kind::State,
+            "; numeric timelines change continuously, compare them first",
+        )?;
         Ok(TimelineType::events(inputs[0].value))
     }
 
@@ -38,14 +43,33 @@ mod tests {
 
     #[test]
     fn emits_each_change() {
-        let out = run(op("state_change_events", ""), vec![Series::str_state(&[(0, "buffer"), (3, "play"), (8, "buffer")])], &[5]);
+        let out = run(
+            op("state_change_events", ""),
+            vec![Series::str_state(&[
+                (0, "buffer"),
+                (3, "play"),
+                (8, "buffer"),
+            ])],
+            &[5],
+        );
         let s = |v: &str| Scalar::Str(v.into());
-        assert_eq!(out.events(), &[(0.0, s("buffer")), (3.0, s("play")), (8.0, s("buffer"))]);
+        assert_eq!(
+            out.events(),
+            &[(0.0, s("buffer")), (3.0, s("play")), (8.0, s("buffer"))]
+        );
     }
 
     #[test]
     fn rejects_events_input() {
-        let e = crate::testing::try_run(op("stateChangeEvents", ""), vec![Series::str_events(&[(0, "x")])], &[]).unwrap_err();
-        assert!(e.contains("expects a state timeline, got events<string>"), "{e}");
+        let e = crate::testing::try_run(
+            op("stateChangeEvents", ""),
+            vec![Series::str_events(&[(0, "x")])],
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("expects a state timeline, got events<string>"),
+            "{e}"
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 use crate::{AnyOperator, NodeState, Operator};
 use spanflow_engine::{
-    build_plan, Current, Evaluate, Interpreter, NodeDecl, Scalar, ScalarRef, Span, StepCtx, Time, Timeline, TimelineType,
-    TypeMismatch, ValueType, OPEN_END,
+    build_plan, Current, Evaluate, Interpreter, NodeDecl, Scalar, ScalarRef, Span, StepCtx, Time,
+    Timeline, TimelineType, TypeMismatch, ValueType, OPEN_END,
 };
 
 /// A scripted input timeline.
@@ -22,27 +22,57 @@ pub enum Series {
 impl Series {
     /// String events.
     pub fn str_events(items: &[(i64, &str)]) -> Self {
-        Series::Events(ValueType::Str, items.iter().map(|(t, v)| (*t, Scalar::Str((*v).into()))).collect())
+        Series::Events(
+            ValueType::Str,
+            items
+                .iter()
+                .map(|(t, v)| (*t, Scalar::Str((*v).into())))
+                .collect(),
+        )
     }
     /// Boolean events.
     pub fn bool_events(items: &[(i64, bool)]) -> Self {
-        Series::Events(ValueType::Bool, items.iter().map(|(t, v)| (*t, Scalar::Bool(*v))).collect())
+        Series::Events(
+            ValueType::Bool,
+            items.iter().map(|(t, v)| (*t, Scalar::Bool(*v))).collect(),
+        )
     }
     /// Number events.
     pub fn f64_events(items: &[(i64, f64)]) -> Self {
-        Series::Events(ValueType::F64, items.iter().map(|(t, v)| (*t, Scalar::F64(*v))).collect())
+        Series::Events(
+            ValueType::F64,
+            items.iter().map(|(t, v)| (*t, Scalar::F64(*v))).collect(),
+        )
     }
     /// Boolean state.
     pub fn bool_state(items: &[(i64, bool)]) -> Self {
-        Series::State(ValueType::Bool, items.iter().map(|(t, v)| (*t, Some(Scalar::Bool(*v)))).collect())
+        Series::State(
+            ValueType::Bool,
+            items
+                .iter()
+                .map(|(t, v)| (*t, Some(Scalar::Bool(*v))))
+                .collect(),
+        )
     }
     /// Number state.
     pub fn f64_state(items: &[(i64, f64)]) -> Self {
-        Series::State(ValueType::F64, items.iter().map(|(t, v)| (*t, Some(Scalar::F64(*v)))).collect())
+        Series::State(
+            ValueType::F64,
+            items
+                .iter()
+                .map(|(t, v)| (*t, Some(Scalar::F64(*v))))
+                .collect(),
+        )
     }
     /// String state.
     pub fn str_state(items: &[(i64, &str)]) -> Self {
-        Series::State(ValueType::Str, items.iter().map(|(t, v)| (*t, Some(Scalar::Str((*v).into())))).collect())
+        Series::State(
+            ValueType::Str,
+            items
+                .iter()
+                .map(|(t, v)| (*t, Some(Scalar::Str((*v).into()))))
+                .collect(),
+        )
     }
 
     fn ty(&self) -> TimelineType {
@@ -89,11 +119,19 @@ impl Evaluate for Node {
             Node::Op(op) => Operator::init_state(op),
         }
     }
-    fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
+    fn step(
+        &self,
+        state: &mut NodeState,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    ) {
         match self {
             Node::Op(op) => Operator::step(op, state, inputs, cx, out),
             Node::Source(series) => {
-                let NodeState::Last(last) = state else { unreachable!() };
+                let NodeState::Last(last) = state else {
+                    unreachable!()
+                };
                 let in_step = |t: i64| {
                     let ms = t * 1000;
                     ms <= cx.now && cx.prev.is_none_or(|p| ms > p)
@@ -101,7 +139,11 @@ impl Evaluate for Node {
                 match series {
                     Series::State(_, items) => {
                         for (t, v) in items.iter().filter(|(t, _)| in_step(*t)) {
-                            out.push_state(last, t * 1000, Current::from_scalar(v.as_ref().map(Scalar::as_ref)));
+                            out.push_state(
+                                last,
+                                t * 1000,
+                                Current::from_scalar(v.as_ref().map(Scalar::as_ref)),
+                            );
                         }
                     }
                     Series::Events(_, items) => {
@@ -111,8 +153,18 @@ impl Evaluate for Node {
                     }
                     Series::Numeric(items) => {
                         for (t, v, slope) in items.iter().filter(|(t, _, _)| in_step(*t)) {
-                            let line = spanflow_engine::Linear { at_start: *v, per_sec: *slope };
-                            out.push_state(last, t * 1000, Current::Linear { start: t * 1000, line });
+                            let line = spanflow_engine::Linear {
+                                at_start: *v,
+                                per_sec: *slope,
+                            };
+                            out.push_state(
+                                last,
+                                t * 1000,
+                                Current::Linear {
+                                    start: t * 1000,
+                                    line,
+                                },
+                            );
                         }
                     }
                 }
@@ -136,7 +188,13 @@ impl Output {
         match self {
             Output::State(s) => s
                 .iter()
-                .map(|(a, b, v)| (*a, *b, v.scalar_at((*a * 1000.0) as Time).map(ScalarRef::to_owned)))
+                .map(|(a, b, v)| {
+                    (
+                        *a,
+                        *b,
+                        v.scalar_at((*a * 1000.0) as Time).map(ScalarRef::to_owned),
+                    )
+                })
                 .collect(),
             Output::Events(_) => panic!("output is events, not state"),
         }
@@ -187,18 +245,41 @@ pub fn run(op: AnyOperator, inputs: Vec<Series>, extra_steps: &[i64]) -> Output 
 }
 
 /// Like [`run`], returning the type error instead of panicking.
-pub fn try_run(op: AnyOperator, inputs: Vec<Series>, extra_steps: &[i64]) -> Result<Output, String> {
-    let mut times: Vec<i64> = inputs.iter().flat_map(Series::times).chain(extra_steps.iter().copied()).collect();
+pub fn try_run(
+    op: AnyOperator,
+    inputs: Vec<Series>,
+    extra_steps: &[i64],
+) -> Result<Output, String> {
+    let mut times: Vec<i64> = inputs
+        .iter()
+        .flat_map(Series::times)
+        .chain(extra_steps.iter().copied())
+        .collect();
     times.sort_unstable();
     times.dedup();
     let n = inputs.len();
     let mut decls: Vec<NodeDecl<Node>> = inputs
         .into_iter()
         .enumerate()
-        .map(|(i, s)| NodeDecl { id: format!("in{i}"), at: None, inputs: vec![], op: Node::Source(s) })
+        .map(|(i, s)| NodeDecl {
+            id: format!("in{i}"),
+            at: None,
+            inputs: vec![],
+            op: Node::Source(s),
+        })
         .collect();
-    decls.push(NodeDecl { id: "op".into(), at: None, inputs: (0..n).map(|i| (format!("in{i}"), None)).collect(), op: Node::Op(op) });
-    let plan = build_plan(decls).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+    decls.push(NodeDecl {
+        id: "op".into(),
+        at: None,
+        inputs: (0..n).map(|i| (format!("in{i}"), None)).collect(),
+        op: Node::Op(op),
+    });
+    let plan = build_plan(decls).map_err(|e| {
+        e.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
     let target = plan.index_of("op").expect("op node");
     let mut interp = Interpreter::new(&plan);
     let mut session = interp.open_session();
@@ -206,7 +287,9 @@ pub fn try_run(op: AnyOperator, inputs: Vec<Series>, extra_steps: &[i64]) -> Res
     let mut events = Vec::new();
     let is_events = plan.nodes[target].ty.kind == spanflow_engine::Kind::Event;
     for t in times {
-        interp.step(&mut session, t * 1000, &[]).map_err(|e| e.to_string())?;
+        interp
+            .step(&mut session, t * 1000, &[])
+            .map_err(|e| e.to_string())?;
         collect(interp.output(target), &mut state, &mut events);
     }
     interp.end(&mut session);
@@ -217,7 +300,13 @@ pub fn try_run(op: AnyOperator, inputs: Vec<Series>, extra_steps: &[i64]) -> Res
         Output::State(
             state
                 .into_iter()
-                .map(|s| (secs(s.time.start), (s.time.end != OPEN_END).then(|| secs(s.time.end)), s.value))
+                .map(|s| {
+                    (
+                        secs(s.time.start),
+                        (s.time.end != OPEN_END).then(|| secs(s.time.end)),
+                        s.value,
+                    )
+                })
                 .collect(),
         )
     })
@@ -231,22 +320,48 @@ fn collect(tl: &Timeline, state: &mut Vec<Span<Current>>, events: &mut Vec<(Time
         state.push(Span::open(start, v));
     };
     match tl {
-        Timeline::StateF64(s) => s.iter().for_each(|s| push(s.time.start, s.value.map_or(Current::Undefined, Current::F64))),
-        Timeline::StateBool(s) => s.iter().for_each(|s| push(s.time.start, s.value.map_or(Current::Undefined, Current::Bool))),
-        Timeline::StateStr(s) => {
-            s.iter().for_each(|s| push(s.time.start, s.value.clone().map_or(Current::Undefined, Current::Str)))
-        }
-        Timeline::Numeric(s) => s
+        Timeline::StateF64(s) => s.iter().for_each(|s| {
+            push(
+                s.time.start,
+                s.value.map_or(Current::Undefined, Current::F64),
+            )
+        }),
+        Timeline::StateBool(s) => s.iter().for_each(|s| {
+            push(
+                s.time.start,
+                s.value.map_or(Current::Undefined, Current::Bool),
+            )
+        }),
+        Timeline::StateStr(s) => s.iter().for_each(|s| {
+            push(
+                s.time.start,
+                s.value.clone().map_or(Current::Undefined, Current::Str),
+            )
+        }),
+        Timeline::Numeric(s) => s.iter().for_each(|s| {
+            push(
+                s.time.start,
+                s.value.map_or(Current::Undefined, |line| Current::Linear {
+                    start: s.time.start,
+                    line,
+                }),
+            )
+        }),
+        Timeline::EventF64(s) => s
             .iter()
-            .for_each(|s| push(s.time.start, s.value.map_or(Current::Undefined, |line| Current::Linear { start: s.time.start, line }))),
-        Timeline::EventF64(s) => s.iter().for_each(|s| events.extend(s.value.iter().map(|v| (s.time.end, Scalar::F64(*v))))),
-        Timeline::EventBool(s) => s.iter().for_each(|s| events.extend(s.value.iter().map(|v| (s.time.end, Scalar::Bool(*v))))),
-        Timeline::EventStr(s) => s.iter().for_each(|s| events.extend(s.value.iter().map(|v| (s.time.end, Scalar::Str(v.clone()))))),
+            .for_each(|s| events.extend(s.value.iter().map(|v| (s.time.end, Scalar::F64(*v))))),
+        Timeline::EventBool(s) => s
+            .iter()
+            .for_each(|s| events.extend(s.value.iter().map(|v| (s.time.end, Scalar::Bool(*v))))),
+        Timeline::EventStr(s) => s.iter().for_each(|s| {
+            events.extend(s.value.iter().map(|v| (s.time.end, Scalar::Str(v.clone()))))
+        }),
         Timeline::Records(_) => {}
     }
 }
 
 /// Parses an operator from its `op` name and a YAML `with:` body, for tests.
 pub fn op(name: &str, with_yaml: &str) -> AnyOperator {
-    crate::spec::parse_operator(name, with_yaml).unwrap_or_else(|e| panic!("bad test operator {name}: {e}"))
+    crate::spec::parse_operator(name, with_yaml)
+        .unwrap_or_else(|e| panic!("bad test operator {name}: {e}"))
 }

@@ -28,7 +28,11 @@ pub fn build_plan<E: Evaluate>(decls: Vec<NodeDecl<E>>) -> Result<Plan<E>, Vec<P
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, d) in decls.iter().enumerate() {
         if let Some(&first) = index.get(d.id.as_str()) {
-            errors.push(PlanError::DuplicateId { id: d.id.clone(), first_at: decls[first].at, at: d.at });
+            errors.push(PlanError::DuplicateId {
+                id: d.id.clone(),
+                first_at: decls[first].at,
+                at: d.at,
+            });
         } else {
             index.insert(&d.id, i);
         }
@@ -47,7 +51,10 @@ pub fn build_plan<E: Evaluate>(decls: Vec<NodeDecl<E>>) -> Result<Plan<E>, Vec<P
                     errors.push(PlanError::UnknownInput {
                         node: d.id.clone(),
                         input: name.clone(),
-                        suggestion: closest(name, decls.iter().map(|d| d.id.as_str()).filter(|id| *id != d.id)),
+                        suggestion: closest(
+                            name,
+                            decls.iter().map(|d| d.id.as_str()).filter(|id| *id != d.id),
+                        ),
                         at: at.or(d.at),
                     });
                 }
@@ -60,7 +67,10 @@ pub fn build_plan<E: Evaluate>(decls: Vec<NodeDecl<E>>) -> Result<Plan<E>, Vec<P
         Ok(order) => order,
         Err(cycle) => {
             let path: Vec<String> = cycle.iter().map(|&i| decls[i].id.clone()).collect();
-            errors.push(PlanError::Cycle { at: decls[cycle[0]].at, path });
+            errors.push(PlanError::Cycle {
+                at: decls[cycle[0]].at,
+                path,
+            });
             return Err(errors);
         }
     };
@@ -72,7 +82,8 @@ pub fn build_plan<E: Evaluate>(decls: Vec<NodeDecl<E>>) -> Result<Plan<E>, Vec<P
             broken[i] = true;
             continue;
         }
-        let input_types: SmallVec<[TimelineType; 4]> = edges[i].iter().filter_map(|&j| types[j]).collect();
+        let input_types: SmallVec<[TimelineType; 4]> =
+            edges[i].iter().filter_map(|&j| types[j]).collect();
         match decls[i].op.output_type(&input_types) {
             Ok(t) => types[i] = Some(t),
             Err(e) => {
@@ -125,7 +136,8 @@ fn topological_order(edges: &[SmallVec<[usize; 4]>]) -> Result<Vec<usize>, Vec<u
             consumers[j].push(i);
         }
     }
-    let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| pending[i] == 0).collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| pending[i] == 0).collect();
     let mut order = Vec::with_capacity(n);
     while let Some(i) = ready.pop_first() {
         order.push(i);
@@ -147,12 +159,19 @@ fn topological_order(edges: &[SmallVec<[usize; 4]>]) -> Result<Vec<usize>, Vec<u
     while seen[cur] == usize::MAX {
         seen[cur] = path.len();
         path.push(cur);
-        cur = *edges[cur].iter().find(|&&j| pending[j] > 0).expect("a cyclic node has a cyclic input");
+        cur = *edges[cur]
+            .iter()
+            .find(|&&j| pending[j] > 0)
+            .expect("a cyclic node has a cyclic input");
     }
     let mut cycle = path.split_off(seen[cur]);
     // Print in data-flow direction: producer -> consumer.
     cycle.reverse();
-    let first = cycle.iter().enumerate().min_by_key(|(_, &i)| i).map_or(0, |(k, _)| k);
+    let first = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, &i)| i)
+        .map_or(0, |(k, _)| k);
     cycle.rotate_left(first);
     cycle.push(cycle[0]);
     Err(cycle)
@@ -179,8 +198,14 @@ mod tests {
                 ("src", []) => Ok(TimelineType::BOOL_STATE),
                 ("num", []) => Ok(TimelineType::NUMERIC),
                 ("bool", [t]) if *t == TimelineType::BOOL_STATE => Ok(*t),
-                ("bool", [t]) => Err(TypeMismatch::input(0, format!("expects state<bool>, got {t}"))),
-                _ => Err(TypeMismatch::node(format!("wrong number of inputs: {}", inputs.len()))),
+                ("bool", [t]) => Err(TypeMismatch::input(
+                    0,
+                    format!("expects state<bool>, got {t}"),
+                )),
+                _ => Err(TypeMismatch::node(format!(
+                    "wrong number of inputs: {}",
+                    inputs.len()
+                ))),
             }
         }
         fn init_state(&self) {}
@@ -188,12 +213,22 @@ mod tests {
     }
 
     fn decl(id: &str, op: &'static str, inputs: &[&str]) -> NodeDecl<Toy> {
-        NodeDecl { id: id.into(), at: None, inputs: inputs.iter().map(|s| (s.to_string(), None)).collect(), op: Toy(op) }
+        NodeDecl {
+            id: id.into(),
+            at: None,
+            inputs: inputs.iter().map(|s| (s.to_string(), None)).collect(),
+            op: Toy(op),
+        }
     }
 
     #[test]
     fn orders_nodes_topologically() {
-        let plan = build_plan(vec![decl("b", "bool", &["a"]), decl("a", "src", &[]), decl("c", "bool", &["b"])]).unwrap();
+        let plan = build_plan(vec![
+            decl("b", "bool", &["a"]),
+            decl("a", "src", &[]),
+            decl("c", "bool", &["b"]),
+        ])
+        .unwrap();
         let ids: Vec<_> = plan.nodes.iter().map(|n| n.id.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(plan.nodes[2].inputs.as_slice(), &[1]);
@@ -223,8 +258,13 @@ mod tests {
 
     #[test]
     fn prints_cycles_as_paths() {
-        let errs = build_plan(vec![decl("s", "src", &[]), decl("x", "bool", &["z"]), decl("y", "bool", &["x"]), decl("z", "bool", &["y"])])
-            .unwrap_err();
+        let errs = build_plan(vec![
+            decl("s", "src", &[]),
+            decl("x", "bool", &["z"]),
+            decl("y", "bool", &["x"]),
+            decl("z", "bool", &["y"]),
+        ])
+        .unwrap_err();
         assert_eq!(errs[0].to_string(), "cycle between nodes: x -> y -> z -> x");
     }
 }

@@ -8,10 +8,25 @@ pub fn explain<E: Evaluate>(plan: &Plan<E>) -> String {
     let width = plan.nodes.iter().map(|n| n.id.len()).max().unwrap_or(0);
     let mut text = String::new();
     for n in &plan.nodes {
-        let inputs: Vec<&str> = n.inputs.iter().map(|&i| plan.nodes[i].id.as_str()).collect();
+        let inputs: Vec<&str> = n
+            .inputs
+            .iter()
+            .map(|&i| plan.nodes[i].id.as_str())
+            .collect();
         let params = n.op.describe();
-        let sep = if params.is_empty() || inputs.is_empty() { "" } else { "; " };
-        let _ = writeln!(text, "{:width$}  {}({}{sep}{params}) -> {}", n.id, n.op.name(), inputs.join(", "), n.ty);
+        let sep = if params.is_empty() || inputs.is_empty() {
+            ""
+        } else {
+            "; "
+        };
+        let _ = writeln!(
+            text,
+            "{:width$}  {}({}{sep}{params}) -> {}",
+            n.id,
+            n.op.name(),
+            inputs.join(", "),
+            n.ty
+        );
     }
     text
 }

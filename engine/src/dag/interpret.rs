@@ -51,7 +51,13 @@ pub trait Evaluate {
 
     /// Consumes the inputs' output for one step and writes this node's output into `out`
     /// (already cleared, and of this node's type).
-    fn step(&self, state: &mut Self::State, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline);
+    fn step(
+        &self,
+        state: &mut Self::State,
+        inputs: &[&Timeline],
+        cx: &StepCtx<'_>,
+        out: &mut Timeline,
+    );
 
     /// Parameters for `explain`, e.g. `value: "buffer"`.
     fn describe(&self) -> String {
@@ -122,11 +128,20 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
 
     /// State for a new session.
     pub fn open_session(&self) -> Session<E::State> {
-        Session { states: self.plan.nodes.iter().map(|n| n.op.init_state()).collect(), last: None, ended: false }
+        Session {
+            states: self.plan.nodes.iter().map(|n| n.op.init_state()).collect(),
+            last: None,
+            ended: false,
+        }
     }
 
     /// Advances `session` to `now` and delivers `records` (all at `now`).
-    pub fn step(&mut self, session: &mut Session<E::State>, now: Time, records: &[Record]) -> Result<(), StepError> {
+    pub fn step(
+        &mut self,
+        session: &mut Session<E::State>,
+        now: Time,
+        records: &[Record],
+    ) -> Result<(), StepError> {
         if session.ended {
             return Err(StepError::Ended);
         }
@@ -136,7 +151,12 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                 return Err(StepError::OutOfOrder { now, last });
             }
         }
-        let cx = StepCtx { prev: session.last, now, records, session_end: false };
+        let cx = StepCtx {
+            prev: session.last,
+            now,
+            records,
+            session_end: false,
+        };
         self.run(session, &cx);
         session.last = Some(now);
         Ok(())
@@ -149,7 +169,12 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         if session.ended {
             return;
         }
-        let cx = StepCtx { prev: Some(last), now: last, records: &[], session_end: true };
+        let cx = StepCtx {
+            prev: Some(last),
+            now: last,
+            records: &[],
+            session_end: true,
+        };
         self.run(session, &cx);
         session.ended = true;
     }
@@ -164,7 +189,8 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             let (before, rest) = self.outputs.split_at_mut(i);
             let out = &mut rest[0];
             out.clear();
-            let inputs: SmallVec<[&Timeline; 4]> = node.inputs.iter().map(|&j| &before[j]).collect();
+            let inputs: SmallVec<[&Timeline; 4]> =
+                node.inputs.iter().map(|&j| &before[j]).collect();
             node.op.step(&mut session.states[i], &inputs, cx, out);
         }
     }

@@ -53,6 +53,11 @@ impl<E> Plan<E> {
                 used[i] = true;
             }
         }
-        self.nodes.iter().zip(used).filter(|(_, u)| !u).map(|(n, _)| n.id.as_str()).collect()
+        self.nodes
+            .iter()
+            .zip(used)
+            .filter(|(_, u)| !u)
+            .map(|(n, _)| n.id.as_str())
+            .collect()
     }
 }

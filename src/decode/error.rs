@@ -1,0 +1,432 @@
+//! Errors of the decode layer: schema/projection mismatches found at compile time, and per-message
+//! decode failures. Every variant has a short, stable `reason()` label for metrics.
+
+use super::path::FieldPath;
+use spanflow_engine::ValueType;
+use std::fmt;
+use std::sync::Arc;
+
+/// A Confluent wire-format frame that cannot be split into schema id and datum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// An empty payload: a Kafka tombstone, not an event.
+    #[error("empty message (tombstone): there is no Avro datum to decode")]
+    Tombstone,
+    /// The first byte is not the Confluent magic byte `0`.
+    #[error("bad magic byte {found:#04x}: Confluent-framed Avro starts with 0x00 then a 4-byte schema id")]
+    BadMagic {
+        /// The byte found instead.
+        found: u8,
+    },
+    /// Fewer than the 5 header bytes.
+    #[error("message of {len} bytes is too short for the 5-byte Confluent header (magic byte + schema id)")]
+    Truncated {
+        /// The message length (always below 5).
+        len: u8,
+    },
+}
+
+impl FrameError {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            FrameError::Tombstone => "tombstone",
+            FrameError::BadMagic { .. } => "bad_magic",
+            FrameError::Truncated { .. } => "truncated_header",
+        }
+    }
+}
+
+/// An Avro schema that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {message}")]
+pub struct InvalidSchema {
+    /// Where the schema came from (file name, schema id, "OCF header").
+    pub context: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What a projected path is used for; it decides which Avro types it may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The session key (string, enum, int or long).
+    SessionKey,
+    /// The event time (int, long, float or double).
+    Time,
+    /// The sequence number (int or long).
+    Sequence,
+    /// A projected field of the given type.
+    Field(ValueType),
+}
+
+impl Role {
+    /// The writer types this role accepts, for error messages.
+    pub fn accepted(self) -> &'static str {
+        match self {
+            Role::SessionKey => "string, enum, int or long",
+            Role::Time => "int, long, float or double (optionally a timestamp logical type)",
+            Role::Sequence => "int or long",
+            Role::Field(ValueType::F64) => "int, long, float or double",
+            Role::Field(ValueType::Bool) => "boolean",
+            Role::Field(ValueType::Str) => "string or enum",
+            Role::Field(ValueType::Record) => "nothing: project the record's leaf fields instead",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Role::SessionKey => f.write_str("the session key"),
+            Role::Time => f.write_str("the event time"),
+            Role::Sequence => f.write_str("the sequence number"),
+            Role::Field(t) => write!(f, "a {t} field"),
+        }
+    }
+}
+
+/// A projected path that names no field of the writer schema.
+#[derive(Debug, PartialEq)]
+pub struct UnknownField {
+    /// The full projected path.
+    pub path: FieldPath,
+    /// The segment that does not exist.
+    pub missing: String,
+    /// Full name of the record that lacks it.
+    pub record: String,
+    /// The closest existing field name, if one is a likely typo.
+    pub suggestion: Option<String>,
+    /// The record's fields.
+    pub valid: Vec<String>,
+}
+
+/// A projected path whose writer type cannot produce what the projection asks for.
+#[derive(Debug, PartialEq)]
+pub struct TypeMismatch {
+    /// The full projected path.
+    pub path: FieldPath,
+    /// How far the path resolved before the mismatch (the whole path for leaf mismatches).
+    pub at: FieldPath,
+    /// The writer type at `at`, e.g. `["null","string"]`.
+    pub writer_type: String,
+    /// What the path is used for.
+    pub role: Role,
+    /// Extra explanation, e.g. why a union is not supported.
+    pub note: Option<String>,
+}
+
+/// A projection that does not fit a writer schema; found once, when compiling a [`DecodePlan`].
+///
+/// [`DecodePlan`]: super::DecodePlan
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum SchemaMismatch {
+    /// The schema's top-level type is not a record.
+    #[error("the writer schema's top-level type is {found}, not a record")]
+    RootNotRecord {
+        /// The top-level type.
+        found: Box<str>,
+    },
+    /// The projection only accepts records with another full name.
+    #[error(
+        "the writer schema is record `{found}`, but this projection only accepts `{expected}`"
+    )]
+    OtherRecord {
+        /// The full name the projection asks for.
+        expected: Box<str>,
+        /// The writer schema's full name.
+        found: Box<str>,
+    },
+    /// A projected path names a field the writer schema does not have.
+    #[error("{0}")]
+    UnknownField(Box<UnknownField>),
+    /// A projected path's writer type does not fit its use.
+    #[error("{0}")]
+    TypeMismatch(Box<TypeMismatch>),
+}
+
+impl fmt::Display for UnknownField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&describe_unknown(self))
+    }
+}
+
+impl fmt::Display for TypeMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&describe_type(self))
+    }
+}
+
+fn describe_unknown(e: &UnknownField) -> String {
+    let hint = match &e.suggestion {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => ".".to_owned(),
+    };
+    let full = if e.path.len() > 1 {
+        format!(" (in `{}`)", e.path)
+    } else {
+        String::new()
+    };
+    format!(
+        "record `{}` has no field `{}`{full}{hint} Valid fields: {}",
+        e.record,
+        e.missing,
+        e.valid
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn describe_type(e: &TypeMismatch) -> String {
+    let mut s = if e.at == e.path {
+        format!(
+            "`{}` has writer type {}, which cannot be read as {} (accepted: {})",
+            e.path,
+            e.writer_type,
+            e.role,
+            e.role.accepted()
+        )
+    } else {
+        format!(
+            "`{}` cannot be resolved: `{}` has writer type {}, which has no fields",
+            e.path, e.at, e.writer_type
+        )
+    };
+    if let Some(note) = &e.note {
+        s.push_str("; ");
+        s.push_str(note);
+    }
+    s
+}
+
+impl SchemaMismatch {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SchemaMismatch::RootNotRecord { .. } => "root_not_record",
+            SchemaMismatch::OtherRecord { .. } => "other_record_type",
+            SchemaMismatch::UnknownField(_) => "unknown_field",
+            SchemaMismatch::TypeMismatch(_) => "type_mismatch",
+        }
+    }
+}
+
+/// The kind of a malformed Avro datum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MalformedKind {
+    /// The datum ended in the middle of a value (or a length points past its end).
+    Truncated,
+    /// A union branch index outside the union.
+    InvalidUnionIndex,
+    /// An enum symbol index outside the enum.
+    InvalidEnumIndex,
+    /// A negative string/bytes length or block byte size.
+    InvalidLength,
+    /// A string that is not UTF-8.
+    InvalidUtf8,
+    /// A boolean byte other than 0 or 1.
+    InvalidBool,
+    /// A varint longer than 10 bytes.
+    InvalidVarint,
+    /// An array or map with more elements than the decoder allows.
+    TooManyItems,
+    /// Nesting deeper than the decoder allows.
+    TooDeep,
+    /// Bytes left after the datum.
+    TrailingBytes,
+    /// Any other malformation.
+    Other,
+}
+
+impl MalformedKind {
+    /// A short label for metrics.
+    pub fn reason(self) -> &'static str {
+        match self {
+            MalformedKind::Truncated => "truncated",
+            MalformedKind::InvalidUnionIndex => "invalid_union_index",
+            MalformedKind::InvalidEnumIndex => "invalid_enum_index",
+            MalformedKind::InvalidLength => "invalid_length",
+            MalformedKind::InvalidUtf8 => "invalid_utf8",
+            MalformedKind::InvalidBool => "invalid_bool",
+            MalformedKind::InvalidVarint => "invalid_varint",
+            MalformedKind::TooManyItems => "too_many_items",
+            MalformedKind::TooDeep => "too_deep",
+            MalformedKind::TrailingBytes => "trailing_bytes",
+            MalformedKind::Other => "malformed",
+        }
+    }
+}
+
+/// Details of a malformed datum: what, where (byte offset and field), and the specifics.
+#[derive(Debug, PartialEq)]
+pub struct Malformed {
+    /// What is wrong.
+    pub kind: MalformedKind,
+    /// Byte offset in the datum where the problem was found.
+    pub offset: usize,
+    /// The writer-schema field being read (dotted path), if inside a field.
+    pub field: Option<String>,
+    /// Specifics, e.g. "union branch 5 of a 2-branch union".
+    pub detail: String,
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "malformed Avro datum ({}) at byte {}",
+            self.kind.reason(),
+            self.offset
+        )?;
+        if let Some(field) = &self.field {
+            write!(f, " in field `{field}`")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// Why a message could not be decoded into a record.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The Confluent frame is unusable.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// No schema is known for this id.
+    #[error("unknown schema id {0}: no local .avsc file or registry entry has this id")]
+    UnknownSchemaId(u32),
+    /// The schema for this id exists but cannot be used (invalid, or the projection does not fit).
+    #[error("schema id {id}: {error}")]
+    UnusableSchema {
+        /// The schema id.
+        id: u32,
+        /// Why (shared: the same cached error is returned for every message with this id).
+        error: Arc<SchemaProblem>,
+    },
+    /// The schema source is temporarily unavailable (retry later; not cached).
+    #[error("schema id {id} is unavailable: {message}")]
+    SchemaUnavailable {
+        /// The schema id.
+        id: u32,
+        /// What went wrong.
+        message: Box<str>,
+    },
+    /// The session-key field is null in this record.
+    #[error("the session key `{0}` is null in this record")]
+    MissingSessionKey(Box<FieldPath>),
+    /// The time field is null in this record (or inside a null record).
+    #[error("the event time `{0}` is null in this record")]
+    MissingTime(Box<FieldPath>),
+    /// The time value does not fit epoch milliseconds.
+    #[error("the event time `{}` = {} is out of range for epoch milliseconds", .0 .0, .0 .1)]
+    TimeOutOfRange(Box<(FieldPath, String)>),
+    /// The bytes are not a valid datum of the writer schema.
+    #[error("{0}")]
+    Malformed(Box<Malformed>),
+}
+
+/// Why a schema id cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaProblem {
+    /// The schema text is invalid.
+    #[error(transparent)]
+    Invalid(#[from] InvalidSchema),
+    /// The projection does not fit the schema.
+    #[error(transparent)]
+    Mismatch(#[from] SchemaMismatch),
+}
+
+impl SchemaProblem {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SchemaProblem::Invalid(_) => "invalid_schema",
+            SchemaProblem::Mismatch(m) => m.reason(),
+        }
+    }
+}
+
+impl DecodeError {
+    /// A short label for metrics ("bad_magic", "unknown_schema_id", "truncated", …).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Frame(e) => e.reason(),
+            DecodeError::UnknownSchemaId(_) => "unknown_schema_id",
+            DecodeError::UnusableSchema { error, .. } => error.reason(),
+            DecodeError::SchemaUnavailable { .. } => "schema_unavailable",
+            DecodeError::MissingSessionKey(_) => "missing_session_key",
+            DecodeError::MissingTime(_) => "missing_time",
+            DecodeError::TimeOutOfRange(_) => "time_out_of_range",
+            DecodeError::Malformed(m) => m.kind.reason(),
+        }
+    }
+
+    /// Whether retrying the same message later may succeed (only when the schema source was
+    /// temporarily unavailable).
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, DecodeError::SchemaUnavailable { .. })
+    }
+
+    pub(crate) fn malformed(
+        kind: MalformedKind,
+        offset: usize,
+        field: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        DecodeError::Malformed(Box::new(Malformed {
+            kind,
+            offset,
+            field,
+            detail: detail.into(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_stay_small() {
+        assert!(
+            std::mem::size_of::<DecodeError>() <= 24,
+            "{}",
+            std::mem::size_of::<DecodeError>()
+        );
+        assert!(std::mem::size_of::<SchemaMismatch>() <= 40);
+        assert!(std::mem::size_of::<Result<(), DecodeError>>() <= 24);
+    }
+
+    #[test]
+    fn unknown_field_message_suggests_and_lists() {
+        let e = SchemaMismatch::UnknownField(Box::new(UnknownField {
+            path: "playerstate".parse().unwrap(),
+            missing: "playerstate".into(),
+            record: "io.x.Heartbeat".into(),
+            suggestion: Some("playerState".into()),
+            valid: vec!["sessionId".into(), "playerState".into()],
+        }));
+        assert_eq!(
+            e.to_string(),
+            "record `io.x.Heartbeat` has no field `playerstate`; did you mean `playerState`? \
+             Valid fields: `sessionId`, `playerState`"
+        );
+        assert_eq!(e.reason(), "unknown_field");
+    }
+
+    #[test]
+    fn type_mismatch_names_path_writer_type_and_request() {
+        let e = SchemaMismatch::TypeMismatch(Box::new(TypeMismatch {
+            path: "cdn".parse().unwrap(),
+            at: "cdn".parse().unwrap(),
+            writer_type: r#"["null","string"]"#.into(),
+            role: Role::Field(ValueType::F64),
+            note: None,
+        }));
+        assert_eq!(
+            e.to_string(),
+            r#"`cdn` has writer type ["null","string"], which cannot be read as a f64 field (accepted: int, long, float or double)"#
+        );
+    }
+}

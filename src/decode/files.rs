@@ -1,0 +1,238 @@
+//! Reading projected records from files: Avro object container files (schema in the header)
+//! and framed files of Confluent messages (`[u32 big-endian length][message]…`, schemas from a
+//! [`SchemaStore`]). The format is detected from the first bytes.
+//!
+//! Files are read into memory. A bad record is reported with its position and reading goes on
+//! with the next record wherever the framing allows it: in a framed file every message is
+//! delimited, so only the bad message is lost; in an object container file the records of a
+//! block are not delimited, so a malformed record loses the rest of its block, and a corrupt
+//! block is skipped by searching for the next sync marker.
+
+mod framed;
+mod ocf;
+
+pub use framed::{write_framed, FramedReader};
+pub use ocf::OcfReader;
+
+use super::error::{DecodeError, InvalidSchema, SchemaMismatch};
+use super::projection::{DecodedEvent, Projection};
+use super::store::SchemaStore;
+use std::fmt;
+use std::path::Path;
+
+/// The first bytes of an Avro object container file.
+pub const OCF_MAGIC: [u8; 4] = *b"Obj\x01";
+
+/// The two file formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Avro object container file.
+    Ocf,
+    /// Length-prefixed Confluent messages.
+    Framed,
+}
+
+/// Detects the format from the first bytes: `Obj\x01` is an object container file, anything
+/// else is read as framed messages.
+pub fn detect_format(head: &[u8]) -> FileFormat {
+    if head.starts_with(&OCF_MAGIC) {
+        FileFormat::Ocf
+    } else {
+        FileFormat::Framed
+    }
+}
+
+/// Where a record is in its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// A message of a framed file.
+    Message {
+        /// Ordinal of the message in the file, from 0.
+        index: u64,
+        /// Byte offset of the message's length prefix.
+        offset: u64,
+    },
+    /// A record of an object container file.
+    Block {
+        /// Ordinal of the record in the file, from 0 (records lost in corrupt blocks are not
+        /// counted).
+        index: u64,
+        /// Ordinal of the block, from 0.
+        block: u64,
+        /// Byte offset of the block in the file.
+        offset: u64,
+        /// Ordinal of the record within its block.
+        in_block: u64,
+    },
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Message { index, offset } => write!(f, "message {index} (byte {offset})"),
+            Position::Block {
+                index,
+                block,
+                offset,
+                in_block,
+            } => {
+                write!(
+                    f,
+                    "record {index} (record {in_block} of block {block} at byte {offset})"
+                )
+            }
+        }
+    }
+}
+
+/// A problem with one record or with the file's framing, found while reading.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// This record cannot be decoded; reading continues with the next record.
+    #[error("{at}: {error}")]
+    Record {
+        /// The record's position.
+        at: Position,
+        /// Why it cannot be decoded.
+        error: DecodeError,
+    },
+    /// Part of an object container file is unreadable; `lost` records were skipped and reading
+    /// resumes at the next intact block, if any.
+    #[error("{at}: corrupt block, {} skipped: {detail}", describe_lost(*.lost))]
+    CorruptBlock {
+        /// Where the corruption was found.
+        at: Position,
+        /// Records known to be lost (`None` when the block header itself is unreadable).
+        lost: Option<u64>,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The file's framing is broken here; nothing after this point can be read.
+    #[error("{at}: unreadable from here on: {detail}")]
+    Truncated {
+        /// Where the framing broke.
+        at: Position,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+fn describe_lost(lost: Option<u64>) -> String {
+    match lost {
+        Some(1) => "1 record".to_owned(),
+        Some(n) => format!("{n} records"),
+        None => "an unknown number of records".to_owned(),
+    }
+}
+
+impl ReadError {
+    /// A short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ReadError::Record { error, .. } => error.reason(),
+            ReadError::CorruptBlock { .. } => "corrupt_block",
+            ReadError::Truncated { .. } => "truncated_file",
+        }
+    }
+
+    /// Where the problem is.
+    pub fn position(&self) -> Position {
+        match self {
+            ReadError::Record { at, .. }
+            | ReadError::CorruptBlock { at, .. }
+            | ReadError::Truncated { at, .. } => *at,
+        }
+    }
+}
+
+/// A file that cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// Reading the file failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The object container file header is malformed.
+    #[error("bad Avro object container file header: {0}")]
+    BadHeader(String),
+    /// The file's block codec is not supported.
+    #[error("unsupported Avro codec `{0}` (supported: null, deflate)")]
+    UnsupportedCodec(String),
+    /// The writer schema in the header is invalid.
+    #[error(transparent)]
+    InvalidSchema(#[from] InvalidSchema),
+    /// The projection does not fit the file's writer schema.
+    #[error("the file's writer schema does not fit: {0}")]
+    Mismatch(#[from] SchemaMismatch),
+    /// A framed file was given without schemas to decode it.
+    #[error("{0} holds framed Confluent messages (it does not start with `Obj\\x01`); give a schema directory (`<id>.avsc` files) to decode them")]
+    NeedsSchemas(String),
+}
+
+/// Either reader, chosen from the file's first bytes.
+#[derive(Debug)]
+pub enum RecordReader {
+    /// An object container file.
+    Ocf(Box<OcfReader>),
+    /// A framed file.
+    Framed(Box<FramedReader>),
+}
+
+impl RecordReader {
+    /// Opens `path`: an object container file is decoded with its header schema; a framed file
+    /// needs `schema_dir` (see [`SchemaStore::from_dir`]).
+    pub fn open(
+        path: &Path,
+        projection: Projection,
+        schema_dir: Option<&Path>,
+    ) -> Result<Self, FileError> {
+        let io = |source| FileError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let bytes = std::fs::read(path).map_err(io)?;
+        match detect_format(&bytes) {
+            FileFormat::Ocf => Ok(RecordReader::Ocf(Box::new(OcfReader::new(
+                bytes,
+                &projection,
+            )?))),
+            FileFormat::Framed => {
+                let dir = schema_dir
+                    .ok_or_else(|| FileError::NeedsSchemas(path.display().to_string()))?;
+                let store = SchemaStore::from_dir(dir, projection)?;
+                Ok(RecordReader::Framed(Box::new(FramedReader::new(
+                    bytes, store,
+                ))))
+            }
+        }
+    }
+
+    /// The file's format.
+    pub fn format(&self) -> FileFormat {
+        match self {
+            RecordReader::Ocf(_) => FileFormat::Ocf,
+            RecordReader::Framed(_) => FileFormat::Framed,
+        }
+    }
+
+    /// Decodes the next record into `out`; `None` at the end of the file.
+    pub fn read_next(&mut self, out: &mut DecodedEvent) -> Option<Result<Position, ReadError>> {
+        match self {
+            RecordReader::Ocf(r) => r.read_next(out),
+            RecordReader::Framed(r) => r.read_next(out),
+        }
+    }
+}
+
+impl Iterator for RecordReader {
+    type Item = Result<(Position, DecodedEvent), ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut out = DecodedEvent::default();
+        self.read_next(&mut out).map(|r| r.map(|at| (at, out)))
+    }
+}

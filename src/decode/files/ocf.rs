@@ -1,0 +1,391 @@
+//! Avro object container files: header (magic, metadata with schema and codec, sync marker),
+//! then blocks of `[count][byte size][records][sync marker]`.
+
+use super::{FileError, Position, ReadError, OCF_MAGIC};
+use crate::decode::plan::DecodePlan;
+use crate::decode::projection::{DecodedEvent, Projection};
+use crate::decode::schema::SchemaSource;
+use std::ops::Range;
+
+/// Largest inflated block accepted (guards against decompression bombs).
+const MAX_INFLATED_BLOCK: usize = 256 << 20;
+/// Largest number of header metadata entries accepted.
+const MAX_METADATA_ENTRIES: usize = 1024;
+const SYNC_LEN: usize = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Codec {
+    Null,
+    Deflate,
+}
+
+#[derive(Debug)]
+enum BlockData {
+    /// Uncompressed records, read in place from the file bytes.
+    Raw(Range<usize>),
+    /// Inflated records.
+    Inflated(Vec<u8>),
+}
+
+#[derive(Debug)]
+struct Block {
+    data: BlockData,
+    /// Offset of the next record in `data`.
+    next: usize,
+    /// Records not read yet.
+    remaining: u64,
+    count: u64,
+    index: u64,
+    offset: u64,
+}
+
+/// Reads the records of an object container file with a plan compiled against its header
+/// schema.
+#[derive(Debug)]
+pub struct OcfReader {
+    bytes: Vec<u8>,
+    /// Offset of the next block.
+    pos: usize,
+    schema: SchemaSource,
+    plan: DecodePlan,
+    codec: Codec,
+    sync: [u8; SYNC_LEN],
+    block: Option<Block>,
+    /// An error to report on the next call (the records lost after a malformed one).
+    pending: Option<ReadError>,
+    records: u64,
+    blocks: u64,
+}
+
+/// Reads a zigzag varint long at `*pos`; `None` if the bytes end first or it is over 10 bytes.
+fn read_long(bytes: &[u8], pos: &mut usize) -> Option<i64> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let b = *bytes.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value >> 1) as i64 ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
+fn read_bytes<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(read_long(bytes, pos)?).ok()?;
+    let out = bytes.get(*pos..pos.checked_add(len)?)?;
+    *pos += len;
+    Some(out)
+}
+
+/// A parsed header: metadata entries, sync marker, and the offset of the first block.
+type Header = (Vec<(String, Vec<u8>)>, [u8; SYNC_LEN], usize);
+
+/// Parses the header.
+fn parse_header(bytes: &[u8]) -> Result<Header, FileError> {
+    if !bytes.starts_with(&OCF_MAGIC) {
+        return Err(FileError::BadHeader(
+            "the file does not start with `Obj\\x01`".into(),
+        ));
+    }
+    let mut pos = OCF_MAGIC.len();
+    let bad = |what: &str, pos: usize| FileError::BadHeader(format!("{what} at byte {pos}"));
+    let mut metadata = Vec::new();
+    loop {
+        let at = pos;
+        let count =
+            read_long(bytes, &mut pos).ok_or_else(|| bad("truncated metadata block count", at))?;
+        if count == 0 {
+            break;
+        }
+        if count < 0 {
+            read_long(bytes, &mut pos).ok_or_else(|| bad("truncated metadata block size", pos))?;
+        }
+        let count = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+        if count > MAX_METADATA_ENTRIES - metadata.len().min(MAX_METADATA_ENTRIES) {
+            return Err(bad("too many metadata entries", at));
+        }
+        for _ in 0..count {
+            let at = pos;
+            let key =
+                read_bytes(bytes, &mut pos).ok_or_else(|| bad("truncated metadata key", at))?;
+            let key = String::from_utf8(key.to_vec())
+                .map_err(|_| bad("metadata key is not UTF-8", at))?;
+            let value =
+                read_bytes(bytes, &mut pos).ok_or_else(|| bad("truncated metadata value", at))?;
+            metadata.push((key, value.to_vec()));
+        }
+    }
+    let sync = bytes
+        .get(pos..pos + SYNC_LEN)
+        .and_then(|s| <[u8; SYNC_LEN]>::try_from(s).ok())
+        .ok_or_else(|| bad("truncated sync marker", pos))?;
+    Ok((metadata, sync, pos + SYNC_LEN))
+}
+
+impl OcfReader {
+    /// Parses the header of the object container file in `bytes` and compiles `projection`
+    /// against its writer schema.
+    pub fn new(bytes: Vec<u8>, projection: &Projection) -> Result<Self, FileError> {
+        let (metadata, sync, pos) = parse_header(&bytes)?;
+        let get = |key: &str| {
+            metadata
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_slice())
+        };
+        let json = get("avro.schema")
+            .ok_or_else(|| FileError::BadHeader("no `avro.schema` in the metadata".into()))?;
+        let json = std::str::from_utf8(json)
+            .map_err(|_| FileError::BadHeader("`avro.schema` is not UTF-8".into()))?;
+        let schema = SchemaSource::parse(json, "object container file header")?;
+        let codec = match get("avro.codec").unwrap_or(b"null") {
+            b"null" => Codec::Null,
+            b"deflate" => Codec::Deflate,
+            other => {
+                return Err(FileError::UnsupportedCodec(
+                    String::from_utf8_lossy(other).into_owned(),
+                ))
+            }
+        };
+        let plan = DecodePlan::compile(&schema, projection)?;
+        Ok(OcfReader {
+            bytes,
+            pos,
+            schema,
+            plan,
+            codec,
+            sync,
+            block: None,
+            pending: None,
+            records: 0,
+            blocks: 0,
+        })
+    }
+
+    /// The writer schema from the header.
+    pub fn schema(&self) -> &SchemaSource {
+        &self.schema
+    }
+
+    /// Decodes the next record into `out`; `None` at the end of the file.
+    pub fn read_next(&mut self, out: &mut DecodedEvent) -> Option<Result<Position, ReadError>> {
+        if let Some(e) = self.pending.take() {
+            return Some(Err(e));
+        }
+        loop {
+            let Some(block) = &mut self.block else {
+                if let Some(err) = self.next_block() {
+                    return Some(Err(err));
+                }
+                // Still no block: the end of the file.
+                self.block.as_ref()?;
+                continue;
+            };
+            let data = match &block.data {
+                BlockData::Raw(range) => &self.bytes[range.clone()],
+                BlockData::Inflated(v) => v.as_slice(),
+            };
+            let in_block = block.count - block.remaining;
+            let (block_index, offset) = (block.index, block.offset);
+            let at = Position::Block {
+                index: self.records,
+                block: block_index,
+                offset,
+                in_block,
+            };
+            if block.remaining == 0 {
+                let left = data.len() - block.next;
+                self.block = None;
+                if left > 0 {
+                    return Some(Err(ReadError::CorruptBlock {
+                        at,
+                        lost: None,
+                        detail: format!(
+                            "{left} bytes are left after the block's {in_block} records"
+                        ),
+                    }));
+                }
+                continue;
+            }
+            let (res, len) = self.plan.decode_prefix(&data[block.next..], out);
+            self.records += 1;
+            block.remaining -= 1;
+            match len {
+                Some(len) => {
+                    block.next += len;
+                    return Some(
+                        res.map(|()| at)
+                            .map_err(|error| ReadError::Record { at, error }),
+                    );
+                }
+                None => {
+                    // Records are not delimited inside a block: the rest of it is lost.
+                    let lost = block.remaining;
+                    self.block = None;
+                    if lost > 0 {
+                        self.pending = Some(ReadError::CorruptBlock {
+                            at: Position::Block { index: self.records, block: block_index, offset, in_block: in_block + 1 },
+                            lost: Some(lost),
+                            detail: "the previous record is malformed, so the rest of its block cannot be located".into(),
+                        });
+                    }
+                    // `len` is only unknown after an error; `Ok` here would be a bug, not data.
+                    let error = match res {
+                        Err(error) => error,
+                        Ok(()) => continue,
+                    };
+                    return Some(Err(ReadError::Record { at, error }));
+                }
+            }
+        }
+    }
+
+    /// Reads the block at `self.pos` into `self.block` (leaving it `None` at the end of the
+    /// file); returns an error when the block is corrupt (the reader has then moved past it).
+    fn next_block(&mut self) -> Option<ReadError> {
+        let start = self.pos;
+        if start >= self.bytes.len() {
+            return None;
+        }
+        let index = self.blocks;
+        let at = Position::Block {
+            index: self.records,
+            block: index,
+            offset: start as u64,
+            in_block: 0,
+        };
+        self.blocks += 1;
+        let mut pos = start;
+        let header = read_long(&self.bytes, &mut pos).zip(read_long(&self.bytes, &mut pos));
+        let (count, size) = match header {
+            Some((count, size)) if count >= 0 && size >= 0 => {
+                (count.unsigned_abs(), size.unsigned_abs())
+            }
+            Some((count, size)) => {
+                return Some(self.resync(
+                    at,
+                    start + 1,
+                    None,
+                    format!("negative record count {count} or byte size {size}"),
+                ))
+            }
+            None => {
+                self.pos = self.bytes.len();
+                return Some(ReadError::Truncated {
+                    at,
+                    detail: "the file ends inside a block header".into(),
+                });
+            }
+        };
+        let data_end = usize::try_from(size).ok().and_then(|s| pos.checked_add(s));
+        let sync_end = data_end
+            .and_then(|e| e.checked_add(SYNC_LEN))
+            .filter(|e| *e <= self.bytes.len());
+        let (Some(data_end), Some(sync_end)) = (data_end, sync_end) else {
+            return Some(self.resync(
+                at,
+                pos,
+                None,
+                format!(
+                    "the block claims {count} records in {size} bytes but only {} bytes remain",
+                    self.bytes.len() - pos
+                ),
+            ));
+        };
+        if self.bytes[data_end..sync_end] != self.sync {
+            return Some(self.resync(
+                at,
+                pos,
+                None,
+                format!("no sync marker where the block of {count} records should end"),
+            ));
+        }
+        self.pos = sync_end;
+        let data = match self.codec {
+            Codec::Null => BlockData::Raw(pos..data_end),
+            Codec::Deflate => {
+                match miniz_oxide::inflate::decompress_to_vec_with_limit(
+                    &self.bytes[pos..data_end],
+                    MAX_INFLATED_BLOCK,
+                ) {
+                    Ok(v) => BlockData::Inflated(v),
+                    Err(e) => {
+                        return Some(ReadError::CorruptBlock {
+                            at,
+                            lost: Some(count),
+                            detail: format!("deflate data cannot be inflated ({e})"),
+                        })
+                    }
+                }
+            }
+        };
+        self.block = Some(Block {
+            data,
+            next: 0,
+            remaining: count,
+            count,
+            index,
+            offset: start as u64,
+        });
+        None
+    }
+
+    /// Skips to just after the next sync marker at or after `from` and reports the corruption.
+    fn resync(
+        &mut self,
+        at: Position,
+        from: usize,
+        lost: Option<u64>,
+        detail: String,
+    ) -> ReadError {
+        let found = self
+            .bytes
+            .get(from..)
+            .and_then(|rest| rest.windows(SYNC_LEN).position(|w| w == self.sync));
+        match found {
+            Some(i) => {
+                self.pos = from + i + SYNC_LEN;
+                ReadError::CorruptBlock {
+                    at,
+                    lost,
+                    detail: format!("{detail}; resuming at byte {}", self.pos),
+                }
+            }
+            None => {
+                self.pos = self.bytes.len();
+                ReadError::Truncated {
+                    at,
+                    detail: format!("{detail}, and no later sync marker exists"),
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for OcfReader {
+    type Item = Result<(Position, DecodedEvent), ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut out = DecodedEvent::default();
+        self.read_next(&mut out).map(|r| r.map(|at| (at, out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_zigzag_varints() {
+        let mut pos = 0;
+        assert_eq!(read_long(&[0x01], &mut pos), Some(-1));
+        pos = 0;
+        assert_eq!(read_long(&[0x96, 0x01], &mut pos), Some(75));
+        assert_eq!(pos, 2);
+        pos = 0;
+        assert_eq!(read_long(&[0x80], &mut pos), None, "truncated");
+        pos = 0;
+        assert_eq!(read_long(&[0xff; 11], &mut pos), None, "too long");
+    }
+}

@@ -1,0 +1,77 @@
+//! Avro input decoding: Confluent framing, schemas by id, and schema-compiled projections that
+//! read only the fields a spec needs straight into engine [`Record`](spanflow_engine::Record)s.
+//!
+//! The hot path is [`DecodePlan::decode`]: compiled once per writer schema from a
+//! [`Projection`], it walks the writer's fields by position, converts the projected leaves and
+//! skips everything else without allocating (strings longer than 23 bytes excepted: they are
+//! stored on the heap by `Str`).
+//!
+//! Conversions: Avro int/long/float/double read as `F64` (longs beyond 2^53 round to the nearest
+//! f64), boolean as `Bool`, string and enum symbols as `Str`; a nullable union `[null, T]` (null
+//! in either position) reads as `Null` or `T`, and a nullable record on the path makes every
+//! field below it `Null`.
+
+mod confluent;
+mod cursor;
+mod error;
+pub mod files;
+mod path;
+mod plan;
+mod projection;
+mod reader;
+mod schema;
+mod sink;
+mod skip;
+mod store;
+
+pub use confluent::{split_confluent, write_confluent_header, HEADER_LEN, MAGIC};
+pub use error::{
+    DecodeError, FrameError, InvalidSchema, Malformed, MalformedKind, Role, SchemaMismatch,
+    SchemaProblem, TypeMismatch, UnknownField,
+};
+pub use path::{FieldPath, FieldPathError};
+pub use plan::DecodePlan;
+pub use projection::{DecodedEvent, Projection};
+pub use schema::SchemaSource;
+pub use store::{DirFetcher, FetchError, SchemaFetcher, SchemaStore};
+
+impl DecodePlan {
+    /// Decodes one Avro datum (without Confluent header) into `out`, overwriting it.
+    ///
+    /// The whole datum must be consumed: bytes left over are a
+    /// [`MalformedKind::TrailingBytes`] error. On error `out` holds unspecified values.
+    pub fn decode(&self, datum: &[u8], out: &mut DecodedEvent) -> Result<(), DecodeError> {
+        let (res, len) = self.decode_prefix(datum, out);
+        res?;
+        match len {
+            Some(len) if len < datum.len() => Err(DecodeError::malformed(
+                MalformedKind::TrailingBytes,
+                len,
+                None,
+                format!(
+                    "the datum ends after {len} bytes but the message has {} more",
+                    datum.len() - len
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decodes the datum at the start of `buf`, returning the result and the datum's length
+    /// when it is known (after success or a value error such as a null session key, not after
+    /// malformed bytes).
+    pub(crate) fn decode_prefix(
+        &self,
+        buf: &[u8],
+        out: &mut DecodedEvent,
+    ) -> (Result<(), DecodeError>, Option<usize>) {
+        reader::decode_prefix(self, buf, out)
+    }
+}
+
+/// The same plans run through serde_avro_fast: a second, independent reader the tests compare
+/// ours against.
+#[cfg(test)]
+mod seed;
+#[cfg(test)]
+mod tests;

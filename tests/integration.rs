@@ -1,0 +1,7 @@
+//! The one integration-test binary: each module covers one area.
+
+mod allocations;
+mod bad_input;
+mod properties;
+mod specs;
+mod validate_messages;
