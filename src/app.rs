@@ -224,7 +224,7 @@ pub fn run_program_on_file(
         }
     }
     processor.finish(&mut sink);
-    drop(sink);
+    let _ = sink;
     if let Some(e) = write_error.into_inner() {
         return Err(format!("writing output: {e}"));
     }

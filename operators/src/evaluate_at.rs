@@ -186,7 +186,7 @@ fn advance(
 ) {
     if let (Some(t), Some(period)) = (next_tick.as_mut(), period) {
         if *t == p {
-            *t += period;
+            *t = t.saturating_add(period);
         }
     }
     while marks.peek() == Some(&p) {
@@ -210,7 +210,7 @@ fn next_multiple(from: Time, period: i64, inclusive: bool) -> Time {
     if m == from && inclusive {
         m
     } else {
-        m + period
+        m.saturating_add(period)
     }
 }
 

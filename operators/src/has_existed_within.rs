@@ -65,11 +65,11 @@ impl Operator for HasExistedWithin {
                     out.push_state(last, t, Current::Bool(false));
                     *until = None;
                 }
-            } else if m.take_change(0, t, input) {
+            } else if let (was_true, true) = (input.is_true(), m.take_change(0, t, input)) {
                 if input.is_true() {
                     *until = None;
                     out.push_state(last, t, Current::Bool(true));
-                } else if last.is_true() {
+                } else if was_true {
                     *until = Some(t.saturating_add(d));
                 }
             }
