@@ -9,6 +9,12 @@ pub type Time = i64;
 /// The end of an open span: "until the next change".
 pub const OPEN_END: Time = Time::MAX;
 
+/// The largest event time accepted, in absolute value: ±9e15 ms (about 285,000 years).
+///
+/// Operators add windows and evaluation periods to times, and `i64::MAX` is [`OPEN_END`];
+/// keeping input times this far from the limits makes that arithmetic overflow-free.
+pub const MAX_ABS_TIME: Time = 9_000_000_000_000_000;
+
 /// A half-open interval `[start, end)` of event time; `end == OPEN_END` means open-ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimeInterval {
@@ -75,14 +81,16 @@ pub enum TimeUnit {
 }
 
 impl TimeUnit {
-    /// Converts an integer timestamp in this unit to milliseconds; `None` on overflow.
+    /// Converts an integer timestamp in this unit to milliseconds; `None` when the result is
+    /// beyond ±[`MAX_ABS_TIME`].
     pub fn int_to_millis(self, v: i64) -> Option<Time> {
-        match self {
-            TimeUnit::Seconds => v.checked_mul(1000),
-            TimeUnit::Milliseconds => Some(v),
-            TimeUnit::Microseconds => Some(v.div_euclid(1000)),
-            TimeUnit::Nanoseconds => Some(v.div_euclid(1_000_000)),
-        }
+        let ms = match self {
+            TimeUnit::Seconds => v.checked_mul(1000)?,
+            TimeUnit::Milliseconds => v,
+            TimeUnit::Microseconds => v.div_euclid(1000),
+            TimeUnit::Nanoseconds => v.div_euclid(1_000_000),
+        };
+        (ms.unsigned_abs() < MAX_ABS_TIME.unsigned_abs()).then_some(ms)
     }
 
     /// Converts a floating-point timestamp in this unit to milliseconds (rounded down);
@@ -94,7 +102,7 @@ impl TimeUnit {
             TimeUnit::Microseconds => v / 1000.0,
             TimeUnit::Nanoseconds => v / 1_000_000.0,
         };
-        (ms.is_finite() && ms.abs() < 9.0e15).then(|| ms.floor() as Time)
+        (ms.is_finite() && ms.abs() < MAX_ABS_TIME as f64).then(|| ms.floor() as Time)
     }
 
     /// Milliseconds per unit as a float, used to print times back in the input's unit.
@@ -118,6 +126,12 @@ mod tests {
         assert_eq!(TimeUnit::Microseconds.int_to_millis(1_500_999), Some(1500));
         assert_eq!(TimeUnit::Nanoseconds.int_to_millis(-1), Some(-1));
         assert_eq!(TimeUnit::Seconds.int_to_millis(i64::MAX), None);
+        assert_eq!(TimeUnit::Milliseconds.int_to_millis(i64::MIN), None);
+        assert_eq!(TimeUnit::Milliseconds.int_to_millis(MAX_ABS_TIME), None);
+        assert_eq!(
+            TimeUnit::Milliseconds.int_to_millis(1 - MAX_ABS_TIME),
+            Some(1 - MAX_ABS_TIME)
+        );
         assert_eq!(TimeUnit::Seconds.float_to_millis(1.5), Some(1500));
         assert_eq!(TimeUnit::Seconds.float_to_millis(f64::NAN), None);
     }

@@ -106,35 +106,38 @@ impl Timeline {
 }
 
 use crate::span::Span;
-use crate::time::{Time, OPEN_END};
+use crate::time::Time;
 use crate::value::{Current, ScalarRef};
 
 impl Timeline {
-    /// Emits a state (or numeric) change to `value` at `t`, unless it continues `last`.
-    /// Keeps `last` up to date; several changes at one instant keep only the final value.
+    /// Emits a state (or numeric) change to `value` at `t`, unless it continues `last`, and
+    /// keeps `last` up to date. This is the one place where state outputs coalesce, so "equal
+    /// neighbours merge" holds for every operator.
+    ///
+    /// Operators push at most once per instant, in time order: they compute an instant's final
+    /// value first (several input changes at one instant are one change). Pushing twice at one
+    /// instant would need the value from before the step to coalesce correctly, which the
+    /// buffer does not keep.
     ///
     /// # Panics
-    /// On an event buffer, or a value of the wrong type: both are type-check bugs.
+    /// On an event buffer, or a value of the wrong type: both are type-check bugs. In debug
+    /// builds, also on a push at or before the previous push of this step.
     pub fn push_state(&mut self, last: &mut Current, t: Time, value: Current) {
         if last.continues_as(t, &value) {
             return;
         }
         fn put<V: Clone + PartialEq>(spans: &mut OutputSpans<Option<V>>, t: Time, v: Option<V>) {
             match spans.last_mut() {
-                Some(prev) if prev.time.start == t => prev.value = v,
                 Some(prev) => {
+                    debug_assert!(
+                        prev.time.start < t,
+                        "internal error: state pushed at {t} after a push at {}",
+                        prev.time.start
+                    );
                     prev.time.end = t;
                     spans.push(Span::open(t, v));
                 }
                 None => spans.push(Span::open(t, v)),
-            }
-            // A replaced span may now repeat its predecessor.
-            let n = spans.len();
-            if n >= 2 && spans[n - 2].value == spans[n - 1].value {
-                spans.pop();
-                if let Some(p) = spans.last_mut() {
-                    p.time.end = OPEN_END;
-                }
             }
         }
         match (&mut *self, &value) {

@@ -40,9 +40,6 @@ impl Operator for Count {
         out: &mut Timeline,
     ) {
         let (total, last) = state!(state, NodeState::Total { total, out } => (total, out));
-        if cx.is_first() {
-            out.push_state(last, cx.now, Current::F64(*total));
-        }
         let mut m = Merge::new(inputs, cx.now);
         let mut cur = Current::Undefined;
         while let Some(t) = m.next_instant() {
@@ -56,6 +53,10 @@ impl Operator for Count {
                 *total += n as f64;
                 out.push_state(last, t, Current::F64(*total));
             }
+        }
+        // Zero from the session's start when its first instant counted nothing.
+        if cx.is_first() && out.is_empty() {
+            out.push_state(last, cx.now, Current::F64(*total));
         }
     }
 }

@@ -34,9 +34,6 @@ impl Operator for CumulativeSum {
         out: &mut Timeline,
     ) {
         let (total, last) = state!(state, NodeState::Total { total, out } => (total, out));
-        if cx.is_first() {
-            out.push_state(last, cx.now, Current::F64(*total));
-        }
         let mut m = Merge::new(inputs, cx.now);
         while let Some(t) = m.next_instant() {
             if let Some(events) = m.take_events(0, t) {
@@ -47,6 +44,10 @@ impl Operator for CumulativeSum {
                 }
                 out.push_state(last, t, Current::F64(*total));
             }
+        }
+        // Zero from the session's start when its first instant had no events.
+        if cx.is_first() && out.is_empty() {
+            out.push_state(last, cx.now, Current::F64(*total));
         }
     }
 }

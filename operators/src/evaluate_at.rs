@@ -102,10 +102,7 @@ impl EvaluateAt {
             let values = currents
                 .iter()
                 .zip(event_values)
-                .map(|(c, e)| {
-                    e.clone()
-                        .or_else(|| sample(c, t))
-                })
+                .map(|(c, e)| e.clone().or_else(|| sample(c, t)))
                 .collect();
             rows.push(Row {
                 output: self.output,

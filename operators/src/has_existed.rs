@@ -34,9 +34,6 @@ impl Operator for HasExisted {
         if last.is_true() {
             return;
         }
-        if cx.is_first() {
-            out.push_state(last, cx.now, Current::Bool(false));
-        }
         let mut m = Merge::new(inputs, cx.now);
         let mut cur = Current::Undefined;
         while let Some(t) = m.next_instant() {
@@ -48,6 +45,10 @@ impl Operator for HasExisted {
                 out.push_state(last, t, Current::Bool(true));
                 return;
             }
+        }
+        // False from the session's start until the first true.
+        if cx.is_first() {
+            out.push_state(last, cx.now, Current::Bool(false));
         }
     }
 }

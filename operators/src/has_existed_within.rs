@@ -43,9 +43,6 @@ impl Operator for HasExistedWithin {
         let (until, input, last) =
             state!(state, NodeState::Window { until, input, out } => (until, input, out));
         let d = self.within_secs.millis();
-        if cx.is_first() {
-            out.push_state(last, cx.now, Current::Bool(false));
-        }
         let mut m = Merge::new(inputs, cx.now);
         loop {
             let next = m.next_instant();
@@ -73,6 +70,10 @@ impl Operator for HasExistedWithin {
                     *until = Some(t.saturating_add(d));
                 }
             }
+        }
+        // False from the session's start when its first instant had no true.
+        if cx.is_first() && out.is_empty() {
+            out.push_state(last, cx.now, Current::Bool(false));
         }
     }
 

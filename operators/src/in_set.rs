@@ -1,6 +1,6 @@
 //! `in_set` (alias `filterByValue`): true where the value is one of a list.
 
-use crate::pointwise::{run_continuous, run_events};
+use crate::pointwise::{flip_after, run_continuous, run_events};
 use crate::prelude::*;
 
 /// Pointwise membership test → bool of the input's kind. Undefined is never in the set.
@@ -66,7 +66,26 @@ impl Operator for InSet {
         if inputs[0].ty().kind == Kind::Event {
             run_events(inputs, 0, cx, currents, out, f);
         } else {
-            run_continuous(inputs, cx, currents, last, out, f, |_, _| None);
+            // A numeric input passes through a listed value between its pieces: the output
+            // turns true at that instant and false right after, as `equals` does.
+            let next_break = |t: Time, v: &[Current]| {
+                let line = v[0].linear_at(t)?;
+                self.values
+                    .iter()
+                    .filter_map(|c| match c.0 {
+                        Scalar::F64(c) => flip_after(
+                            t,
+                            Linear {
+                                at_start: line.at_start - c,
+                                per_sec: line.per_sec,
+                            },
+                            |x| x == 0.0,
+                        ),
+                        _ => None,
+                    })
+                    .min()
+            };
+            run_continuous(inputs, cx, currents, last, out, f, next_break);
         }
     }
 

@@ -7,6 +7,7 @@ use apache_avro::types::Value;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use spanflow_engine::MAX_ABS_TIME;
 use std::collections::HashMap;
 
 /// Every primitive, named and complex type; projected leaves sit after skipped complex fields so
@@ -217,11 +218,20 @@ fn unprojected_schema_decodes_by_skipping_everything() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     for _ in 0..200 {
         let v = random_sink(&mut rng);
-        let out = decode(&plan, &encode(KITCHEN_SINK, &v)).unwrap();
+        let decoded = decode(&plan, &encode(KITCHEN_SINK, &v));
+        let Some(Value::Long(time)) = lookup(&v, &["l"]) else {
+            panic!()
+        };
+        if time.unsigned_abs() >= MAX_ABS_TIME.unsigned_abs() {
+            assert_eq!(decoded.unwrap_err().reason(), "time_out_of_range");
+            continue;
+        }
+        let out = decoded.unwrap();
         let Some(Value::String(after)) = lookup(&v, &["after"]) else {
             panic!()
         };
         assert_eq!(out.session_key.as_str(), after);
+        assert_eq!(out.record.time, *time);
         assert!(out.record.fields.is_empty());
     }
 }
@@ -241,7 +251,7 @@ fn integer_session_keys_and_float_times_convert() {
     let out = decode(&plan, &encode(json, &v)).unwrap();
     assert_eq!(out.session_key.as_str(), "-42");
     assert_eq!(out.record.time, 1500);
-    let plan = compile(json, &projection("i", "id", &[("id", ValueType::F64)]));
+    let plan = compile(json, &projection("i", "t", &[("id", ValueType::F64)]));
     let big = record(vec![
         ("id", Value::Long((1 << 53) + 1)),
         ("t", Value::Double(0.0)),
@@ -304,7 +314,8 @@ fn arb_heartbeat() -> impl Strategy<Value = Heartbeat> {
     (
         (
             ".{0,50}",
-            any::<i64>(),
+            // Event times beyond ±MAX_ABS_TIME are rejected (see `malformed.rs`).
+            (1 - MAX_ABS_TIME)..MAX_ABS_TIME,
             any::<i64>(),
             opt_str(),
             opt_str(),
