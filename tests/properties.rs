@@ -1382,7 +1382,7 @@ proptest! {
             let now = 10_000 * (k as Time + 1);
             // Operators push at most once per instant, in time order; the first step has one.
             let mut pushes: Vec<_> = pushes.iter().map(|&(o, v)| (if prev.is_some() { o } else { 0 }, v)).collect();
-            pushes.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            pushes.sort_unstable_by_key(|p| std::cmp::Reverse(p.0));
             pushes.dedup_by_key(|p| p.0);
             out.clear();
             for (off, v) in pushes {
