@@ -1,17 +1,35 @@
 //! Groups decoded events into per-session timelines and drives the program over them.
 //!
-//! Events of one session must arrive in event-time order; events sharing a time are batched into
-//! one step (ordered by the sequence field when the spec has one). An event older than its
-//! session's last time is late and follows the spec's `on_late_event` policy.
+//! One processor serves one ordered input: a file, or one Kafka partition. Every event carries
+//! its position in that input (its offset), which the processor reports back when a session
+//! opens and closes so a streaming source can tell how far it may commit (see
+//! [`crate::delivery`]).
+//!
+//! - **Order.** A session's events are stepped in event-time order. An event may trail the
+//!   session's newest event by up to the spec's `lateness_secs` and is put in its place; events
+//!   sharing a time form one step (ordered by the sequence field when the spec has one). An
+//!   event at or before a step that already ran is late and follows `on_late_event`.
+//! - **Session end.** The input's event-time clock (its watermark: the newest event time seen)
+//!   ends a session once it passes the session's newest event by `session_gap_secs`; the key's
+//!   next event then starts a new session. Which session an event joins depends only on the
+//!   events before it, so a replay from a session's first event rebuilds the same sessions.
+//! - **Replay.** Sessions known to be complete (all their outputs acknowledged) can be marked to
+//!   be skipped when a restarted source reads their events again.
 
+mod session;
+
+use session::OpenSession;
 use smallvec::SmallVec;
 use spanflow_engine::{Record, Str, Time};
 use spanflow_operators::evaluate_at::Row;
-use spanflow_operators::program::{Runner, SessionState};
+use spanflow_operators::program::Runner;
 use spanflow_operators::spec::LateEventPolicy;
 use spanflow_operators::Program;
 use std::collections::HashMap;
 use thiserror::Error;
+
+/// A position in the input: a Kafka offset, or a record's index in a file.
+pub type Offset = i64;
 
 /// Counters of what the processor did, for logs, metrics and tests.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,6 +40,10 @@ pub struct Stats {
     pub late_dropped: u64,
     /// Sessions opened.
     pub sessions: u64,
+    /// Sessions ended (by their idle gap or at the end of the input).
+    pub sessions_closed: u64,
+    /// Events skipped because they belong to a session completed before a restart.
+    pub replay_skipped: u64,
     /// Rows produced.
     pub rows: u64,
 }
@@ -29,41 +51,99 @@ pub struct Stats {
 /// An event the spec's policy says must stop the run.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum PipelineError {
-    /// An event older than its session's latest time, with `on_late_event: fail`.
-    #[error("session `{session}`: event at {time} ms arrived after an event at {latest} ms (input.on_late_event is `fail`; set it to `drop` to skip late events)")]
+    /// An event at or before a step its session already ran, with `on_late_event: fail`.
+    #[error("session `{session}`: event at {time} ms arrived after the session had been evaluated up to {stepped} ms (input.on_late_event is `fail`; set it to `drop` to skip late events, or raise input.lateness_secs to reorder them)")]
     LateEvent {
         /// The session key.
         session: String,
         /// The late event's time.
         time: Time,
-        /// The session's latest time.
-        latest: Time,
+        /// The time of the session's last step.
+        stepped: Time,
     },
 }
 
-struct OpenSession {
-    state: SessionState,
-    pending_time: Option<Time>,
-    pending: SmallVec<[Record; 2]>,
+/// A session as reported to an [`Emit`]: its key and the offsets of its first and (so far)
+/// last events. The first offset identifies the session within its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionRef<'a> {
+    /// The session key.
+    pub key: &'a str,
+    /// Offset of its first event.
+    pub first: Offset,
+    /// Offset of its newest event.
+    pub last: Offset,
 }
 
-/// Runs a program over a stream of `(session key, record)` pairs.
+/// Receives what the processor produces.
+pub trait Emit {
+    /// A session opened with the event at `first`; `watermark_before` is the input's watermark
+    /// just before that event (what a replay starting there must begin with).
+    fn opened(&mut self, first: Offset, watermark_before: Option<Time>) {
+        let _ = (first, watermark_before);
+    }
+    /// A row of `session`.
+    fn row(&mut self, session: SessionRef<'_>, row: &Row);
+    /// `session` ended; its rows were all emitted before this call.
+    fn closed(&mut self, session: SessionRef<'_>) {
+        let _ = session;
+    }
+}
+
+impl<F: FnMut(&str, &Row)> Emit for F {
+    fn row(&mut self, session: SessionRef<'_>, row: &Row) {
+        self(session.key, row)
+    }
+}
+
+/// Runs a program over one ordered stream of `(offset, session key, record)`.
 pub struct SessionProcessor<'p> {
     runner: Runner<'p>,
     sessions: HashMap<Str, OpenSession>,
     stats: Stats,
     sequenced: bool,
+    lateness: Time,
+    gap: Time,
+    late_policy: LateEventPolicy,
+    watermark: Option<Time>,
+    /// The watermark at which the next sweep for idle sessions runs.
+    next_sweep: Time,
+    /// Completed sessions to skip on replay: key → offset ranges.
+    skip: HashMap<Str, SmallVec<[(Offset, Offset); 1]>>,
+    next_offset: Offset,
 }
 
 impl<'p> SessionProcessor<'p> {
-    /// A processor for `program`.
+    /// A processor for `program`, at the start of its input.
     pub fn new(program: &'p Program) -> Self {
         Self {
             runner: Runner::new(program),
             sessions: HashMap::new(),
             stats: Stats::default(),
             sequenced: program.input.sequence.is_some(),
+            lateness: program.input.lateness,
+            gap: program.input.session_gap.max(1),
+            late_policy: program.input.on_late_event,
+            watermark: None,
+            next_sweep: Time::MIN,
+            skip: HashMap::new(),
+            next_offset: 0,
         }
+    }
+
+    /// A processor resuming an input at a committed position whose watermark was `watermark`.
+    pub fn resume(program: &'p Program, watermark: Option<Time>) -> Self {
+        let mut p = Self::new(program);
+        p.watermark = watermark;
+        p
+    }
+
+    /// Marks the events of `key` at offsets `first..=last` as a completed session to skip.
+    pub fn skip_completed(&mut self, key: &str, first: Offset, last: Offset) {
+        self.skip
+            .entry(Str::from(key))
+            .or_default()
+            .push((first, last));
     }
 
     /// What happened so far.
@@ -76,103 +156,166 @@ impl<'p> SessionProcessor<'p> {
         self.sessions.len()
     }
 
-    /// Adds one event; rows completed by it go to `sink` with their session key.
+    /// The newest event time seen (including late and skipped events).
+    pub fn watermark(&self) -> Option<Time> {
+        self.watermark
+    }
+
+    /// The program being run.
+    pub fn program(&self) -> &'p Program {
+        self.runner.program()
+    }
+
+    /// Adds the next event, numbering it one past the previous one (for inputs without
+    /// offsets of their own, such as files and spec tests).
     pub fn push(
         &mut self,
         key: &str,
         record: Record,
-        sink: &mut dyn FnMut(&str, &Row),
+        out: &mut impl Emit,
     ) -> Result<(), PipelineError> {
+        self.push_at(self.next_offset, key, record, out)
+    }
+
+    /// Adds the event at `offset`; rows completed by it (and by sessions it ends) go to `out`.
+    pub fn push_at(
+        &mut self,
+        offset: Offset,
+        key: &str,
+        record: Record,
+        out: &mut impl Emit,
+    ) -> Result<(), PipelineError> {
+        self.next_offset = offset + 1;
+        let watermark_before = self.watermark;
+        self.watermark = Some(watermark_before.map_or(record.time, |w| w.max(record.time)));
+        let result = self.place(offset, key, record, watermark_before, out);
+        self.sweep_if_due(out);
+        result
+    }
+
+    fn place(
+        &mut self,
+        offset: Offset,
+        key: &str,
+        record: Record,
+        watermark_before: Option<Time>,
+        out: &mut impl Emit,
+    ) -> Result<(), PipelineError> {
+        if self.is_completed(key, offset) {
+            self.stats.replay_skipped += 1;
+            return Ok(());
+        }
+        // The clock this event sees: the input's, or the event's own time if newer.
+        let clock = watermark_before.map_or(record.time, |w| w.max(record.time));
+        if self
+            .sessions
+            .get(key)
+            .is_some_and(|s| s.expired(clock, self.gap))
+        {
+            self.end_session(key, out);
+        }
         let session = match self.sessions.get_mut(key) {
             Some(s) => s,
             None => {
                 self.stats.sessions += 1;
+                out.opened(offset, watermark_before);
                 let state = self.runner.open_session();
-                self.sessions.entry(Str::from(key)).or_insert(OpenSession {
-                    state,
-                    pending_time: None,
-                    pending: SmallVec::new(),
-                })
+                self.sessions
+                    .entry(Str::from(key))
+                    .or_insert(OpenSession::new(state, offset))
             }
         };
-        match session.pending_time {
-            Some(t) if record.time == t => session.pending.push(record),
-            Some(t) if record.time < t => {
-                return match self.runner.program().input.on_late_event {
-                    LateEventPolicy::Drop => {
-                        self.stats.late_dropped += 1;
-                        Ok(())
-                    }
-                    LateEventPolicy::Fail => Err(PipelineError::LateEvent {
-                        session: key.to_string(),
-                        time: record.time,
-                        latest: t,
-                    }),
-                };
-            }
-            _ => {
-                Self::flush(
-                    &mut self.runner,
-                    &mut self.stats,
-                    self.sequenced,
-                    key,
-                    session,
-                    sink,
-                );
-                session.pending_time = Some(record.time);
-                session.pending.push(record);
-            }
+        if let Some(stepped) = session.stepped().filter(|s| record.time <= *s) {
+            return match self.late_policy {
+                LateEventPolicy::Drop => {
+                    self.stats.late_dropped += 1;
+                    Ok(())
+                }
+                LateEventPolicy::Fail => Err(PipelineError::LateEvent {
+                    session: key.to_string(),
+                    time: record.time,
+                    stepped,
+                }),
+            };
         }
         self.stats.events += 1;
+        session.add(offset, record);
+        let horizon = session.newest().saturating_sub(self.lateness);
+        let first = session.first();
+        let stats = &mut self.stats;
+        session.release_before(&mut self.runner, self.sequenced, horizon, |rows| {
+            Self::emit_rows(stats, key, first, offset, rows, out)
+        });
         Ok(())
     }
 
-    /// Ends one session: runs its pending step and its session-end evaluation.
-    pub fn end_session(&mut self, key: &str, sink: &mut dyn FnMut(&str, &Row)) {
-        if let Some(mut s) = self.sessions.remove(key) {
-            Self::flush(
-                &mut self.runner,
-                &mut self.stats,
-                self.sequenced,
-                key,
-                &mut s,
-                sink,
-            );
-            let rows = self.runner.end(&mut s.state);
-            self.stats.rows += rows.len() as u64;
-            rows.iter().for_each(|r| sink(key, r));
+    fn is_completed(&mut self, key: &str, offset: Offset) -> bool {
+        if self.skip.is_empty() {
+            return false;
+        }
+        self.skip
+            .get(key)
+            .is_some_and(|ranges| ranges.iter().any(|&(a, b)| a <= offset && offset <= b))
+    }
+
+    /// Ends sessions idle for the gap, at most every quarter gap of event time: when an idle
+    /// session ends does not change its rows, and a key's next event ends it first anyway.
+    fn sweep_if_due(&mut self, out: &mut impl Emit) {
+        let Some(w) = self.watermark else { return };
+        if w < self.next_sweep {
+            return;
+        }
+        self.next_sweep = w.saturating_add((self.gap / 4).max(1));
+        let mut idle: Vec<Str> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.expired(w, self.gap))
+            .map(|(k, _)| k.clone())
+            .collect();
+        idle.sort_unstable();
+        for key in idle {
+            self.end_session(&key, out);
         }
     }
 
-    /// Ends every open session, in key order so output is deterministic.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(&str, &Row)) {
+    /// Ends one session: runs its remaining steps and its session-end evaluation.
+    pub fn end_session(&mut self, key: &str, out: &mut impl Emit) {
+        let Some(mut s) = self.sessions.remove(key) else {
+            return;
+        };
+        let (first, last) = (s.first(), s.last());
+        let stats = &mut self.stats;
+        s.release_before(&mut self.runner, self.sequenced, Time::MAX, |rows| {
+            Self::emit_rows(stats, key, first, last, rows, out)
+        });
+        let rows = self.runner.end(s.state_mut());
+        Self::emit_rows(&mut self.stats, key, first, last, rows, out);
+        self.stats.sessions_closed += 1;
+        out.closed(SessionRef { key, first, last });
+    }
+
+    /// Ends every open session, in key order so output is deterministic (the end of a file).
+    pub fn finish(&mut self, out: &mut impl Emit) {
         let mut keys: Vec<Str> = self.sessions.keys().cloned().collect();
         keys.sort_unstable();
         for k in keys {
-            self.end_session(&k, sink);
+            self.end_session(&k, out);
         }
     }
 
-    fn flush(
-        runner: &mut Runner<'p>,
+    fn emit_rows(
         stats: &mut Stats,
-        sequenced: bool,
         key: &str,
-        s: &mut OpenSession,
-        sink: &mut dyn FnMut(&str, &Row),
+        first: Offset,
+        last: Offset,
+        rows: &[Row],
+        out: &mut impl Emit,
     ) {
-        let Some(t) = s.pending_time else { return };
-        if s.pending.is_empty() {
-            return;
-        }
-        if sequenced {
-            s.pending.sort_by_key(|r| r.sequence.unwrap_or(i64::MIN));
-        }
-        // Times only grow here (late events were filtered), so the step cannot fail.
-        if let Ok(rows) = runner.step(&mut s.state, t, &s.pending) {
-            stats.rows += rows.len() as u64;
-            rows.iter().for_each(|r| sink(key, r));
-        }
-        s.pending.clear();
+        stats.rows += rows.len() as u64;
+        let session = SessionRef { key, first, last };
+        rows.iter().for_each(|r| out.row(session, r));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,7 +2,10 @@
 //! plus the [`Runner`] that executes it session by session.
 
 use crate::evaluate_at::{DigestState, EvaluateAt, EvaluationPoints, Row};
-use crate::spec::{location, BadRecordPolicy, DagSpec, LateEventPolicy, TestSpec};
+use crate::params::Secs;
+use crate::spec::{
+    location, BadRecordPolicy, DagSpec, LateEventPolicy, SinkSpec, SourceSpec, TestSpec,
+};
 use crate::{AnyOperator, NodeState};
 use smallvec::SmallVec;
 use spanflow_engine::dag::StepError;
@@ -69,7 +72,16 @@ pub struct InputPlan {
     pub on_bad_record: BadRecordPolicy,
     /// Policy for late events.
     pub on_late_event: LateEventPolicy,
+    /// How far (ms) an event may trail its session's newest event and still be reordered.
+    pub lateness: Time,
+    /// Idle gap of event time (ms) that ends a session.
+    pub session_gap: Time,
+    /// The streaming source, if the spec names one.
+    pub source: Option<SourceSpec>,
 }
+
+/// Sessions end after 30 minutes of event time without events unless the spec says otherwise.
+pub const DEFAULT_SESSION_GAP_SECS: f64 = 1800.0;
 
 /// One output: its name, column names, and digester.
 #[derive(Clone, Debug)]
@@ -80,6 +92,8 @@ pub struct OutputPlan {
     pub columns: Vec<String>,
     /// The digester.
     pub digest: EvaluateAt,
+    /// Where rows go.
+    pub sink: SinkSpec,
 }
 
 /// A spec that passed every check.
@@ -287,6 +301,7 @@ impl Program {
                     points,
                     columns,
                 },
+                sink: out.sink.clone().unwrap_or(SinkSpec::Stdout),
             });
         }
 
@@ -322,6 +337,13 @@ impl Program {
                 record_name: spec.input.record_name,
                 on_bad_record: spec.input.on_bad_record,
                 on_late_event: spec.input.on_late_event,
+                lateness: spec.input.lateness_secs.map_or(0, Secs::millis),
+                session_gap: spec
+                    .input
+                    .session_gap_secs
+                    .unwrap_or(Secs(DEFAULT_SESSION_GAP_SECS))
+                    .millis(),
+                source: spec.input.source,
             },
             plan,
             outputs,

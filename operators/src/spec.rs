@@ -5,6 +5,7 @@
 //! straight into that operator's parameters, so every error keeps its line and column.
 
 use crate::evaluate_at::EvaluationPoints;
+use crate::params::Secs;
 use crate::AnyOperator;
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, VariantAccess,
@@ -63,6 +64,85 @@ pub struct InputSpec {
     /// What to do with an event older than its session's last step.
     #[serde(default)]
     pub on_late_event: LateEventPolicy,
+    /// How far (seconds of event time) an event may arrive behind its session's newest event
+    /// and still be put in order; default 0 (events of a session arrive in time order).
+    #[serde(default)]
+    pub lateness_secs: Option<Secs>,
+    /// A session ends when the input's event time moves this far (seconds) past its newest
+    /// event; the key's next event starts a new session. Default 1800.
+    #[serde(default)]
+    pub session_gap_secs: Option<Secs>,
+    /// Where records come from when `spanflow run` is given no `--input` file.
+    #[serde(default)]
+    pub source: Option<SourceSpec>,
+}
+
+/// A streaming source of records.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SourceSpec {
+    /// Confluent-framed Avro messages from Kafka topics, read by a consumer group.
+    Kafka(KafkaSourceSpec),
+}
+
+/// The spec's side of a Kafka source; brokers, TLS and credentials come from the runtime
+/// configuration, never from the spec.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceSpec {
+    /// Topics to read.
+    pub topics: Vec<String>,
+    /// Consumer group; processes sharing it split the partitions. Default `spanflow-<name>`.
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// Where a group with no committed offset starts: `earliest` (default) or `latest`.
+    #[serde(default)]
+    pub start_from: StartFrom,
+}
+
+/// Where a new consumer group starts reading.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartFrom {
+    /// The oldest retained message.
+    #[default]
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+}
+
+/// Where an output's rows go.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SinkSpec {
+    /// JSON lines on stdout or in the `--output` file (the default).
+    Stdout,
+    /// Avro records in Confluent framing on a Kafka topic, for another pipeline to read.
+    Kafka(KafkaSinkSpec),
+}
+
+/// A Kafka topic receiving an output's rows.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkSpec {
+    /// The topic; messages are keyed by session so a session's rows stay in order.
+    pub topic: String,
+    /// How the value schema's registry subject is named (default `topic_name`).
+    #[serde(default)]
+    pub subject_strategy: SubjectStrategy,
+}
+
+/// Confluent subject naming for registered schemas.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectStrategy {
+    /// `<topic>-value`.
+    #[default]
+    TopicName,
+    /// The record's full name.
+    RecordName,
+    /// `<topic>-<record full name>`.
+    TopicRecordName,
 }
 
 /// Policy for undecodable records.
@@ -111,6 +191,9 @@ pub struct OutputSpec {
     pub evaluate_at: EvaluationPoints<Spanned<String>>,
     /// The node ids whose values make the row's columns (named after the nodes).
     pub columns: Vec<Spanned<String>>,
+    /// Where the rows go (default: JSON lines on stdout or `--output`).
+    #[serde(default)]
+    pub sink: Option<SinkSpec>,
 }
 
 /// A test written in the spec: input events and the rows they must produce.

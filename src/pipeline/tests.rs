@@ -1,0 +1,169 @@
+use super::*;
+use spanflow_engine::FieldValue;
+
+/// Counts events per session and sums a field; one row per session end.
+fn spec(extra_input: &str) -> Program {
+    let yaml = format!(
+        r#"
+name: t
+input:
+  session_key: k
+  time: t
+  {extra_input}
+nodes:
+  - {{ id: events, op: event_source }}
+  - {{ id: x, op: get, inputs: [events], with: {{ field: x, type: f64 }} }}
+  - {{ id: n, op: count, inputs: [x] }}
+  - {{ id: total, op: cumulative_sum, inputs: [x] }}
+outputs:
+  - {{ name: out, evaluate_at: session_end, columns: [n, total] }}
+"#
+    );
+    Program::parse(&yaml, None).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn rec(t_secs: i64, x: f64) -> Record {
+    Record {
+        time: t_secs * 1000,
+        sequence: None,
+        fields: smallvec::smallvec![FieldValue::F64(x)],
+    }
+}
+
+#[derive(Default, Debug)]
+struct Collected {
+    rows: Vec<(String, Time, Vec<String>)>,
+    opened: Vec<(Offset, Option<Time>)>,
+    closed: Vec<(String, Offset, Offset)>,
+}
+
+impl Emit for Collected {
+    fn opened(&mut self, first: Offset, watermark_before: Option<Time>) {
+        self.opened.push((first, watermark_before));
+    }
+    fn row(&mut self, session: SessionRef<'_>, row: &Row) {
+        let values = row
+            .values
+            .iter()
+            .map(|v| v.as_ref().map_or("null".into(), |v| v.to_string()))
+            .collect();
+        self.rows.push((session.key.to_string(), row.time, values));
+    }
+    fn closed(&mut self, session: SessionRef<'_>) {
+        self.closed
+            .push((session.key.to_string(), session.first, session.last));
+    }
+}
+
+fn run(program: &Program, events: &[(&str, Record)]) -> (Collected, Stats) {
+    let mut p = SessionProcessor::new(program);
+    let mut out = Collected::default();
+    for (k, r) in events {
+        p.push(k, r.clone(), &mut out).unwrap();
+    }
+    p.finish(&mut out);
+    (out, p.stats().clone())
+}
+
+#[test]
+fn events_within_the_lateness_are_put_in_order() {
+    let program = spec("lateness_secs: 5");
+    let in_order = [("a", rec(1, 1.0)), ("a", rec(3, 2.0)), ("a", rec(6, 4.0))];
+    let shuffled = [("a", rec(3, 2.0)), ("a", rec(1, 1.0)), ("a", rec(6, 4.0))];
+    let (a, _) = run(&program, &in_order);
+    let (b, stats) = run(&program, &shuffled);
+    assert_eq!(a.rows, b.rows);
+    assert_eq!(
+        a.rows,
+        vec![("a".into(), 6000, vec!["3".into(), "7".into()])]
+    );
+    assert_eq!(stats.late_dropped, 0);
+}
+
+#[test]
+fn events_older_than_a_step_that_ran_are_late() {
+    let program = spec("lateness_secs: 2");
+    // 10 s arrives, then 5 s: 5 s is behind 10 s by more than 2 s but no step ran yet, so the
+    // step at 5 s runs first; 4 s then trails a step that already ran.
+    let events = [
+        ("a", rec(10, 1.0)),
+        ("a", rec(5, 10.0)),
+        ("a", rec(13, 100.0)),
+        ("a", rec(4, 1000.0)),
+    ];
+    let (out, stats) = run(&program, &events);
+    assert_eq!(stats.late_dropped, 1);
+    assert_eq!(out.rows[0].2, vec!["3", "111"]);
+
+    let failing = spec("lateness_secs: 2\n  on_late_event: fail");
+    let mut p = SessionProcessor::new(&failing);
+    let mut out = Collected::default();
+    for (k, r) in &events[..3] {
+        p.push(k, r.clone(), &mut out).unwrap();
+    }
+    let err = p.push("a", rec(4, 1.0), &mut out).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "session `a`: event at 4000 ms arrived after the session had been evaluated up to 10000 ms \
+         (input.on_late_event is `fail`; set it to `drop` to skip late events, or raise \
+         input.lateness_secs to reorder them)"
+    );
+}
+
+#[test]
+fn an_idle_gap_of_event_time_ends_a_session() {
+    let program = spec("session_gap_secs: 60");
+    let events = [
+        ("a", rec(0, 1.0)),
+        ("b", rec(10, 1.0)),
+        ("a", rec(30, 2.0)),
+        ("b", rec(65, 1.0)),
+        // The clock passes a's newest event (30 s) by 60 s: a ends before this event is done.
+        ("b", rec(95, 1.0)),
+        ("a", rec(100, 5.0)),
+    ];
+    let mut p = SessionProcessor::new(&program);
+    let mut out = Collected::default();
+    for (k, r) in &events[..5] {
+        p.push(k, r.clone(), &mut out).unwrap();
+    }
+    assert_eq!(out.closed, vec![("a".into(), 0, 2)]);
+    assert_eq!(
+        out.rows,
+        vec![("a".into(), 30_000, vec!["2".into(), "3".into()])]
+    );
+    p.push("a", events[5].1.clone(), &mut out).unwrap();
+    p.finish(&mut out);
+    assert_eq!(
+        out.closed,
+        vec![("a".into(), 0, 2), ("a".into(), 5, 5), ("b".into(), 1, 4)]
+    );
+    assert_eq!(p.stats().sessions, 3);
+    assert_eq!(out.opened, vec![(0, None), (1, Some(0)), (5, Some(95_000))]);
+}
+
+#[test]
+fn a_key_returning_after_its_gap_starts_a_new_session_even_before_a_sweep() {
+    // Only a's own events: its next event is 61 s after its newest, so the old session ends
+    // first even though no other event moved the clock in between.
+    let program = spec("session_gap_secs: 60");
+    let (out, stats) = run(&program, &[("a", rec(0, 1.0)), ("a", rec(61, 1.0))]);
+    assert_eq!(stats.sessions, 2);
+    assert_eq!(out.rows.len(), 2);
+}
+
+#[test]
+fn completed_sessions_are_skipped_on_replay() {
+    let program = spec("");
+    let mut p = SessionProcessor::resume(&program, Some(7_000));
+    p.skip_completed("a", 3, 5);
+    let mut out = Collected::default();
+    for (offset, key, t) in [(4, "a", 9), (5, "b", 5), (6, "a", 6)] {
+        p.push_at(offset, key, rec(t, 1.0), &mut out).unwrap();
+    }
+    p.finish(&mut out);
+    assert_eq!(p.stats().replay_skipped, 1);
+    assert_eq!(out.closed, vec![("a".into(), 6, 6), ("b".into(), 5, 5)]);
+    // The skipped event still moved the clock from the restored 7 s to 9 s.
+    assert_eq!(out.opened, vec![(5, Some(9_000)), (6, Some(9_000))]);
+}
