@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod decode;
+pub mod delivery;
 pub mod diagnostics;
 pub mod generate;
 pub mod graph;

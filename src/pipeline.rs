@@ -8,10 +8,13 @@
 //! - **Order.** A session's events are stepped in event-time order. An event may trail the
 //!   session's newest event by up to the spec's `lateness_secs` and is put in its place; events
 //!   sharing a time form one step (ordered by the sequence field when the spec has one). An
-//!   event at or before a step that already ran is late and follows `on_late_event`.
-//! - **Session end.** The input's event-time clock (its watermark: the newest event time seen)
-//!   ends a session once it passes the session's newest event by `session_gap_secs`; the key's
-//!   next event then starts a new session. Which session an event joins depends only on the
+//!   event further behind is late and follows `on_late_event`.
+//! - **Session end.** With a session gap, the input's event-time clock (its watermark: the
+//!   newest event time seen) ends a session once it passes the session's newest event by the
+//!   gap; the key's next event then starts a new session. An event a whole gap behind the clock
+//!   is late too: it could only belong to a session that has ended. So every event of a
+//!   session is newer than all of the key's earlier sessions, and rows, keyed by session key
+//!   and evaluation time, never collide. Which session an event joins depends only on the
 //!   events before it, so a replay from a session's first event rebuilds the same sessions.
 //! - **Replay.** Sessions known to be complete (all their outputs acknowledged) can be marked to
 //!   be skipped when a restarted source reads their events again.
@@ -49,17 +52,32 @@ pub struct Stats {
 }
 
 /// An event the spec's policy says must stop the run.
-#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[derive(Clone, Debug, PartialEq, Error)]
 pub enum PipelineError {
-    /// An event at or before a step its session already ran, with `on_late_event: fail`.
-    #[error("session `{session}`: event at {time} ms arrived after the session had been evaluated up to {stepped} ms (input.on_late_event is `fail`; set it to `drop` to skip late events, or raise input.lateness_secs to reorder them)")]
+    /// An event further behind its session's newest event than the lateness allows, with
+    /// `on_late_event: fail`.
+    #[error("session `{session}`: event at {time} ms is more than input.lateness_secs ({lateness_secs} s) behind the session's newest event at {newest} ms (input.on_late_event is `fail`; set it to `drop` to skip late events, or raise input.lateness_secs to reorder them)")]
     LateEvent {
         /// The session key.
         session: String,
         /// The late event's time.
         time: Time,
-        /// The time of the session's last step.
-        stepped: Time,
+        /// The session's newest event time.
+        newest: Time,
+        /// The allowed lateness in seconds.
+        lateness_secs: f64,
+    },
+    /// An event a whole session gap behind the input's clock, with `on_late_event: fail`.
+    #[error("session `{session}`: event at {time} ms is more than input.session_gap_secs ({gap_secs} s) behind the input's newest event at {watermark} ms, so its session has ended (input.on_late_event is `fail`; set it to `drop` to skip late events)")]
+    AfterSessionEnd {
+        /// The session key.
+        session: String,
+        /// The event's time.
+        time: Time,
+        /// The input's watermark.
+        watermark: Time,
+        /// The session gap in seconds.
+        gap_secs: f64,
     },
 }
 
@@ -103,7 +121,7 @@ pub struct SessionProcessor<'p> {
     stats: Stats,
     sequenced: bool,
     lateness: Time,
-    gap: Time,
+    gap: Option<Time>,
     late_policy: LateEventPolicy,
     watermark: Option<Time>,
     /// The watermark at which the next sweep for idle sessions runs.
@@ -122,7 +140,7 @@ impl<'p> SessionProcessor<'p> {
             stats: Stats::default(),
             sequenced: program.input.sequence.is_some(),
             lateness: program.input.lateness,
-            gap: program.input.session_gap.max(1),
+            gap: program.input.session_gap.map(|g| g.max(1)),
             late_policy: program.input.on_late_event,
             watermark: None,
             next_sweep: Time::MIN,
@@ -136,6 +154,13 @@ impl<'p> SessionProcessor<'p> {
         let mut p = Self::new(program);
         p.watermark = watermark;
         p
+    }
+
+    /// Ends sessions after `gap` ms of event time without events when the spec sets no gap
+    /// (streams never end, so their sessions must).
+    pub fn with_default_gap(mut self, gap: Time) -> Self {
+        self.gap = Some(self.gap.unwrap_or(gap.max(1)));
+        self
     }
 
     /// Marks the events of `key` at offsets `first..=last` as a completed session to skip.
@@ -205,14 +230,24 @@ impl<'p> SessionProcessor<'p> {
             self.stats.replay_skipped += 1;
             return Ok(());
         }
-        // The clock this event sees: the input's, or the event's own time if newer.
-        let clock = watermark_before.map_or(record.time, |w| w.max(record.time));
-        if self
-            .sessions
-            .get(key)
-            .is_some_and(|s| s.expired(clock, self.gap))
-        {
-            self.end_session(key, out);
+        if let (Some(gap), Some(w)) = (self.gap, watermark_before) {
+            if record.time.saturating_add(gap) <= w {
+                return self.late(PipelineError::AfterSessionEnd {
+                    session: key.to_string(),
+                    time: record.time,
+                    watermark: w,
+                    gap_secs: gap as f64 / 1000.0,
+                });
+            }
+            // The clock this event sees: the input's, or the event's own time if newer.
+            let clock = w.max(record.time);
+            if self
+                .sessions
+                .get(key)
+                .is_some_and(|s| s.expired(clock, gap))
+            {
+                self.end_session(key, out);
+            }
         }
         let session = match self.sessions.get_mut(key) {
             Some(s) => s,
@@ -225,21 +260,19 @@ impl<'p> SessionProcessor<'p> {
                     .or_insert(OpenSession::new(state, offset))
             }
         };
-        if let Some(stepped) = session.stepped().filter(|s| record.time <= *s) {
-            return match self.late_policy {
-                LateEventPolicy::Drop => {
-                    self.stats.late_dropped += 1;
-                    Ok(())
-                }
-                LateEventPolicy::Fail => Err(PipelineError::LateEvent {
-                    session: key.to_string(),
-                    time: record.time,
-                    stepped,
-                }),
-            };
+        // Late events belong to the session too: a replay must skip them with it.
+        session.touch(offset);
+        let newest = session.newest();
+        if record.time < newest.saturating_sub(self.lateness) {
+            return self.late(PipelineError::LateEvent {
+                session: key.to_string(),
+                time: record.time,
+                newest,
+                lateness_secs: self.lateness as f64 / 1000.0,
+            });
         }
         self.stats.events += 1;
-        session.add(offset, record);
+        session.add(record);
         let horizon = session.newest().saturating_sub(self.lateness);
         let first = session.first();
         let stats = &mut self.stats;
@@ -247,6 +280,17 @@ impl<'p> SessionProcessor<'p> {
             Self::emit_rows(stats, key, first, offset, rows, out)
         });
         Ok(())
+    }
+
+    /// Applies `on_late_event` to a late event.
+    fn late(&mut self, error: PipelineError) -> Result<(), PipelineError> {
+        match self.late_policy {
+            LateEventPolicy::Drop => {
+                self.stats.late_dropped += 1;
+                Ok(())
+            }
+            LateEventPolicy::Fail => Err(error),
+        }
     }
 
     fn is_completed(&mut self, key: &str, offset: Offset) -> bool {
@@ -261,15 +305,17 @@ impl<'p> SessionProcessor<'p> {
     /// Ends sessions idle for the gap, at most every quarter gap of event time: when an idle
     /// session ends does not change its rows, and a key's next event ends it first anyway.
     fn sweep_if_due(&mut self, out: &mut impl Emit) {
-        let Some(w) = self.watermark else { return };
+        let (Some(w), Some(gap)) = (self.watermark, self.gap) else {
+            return;
+        };
         if w < self.next_sweep {
             return;
         }
-        self.next_sweep = w.saturating_add((self.gap / 4).max(1));
+        self.next_sweep = w.saturating_add((gap / 4).max(1));
         let mut idle: Vec<Str> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.expired(w, self.gap))
+            .filter(|(_, s)| s.expired(w, gap))
             .map(|(k, _)| k.clone())
             .collect();
         idle.sort_unstable();

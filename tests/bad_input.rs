@@ -547,8 +547,7 @@ fn with_on_bad_record_fail_the_error_names_the_message_and_the_reason() {
 
 /// The events with a late event of one session inserted: a `buffer` change stamped 1 ms after
 /// the session's 5th event, placed after its 12th. Returns the events, the session, the late
-/// time and the time of the session's last step when the late event arrives (its 11th event:
-/// with no lateness allowed, the newest time waits for more events of the same time).
+/// time and the session's newest time when the late event arrives.
 fn with_late_event(events: &[Heartbeat]) -> (Vec<Heartbeat>, String, i64, i64) {
     let session = events[0].session_id.clone();
     let own: Vec<usize> = (0..events.len())
@@ -558,11 +557,10 @@ fn with_late_event(events: &[Heartbeat]) -> (Vec<Heartbeat>, String, i64, i64) {
     late.timestamp += 1;
     late.player_state = Some("buffer".into());
     assert!(late.timestamp < events[own[5]].timestamp);
-    let stepped = events[own[10]].timestamp;
-    assert!(stepped < events[own[11]].timestamp);
+    let newest = events[own[11]].timestamp;
     let mut out = events.to_vec();
     out.insert(own[11] + 1, late.clone());
-    (out, session, late.timestamp, stepped)
+    (out, session, late.timestamp, newest)
 }
 
 #[test]
@@ -584,13 +582,13 @@ fn late_events_are_dropped_and_counted() {
 #[test]
 fn late_events_with_fail_name_the_session_and_both_times() {
     let scratch = Scratch::new("late-fail");
-    let (late, session, time, stepped) = with_late_event(&events(true));
+    let (late, session, time, newest) = with_late_event(&events(true));
     let (bytes, _) = ocf(&late, OcfCodec::Null);
     let path = scratch.write("late.avro", &bytes);
     let program = cir(BadRecordPolicy::Drop, LateEventPolicy::Fail);
     let e = run(&program, &path, None).unwrap_err();
     let want = format!(
-        "session `{session}`: event at {time} ms arrived after the session had been evaluated up to {stepped} ms"
+        "session `{session}`: event at {time} ms is more than input.lateness_secs (0 s) behind the session's newest event at {newest} ms"
     );
     assert!(e.contains(&want), "{e}");
     assert!(e.contains("on_late_event is `fail`"), "{e}");

@@ -74,13 +74,15 @@ pub struct InputPlan {
     pub on_late_event: LateEventPolicy,
     /// How far (ms) an event may trail its session's newest event and still be reordered.
     pub lateness: Time,
-    /// Idle gap of event time (ms) that ends a session.
-    pub session_gap: Time,
+    /// Idle gap of event time (ms) that ends a session; `None`: sessions end with the input
+    /// (a file), or after [`DEFAULT_SESSION_GAP_SECS`] on a stream.
+    pub session_gap: Option<Time>,
     /// The streaming source, if the spec names one.
     pub source: Option<SourceSpec>,
 }
 
-/// Sessions end after 30 minutes of event time without events unless the spec says otherwise.
+/// On a stream, sessions end after 30 minutes of event time without events unless the spec
+/// says otherwise.
 pub const DEFAULT_SESSION_GAP_SECS: f64 = 1800.0;
 
 /// One output: its name, column names, and digester.
@@ -338,11 +340,7 @@ impl Program {
                 on_bad_record: spec.input.on_bad_record,
                 on_late_event: spec.input.on_late_event,
                 lateness: spec.input.lateness_secs.map_or(0, Secs::millis),
-                session_gap: spec
-                    .input
-                    .session_gap_secs
-                    .unwrap_or(Secs(DEFAULT_SESSION_GAP_SECS))
-                    .millis(),
+                session_gap: spec.input.session_gap_secs.map(Secs::millis),
                 source: spec.input.source,
             },
             plan,

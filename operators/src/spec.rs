@@ -69,7 +69,8 @@ pub struct InputSpec {
     #[serde(default)]
     pub lateness_secs: Option<Secs>,
     /// A session ends when the input's event time moves this far (seconds) past its newest
-    /// event; the key's next event starts a new session. Default 1800.
+    /// event; the key's next event starts a new session. Default: sessions of a file end with
+    /// the file; on a stream, 1800.
     #[serde(default)]
     pub session_gap_secs: Option<Secs>,
     /// Where records come from when `spanflow run` is given no `--input` file.

@@ -13,8 +13,6 @@ pub(super) struct OpenSession {
     last: Offset,
     /// Newest event time seen.
     newest: Time,
-    /// Time of the last step run, if any.
-    stepped: Option<Time>,
     /// Events waiting for their step, in time order (arrival order among equal times).
     waiting: SmallVec<[Record; 2]>,
 }
@@ -26,7 +24,6 @@ impl OpenSession {
             first,
             last: first,
             newest: Time::MIN,
-            stepped: None,
             waiting: SmallVec::new(),
         }
     }
@@ -43,10 +40,6 @@ impl OpenSession {
         self.newest
     }
 
-    pub(super) fn stepped(&self) -> Option<Time> {
-        self.stepped
-    }
-
     pub(super) fn state_mut(&mut self) -> &mut SessionState {
         &mut self.state
     }
@@ -56,9 +49,13 @@ impl OpenSession {
         self.newest.saturating_add(gap) <= clock
     }
 
-    /// Queues an event that is not late (its time is after the last step).
-    pub(super) fn add(&mut self, offset: Offset, record: Record) {
+    /// Records that the event at `offset` was routed to this session (late or not).
+    pub(super) fn touch(&mut self, offset: Offset) {
         self.last = offset;
+    }
+
+    /// Queues an event that is not late.
+    pub(super) fn add(&mut self, record: Record) {
         self.newest = self.newest.max(record.time);
         // Usually the newest event: appended. Otherwise after every event not later than it.
         let at = self
@@ -86,11 +83,12 @@ impl OpenSession {
             if sequenced {
                 batch.sort_by_key(|r| r.sequence.unwrap_or(i64::MIN));
             }
-            // Steps only move forward here (late events never reach `waiting`).
+            // Steps only move forward: an event behind a step that ran is late and never
+            // reaches `waiting` (steps run only for times more than the lateness behind the
+            // newest event, and later events that far behind are late).
             if let Ok(rows) = runner.step(&mut self.state, t, batch) {
                 emit(rows);
             }
-            self.stepped = Some(t);
             self.waiting.drain(..n);
         }
     }

@@ -81,15 +81,14 @@ fn events_within_the_lateness_are_put_in_order() {
 }
 
 #[test]
-fn events_older_than_a_step_that_ran_are_late() {
+fn events_more_than_the_lateness_behind_are_late() {
     let program = spec("lateness_secs: 2");
-    // 10 s arrives, then 5 s: 5 s is behind 10 s by more than 2 s but no step ran yet, so the
-    // step at 5 s runs first; 4 s then trails a step that already ran.
+    // 9 s trails 10 s by 1 s: reordered. 7 s trails 13 s by 6 s: late.
     let events = [
         ("a", rec(10, 1.0)),
-        ("a", rec(5, 10.0)),
+        ("a", rec(9, 10.0)),
         ("a", rec(13, 100.0)),
-        ("a", rec(4, 1000.0)),
+        ("a", rec(7, 1000.0)),
     ];
     let (out, stats) = run(&program, &events);
     assert_eq!(stats.late_dropped, 1);
@@ -101,13 +100,31 @@ fn events_older_than_a_step_that_ran_are_late() {
     for (k, r) in &events[..3] {
         p.push(k, r.clone(), &mut out).unwrap();
     }
-    let err = p.push("a", rec(4, 1.0), &mut out).unwrap_err();
+    let err = p.push("a", rec(7, 1.0), &mut out).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "session `a`: event at 4000 ms arrived after the session had been evaluated up to 10000 ms \
-         (input.on_late_event is `fail`; set it to `drop` to skip late events, or raise \
-         input.lateness_secs to reorder them)"
+        "session `a`: event at 7000 ms is more than input.lateness_secs (2 s) behind the \
+         session's newest event at 13000 ms (input.on_late_event is `fail`; set it to `drop` \
+         to skip late events, or raise input.lateness_secs to reorder them)"
     );
+}
+
+#[test]
+fn events_a_whole_gap_behind_the_clock_are_late() {
+    // b's event at 5 s comes when the clock is at 70 s: any session it belonged to has ended,
+    // and a new one would share evaluation times with it.
+    let program = spec("session_gap_secs: 60\n  on_late_event: fail");
+    let mut p = SessionProcessor::new(&program);
+    let mut out = Collected::default();
+    p.push("a", rec(70, 1.0), &mut out).unwrap();
+    let err = p.push("b", rec(10, 1.0), &mut out).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "session `b`: event at 10000 ms is more than input.session_gap_secs (60 s) behind the \
+         input's newest event at 70000 ms, so its session has ended (input.on_late_event is \
+         `fail`; set it to `drop` to skip late events)"
+    );
+    p.push("b", rec(11, 1.0), &mut out).unwrap();
 }
 
 #[test]
@@ -154,7 +171,7 @@ fn a_key_returning_after_its_gap_starts_a_new_session_even_before_a_sweep() {
 
 #[test]
 fn completed_sessions_are_skipped_on_replay() {
-    let program = spec("");
+    let program = spec("session_gap_secs: 60");
     let mut p = SessionProcessor::resume(&program, Some(7_000));
     p.skip_completed("a", 3, 5);
     let mut out = Collected::default();
