@@ -347,6 +347,99 @@ fn corrupt_container_block_loses_only_that_block() {
     assert!(e.contains("cannot be inflated"), "{e}");
 }
 
+/// The `fail` policy's error for `path`: the first problem the reader found.
+fn first_error(path: &Path) -> String {
+    run(
+        &cir(BadRecordPolicy::Fail, LateEventPolicy::Drop),
+        path,
+        None,
+    )
+    .unwrap_err()
+}
+
+#[test]
+fn damaged_sync_markers_lose_only_their_own_blocks() {
+    let scratch = Scratch::new("corrupt-sync");
+    let events = events(false);
+    let clean = clean_output(&scratch, &events);
+    for codec in [OcfCodec::Null, OcfCodec::Deflate] {
+        let (bytes, blocks) = ocf(&events, codec);
+        let garble_marker = |bytes: &mut Vec<u8>, block: usize| {
+            for b in &mut bytes[blocks[block].end - 16..blocks[block].end] {
+                *b ^= 0xa5;
+            }
+        };
+        // One damaged marker: the block before it is lost (its records are counted from its
+        // header), the intact block after it is read.
+        let mut one = bytes.clone();
+        garble_marker(&mut one, 4);
+        let path = scratch.write("one-marker.avro", &one);
+        let (text, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(
+            summary.records,
+            (events.len() - PER_BLOCK) as u64,
+            "{codec:?}: {summary:?}"
+        );
+        let lost = sessions_of(&events[4 * PER_BLOCK..5 * PER_BLOCK]);
+        assert_intact_sessions_unchanged(&clean, &text, &lost);
+        let e = first_error(&path);
+        assert!(
+            e.contains(&format!("block 4 at byte {}", blocks[4].start))
+                && e.contains("corrupt block, 10 records skipped")
+                && e.contains("no sync marker")
+                && e.contains(&format!("resuming at byte {}", blocks[5].start)),
+            "{codec:?}: {e}"
+        );
+
+        // Two damaged markers in a row: both blocks are lost, the third is read.
+        let mut two = bytes.clone();
+        garble_marker(&mut two, 4);
+        garble_marker(&mut two, 5);
+        let path = scratch.write("two-markers.avro", &two);
+        let (text, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(summary.records, (events.len() - 2 * PER_BLOCK) as u64);
+        let lost = sessions_of(&events[4 * PER_BLOCK..6 * PER_BLOCK]);
+        assert_intact_sessions_unchanged(&clean, &text, &lost);
+        let e = first_error(&path);
+        assert!(
+            e.contains("corrupt block, 20 records skipped")
+                && e.contains(&format!("resuming at byte {}", blocks[6].start)),
+            "{codec:?}: {e}"
+        );
+
+        // A damaged byte size: the block's own (intact) marker is found and reading resumes
+        // right after it; how many records the header really meant is unknown.
+        let mut size = bytes.clone();
+        let at = blocks[4].start + 1; // after the 1-byte count (zigzag(10))
+        assert_eq!(size[at] & 0x80, 0x80, "the size is a multi-byte varint");
+        size[at] ^= 0x10;
+        let path = scratch.write("size.avro", &size);
+        let (text, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(summary.records, (events.len() - PER_BLOCK) as u64);
+        let lost = sessions_of(&events[4 * PER_BLOCK..5 * PER_BLOCK]);
+        assert_intact_sessions_unchanged(&clean, &text, &lost);
+        let e = first_error(&path);
+        assert!(
+            e.contains("an unknown number of records")
+                && e.contains(&format!("resuming at byte {}", blocks[5].start)),
+            "{codec:?}: {e}"
+        );
+
+        // An unreadable header (a varint of over 10 bytes) mid-file is corruption, not the end.
+        let mut header = bytes.clone();
+        header[blocks[4].start..blocks[4].start + 11].fill(0xff);
+        let path = scratch.write("header.avro", &header);
+        let (_, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(summary.records, (events.len() - PER_BLOCK) as u64);
+        let e = first_error(&path);
+        assert!(
+            e.contains("the block header is unreadable")
+                && e.contains(&format!("resuming at byte {}", blocks[5].start)),
+            "{codec:?}: {e}"
+        );
+    }
+}
+
 #[test]
 fn malformed_record_in_a_block_loses_only_the_rest_of_the_block() {
     let scratch = Scratch::new("malformed-record");

@@ -6,7 +6,7 @@
 //! with the next record wherever the framing allows it: in a framed file every message is
 //! delimited, so only the bad message is lost; in an object container file the records of a
 //! block are not delimited, so a malformed record loses the rest of its block, and a corrupt
-//! block is skipped by searching for the next sync marker.
+//! block is skipped by resynchronising on the sync marker, keeping every intact block after it.
 
 mod framed;
 mod ocf;
