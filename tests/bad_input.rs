@@ -292,7 +292,9 @@ fn truncated_container_file_keeps_every_record_before_the_cut() {
 
     let (text, summary) = run(&dropping(), &path, None).unwrap();
     assert_eq!(summary.records, (cut * PER_BLOCK) as u64);
+    // How many records the cut-off part held is unknown: one loss, flagged as a lower bound.
     assert_eq!(summary.bad_records, counts(&[("truncated_file", 1)]));
+    assert_eq!(summary.unknown_losses, 1);
     let lost = sessions_of(&events[cut * PER_BLOCK..]);
     assert_eq!(lost.len(), 2);
     assert_intact_sessions_unchanged(&clean, &text, &lost);
@@ -328,8 +330,12 @@ fn corrupt_container_block_loses_only_that_block() {
 
     let (text, summary) = run(&dropping(), &path, None).unwrap();
     assert_eq!(summary.records, (events.len() - PER_BLOCK) as u64);
-    // One error for the whole block (the count is of read errors, not of records lost).
-    assert_eq!(summary.bad_records, counts(&[("corrupt_block", 1)]));
+    // One error, but every record of the block is counted (the block header gives the number).
+    assert_eq!(
+        summary.bad_records,
+        counts(&[("corrupt_block", PER_BLOCK as u64)])
+    );
+    assert_eq!(summary.unknown_losses, 0);
     let lost = sessions_of(&events[bad * PER_BLOCK..(bad + 1) * PER_BLOCK]);
     assert_intact_sessions_unchanged(&clean, &text, &lost);
 
@@ -380,6 +386,11 @@ fn damaged_sync_markers_lose_only_their_own_blocks() {
             (events.len() - PER_BLOCK) as u64,
             "{codec:?}: {summary:?}"
         );
+        assert_eq!(
+            summary.bad_records,
+            counts(&[("corrupt_block", PER_BLOCK as u64)])
+        );
+        assert_eq!(summary.unknown_losses, 0);
         let lost = sessions_of(&events[4 * PER_BLOCK..5 * PER_BLOCK]);
         assert_intact_sessions_unchanged(&clean, &text, &lost);
         let e = first_error(&path);
@@ -398,6 +409,11 @@ fn damaged_sync_markers_lose_only_their_own_blocks() {
         let path = scratch.write("two-markers.avro", &two);
         let (text, summary) = run(&dropping(), &path, None).unwrap();
         assert_eq!(summary.records, (events.len() - 2 * PER_BLOCK) as u64);
+        assert_eq!(
+            summary.bad_records,
+            counts(&[("corrupt_block", 2 * PER_BLOCK as u64)])
+        );
+        assert_eq!(summary.unknown_losses, 0);
         let lost = sessions_of(&events[4 * PER_BLOCK..6 * PER_BLOCK]);
         assert_intact_sessions_unchanged(&clean, &text, &lost);
         let e = first_error(&path);
@@ -416,6 +432,8 @@ fn damaged_sync_markers_lose_only_their_own_blocks() {
         let path = scratch.write("size.avro", &size);
         let (text, summary) = run(&dropping(), &path, None).unwrap();
         assert_eq!(summary.records, (events.len() - PER_BLOCK) as u64);
+        assert_eq!(summary.bad_records, counts(&[("corrupt_block", 1)]));
+        assert_eq!(summary.unknown_losses, 1);
         let lost = sessions_of(&events[4 * PER_BLOCK..5 * PER_BLOCK]);
         assert_intact_sessions_unchanged(&clean, &text, &lost);
         let e = first_error(&path);
@@ -470,10 +488,15 @@ fn malformed_record_in_a_block_loses_only_the_rest_of_the_block() {
 
     let (text, summary) = run(&dropping(), &path, None).unwrap();
     assert_eq!(summary.records, (events.len() - (PER_BLOCK - k)) as u64);
+    // The malformed record, then the rest of its block, which can no longer be delimited.
     assert_eq!(
         summary.bad_records,
-        counts(&[("invalid_union_index", 1), ("corrupt_block", 1)])
+        counts(&[
+            ("invalid_union_index", 1),
+            ("corrupt_block", (PER_BLOCK - k - 1) as u64)
+        ])
     );
+    assert_eq!(summary.unknown_losses, 0);
     let lost = sessions_of(&events[first + k..first + PER_BLOCK]);
     assert_intact_sessions_unchanged(&clean, &text, &lost);
 
@@ -586,6 +609,8 @@ fn bad_messages_in_a_framed_file_are_dropped_and_counted_by_reason() {
             ("unknown_schema_id", 1),
         ])
     );
+    // Only the stray bytes' loss is of unknown size.
+    assert_eq!(summary.unknown_losses, 1);
     // No good record was damaged, so every session comes out exactly as in a clean run.
     assert_eq!(by_session(&text), clean);
 }

@@ -135,6 +135,17 @@ impl ReadError {
         }
     }
 
+    /// How many records the problem cost: 1 for a bad record, the known count of a corrupt
+    /// block's skipped records, `None` when unknown (an unreadable block header or the rest of
+    /// a broken file).
+    pub fn records_lost(&self) -> Option<u64> {
+        match self {
+            ReadError::Record { .. } => Some(1),
+            ReadError::CorruptBlock { lost, .. } => *lost,
+            ReadError::Truncated { .. } => None,
+        }
+    }
+
     /// Where the problem is.
     pub fn position(&self) -> Position {
         match self {
