@@ -174,8 +174,13 @@ pub fn projection_of(program: &Program) -> Result<Projection, String> {
 pub struct RunSummary {
     /// Records decoded.
     pub records: u64,
-    /// Bad records skipped, by reason.
+    /// Records lost to bad input, by reason: every bad record, and every record of a corrupt
+    /// block whose header gives their number. A loss of unknown size (a file cut short, an
+    /// unreadable block header) counts as 1 here and in `unknown_losses`.
     pub bad_records: BTreeMap<&'static str, u64>,
+    /// Read errors that lost an unknown number of records; when not 0, `bad_records` is a
+    /// lower bound.
+    pub unknown_losses: u64,
     /// Pipeline counters.
     pub stats: crate::pipeline::Stats,
 }
@@ -201,6 +206,7 @@ pub fn run_program_on_file(
         }
     };
     let mut summary = RunSummary::default();
+    let mut errors = BTreeMap::new();
     let mut event = DecodedEvent::default();
     let progress = progress_bar(input);
     while let Some(item) = reader.read_next(&mut event) {
@@ -212,7 +218,7 @@ pub fn run_program_on_file(
                     .push(&event.session_key, record, &mut sink)
                     .map_err(|e| e.to_string())?;
             }
-            Err(e) => bad_record(program, &mut summary, e)?,
+            Err(e) => bad_record(program, &mut summary, &mut errors, e)?,
         }
         if summary.records % 65_536 == 0 {
             if let Some(p) = &progress {
@@ -236,16 +242,28 @@ pub fn run_program_on_file(
     Ok(summary)
 }
 
-fn bad_record(program: &Program, summary: &mut RunSummary, e: ReadError) -> Result<(), String> {
+/// Applies the bad-record policy to a read error; `errors` counts errors by reason (for
+/// throttling the log), while the summary counts the records they cost.
+fn bad_record(
+    program: &Program,
+    summary: &mut RunSummary,
+    errors: &mut BTreeMap<&'static str, u64>,
+    e: ReadError,
+) -> Result<(), String> {
     match program.input.on_bad_record {
         BadRecordPolicy::Fail => Err(format!(
             "bad record: {e} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"
         )),
         BadRecordPolicy::Drop => {
-            let count = summary.bad_records.entry(e.reason()).or_default();
-            *count += 1;
+            let lost = e.records_lost().unwrap_or_else(|| {
+                summary.unknown_losses += 1;
+                1
+            });
+            *summary.bad_records.entry(e.reason()).or_default() += lost;
+            let seen = errors.entry(e.reason()).or_default();
+            *seen += 1;
             // One line per reason for the first few, then only the summary: never one per event.
-            if *count <= 3 {
+            if *seen <= 3 {
                 tracing::warn!(reason = e.reason(), "Skipped a bad record: {e}.");
             }
             Ok(())
@@ -298,6 +316,12 @@ fn run_file(spec: &Path, input: &Path, schemas: Option<&Path>, output: &Path) ->
             );
             for (reason, n) in &s.bad_records {
                 tracing::warn!(reason, count = n, "Bad records were skipped.");
+            }
+            if s.unknown_losses > 0 {
+                tracing::warn!(
+                    errors = s.unknown_losses,
+                    "Some damage lost an unknown number of records; the counts are lower bounds."
+                );
             }
             ExitCode::SUCCESS
         }

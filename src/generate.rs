@@ -51,6 +51,18 @@ impl Default for GenConfig {
     }
 }
 
+impl GenConfig {
+    /// The config of the checked-in telemetry fixture (`fixtures/generated/telemetry-small.avro`):
+    /// the default with 10 devices of 50 readings (25 minutes each).
+    pub fn telemetry_fixture() -> Self {
+        GenConfig {
+            sessions: 10,
+            events_per_session: 50,
+            ..GenConfig::default()
+        }
+    }
+}
+
 /// Orders per-session event lists into one stream: by time across sessions when `interleave`
 /// (ties by session index, so the order is total), else session after session.
 fn merge_sessions<T>(sessions: Vec<Vec<T>>, interleave: bool, time: impl Fn(&T) -> i64) -> Vec<T> {

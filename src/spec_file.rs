@@ -1,8 +1,8 @@
 //! Loading a spec file: YAML text, the Avro schema it names, and the checked program.
 
-use crate::decode::{FieldPath, SchemaSource};
+use crate::decode::{resolve_path, FieldPath, Role, SchemaSource};
 use spanflow_engine::ValueType;
-use spanflow_operators::program::{parse_spec, SchemaFields, SpecProblem};
+use spanflow_operators::program::{parse_spec, InputRole, SchemaFields, SpecProblem};
 use spanflow_operators::spec::{location, DagSpec};
 use spanflow_operators::Program;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ pub fn load(path: &Path) -> LoadedSpec {
             }
         }
     }
-    let fields = schema.as_ref().map(AvroFields::new);
+    let fields = schema.as_ref().map(AvroFields);
     let program = Program::from_spec(spec, fields.as_ref().map(|f| f as &dyn SchemaFields));
     LoadedSpec {
         path: path.into(),
@@ -94,86 +94,114 @@ pub fn load(path: &Path) -> LoadedSpec {
     }
 }
 
-/// Field lookups against an Avro schema (apache-avro's parsed form).
-struct AvroFields(Result<apache_avro::Schema, String>);
+/// Field lookups against the spec's Avro schema, resolved by the decoder's own
+/// [`resolve_path`] so validation and decoding agree on every path.
+struct AvroFields<'a>(&'a SchemaSource);
 
-impl AvroFields {
-    fn new(schema: &SchemaSource) -> Self {
-        Self(apache_avro::Schema::parse_str(schema.json()).map_err(|e| e.to_string()))
+impl AvroFields<'_> {
+    fn check(&self, path: &str, role: Role) -> Result<ValueType, String> {
+        let parsed: FieldPath = path
+            .parse()
+            .map_err(|e| format!("field path `{path}`: {e}"))?;
+        resolve_path(self.0, &parsed, role).map_err(|e| e.to_string())
     }
 }
 
-impl SchemaFields for AvroFields {
+impl SchemaFields for AvroFields<'_> {
     fn field_type(&self, path: &str) -> Result<ValueType, String> {
-        let schema = self
-            .0
-            .as_ref()
-            .map_err(|e| format!("the schema cannot be read: {e}"))?;
-        let path: FieldPath = path.parse().map_err(|e| format!("{e}"))?;
-        let mut current = schema;
-        let mut walked = Vec::new();
-        for segment in path.segments() {
-            let record = match non_null(current) {
-                apache_avro::Schema::Record(r) => r,
-                other => {
-                    return Err(format!(
-                        "`{}` is {}, not a record, so it has no field `{segment}`",
-                        walked.join("."),
-                        kind(other)
-                    ))
-                }
-            };
-            match record.fields.iter().find(|f| f.name == segment.as_str()) {
-                Some(f) => current = &f.schema,
-                None => {
-                    let names: Vec<&str> = record.fields.iter().map(|f| f.name.as_str()).collect();
-                    let hint = spanflow_engine::error::closest(segment, names.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
-                    let place = if walked.is_empty() {
-                        format!("record `{}`", record.name.name())
-                    } else {
-                        format!("`{}`", walked.join("."))
-                    };
-                    return Err(format!(
-                        "field `{path}`: {place} has no field `{segment}`{hint} (fields: {})",
-                        names.join(", ")
-                    ));
-                }
-            }
-            walked.push(segment.to_string());
-        }
-        use apache_avro::Schema as S;
-        match non_null(current) {
-            S::Boolean => Ok(ValueType::Bool),
-            S::Int | S::Long | S::Float | S::Double | S::Date | S::TimeMillis | S::TimeMicros | S::TimestampMillis | S::TimestampMicros
-            | S::TimestampNanos | S::LocalTimestampMillis | S::LocalTimestampMicros | S::LocalTimestampNanos => Ok(ValueType::F64),
-            S::String | S::Enum(_) | S::Uuid(_) => Ok(ValueType::Str),
-            other => Err(format!("field `{path}` is {}, which no operator reads; use a string, number, boolean or enum field", kind(other))),
-        }
+        self.check(path, Role::AnyField)
+    }
+
+    fn check_input(&self, role: InputRole, path: &str) -> Result<(), String> {
+        let role = match role {
+            InputRole::SessionKey => Role::SessionKey,
+            InputRole::Time => Role::Time,
+            InputRole::Sequence => Role::Sequence,
+        };
+        self.check(path, role).map(|_| ())
     }
 }
 
-/// The non-null branch of a `["null", T]` union, or the schema itself.
-fn non_null(s: &apache_avro::Schema) -> &apache_avro::Schema {
-    match s {
-        apache_avro::Schema::Union(u) => {
-            let v = u.variants();
-            match v
-                .iter()
-                .filter(|b| !matches!(b, apache_avro::Schema::Null))
-                .collect::<Vec<_>>()
-                .as_slice()
-            {
-                [one] => one,
-                _ => s,
-            }
-        }
-        other => other,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{DecodePlan, Projection};
+    use crate::generate::HEARTBEAT_SCHEMA;
 
-fn kind(s: &apache_avro::Schema) -> String {
-    let k = apache_avro::schema::SchemaKind::from(s);
-    format!("{k:?}").to_lowercase()
+    fn heartbeat() -> SchemaSource {
+        SchemaSource::parse(HEARTBEAT_SCHEMA, "test").unwrap()
+    }
+
+    fn path(p: &str) -> FieldPath {
+        p.parse().unwrap()
+    }
+
+    /// What the decoder says when compiling `projection` against the heartbeat schema.
+    fn compile_error(projection: &Projection) -> String {
+        DecodePlan::compile(&heartbeat(), projection)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn validation_reports_what_the_decoder_reports() {
+        let schema = heartbeat();
+        let fields = AvroFields(&schema);
+        // Unknown fields, at the top and nested.
+        for p in ["playerstate", "device.oss"] {
+            let mut projection = Projection::new(path("sessionId"), path("timestamp"));
+            projection.push_field(path(p), ValueType::Str);
+            assert_eq!(
+                fields.field_type(p).unwrap_err(),
+                compile_error(&projection),
+                "{p}"
+            );
+        }
+        // Input roles: a string is no time, a map no session key, a double no sequence.
+        let time = Projection::new(path("sessionId"), path("playerState"));
+        assert_eq!(
+            fields
+                .check_input(InputRole::Time, "playerState")
+                .unwrap_err(),
+            compile_error(&time)
+        );
+        let key = Projection::new(path("tags"), path("timestamp"));
+        assert_eq!(
+            fields
+                .check_input(InputRole::SessionKey, "tags")
+                .unwrap_err(),
+            compile_error(&key)
+        );
+        let mut seq = Projection::new(path("sessionId"), path("timestamp"));
+        seq.sequence = Some(path("bufferLengthSec"));
+        assert_eq!(
+            fields
+                .check_input(InputRole::Sequence, "bufferLengthSec")
+                .unwrap_err(),
+            compile_error(&seq)
+        );
+        assert_eq!(fields.check_input(InputRole::Time, "timestamp"), Ok(()));
+    }
+
+    #[test]
+    fn field_types_follow_the_decoder_conversions() {
+        let schema = heartbeat();
+        let fields = AvroFields(&schema);
+        for (p, ty) in [
+            ("bitrateKbps", ValueType::F64),
+            ("bufferLengthSec", ValueType::F64),
+            ("timestamp", ValueType::F64),
+            ("userAction", ValueType::Str),
+            ("device.os", ValueType::Str),
+        ] {
+            assert_eq!(fields.field_type(p), Ok(ty), "{p}");
+        }
+        let record = fields.field_type("device").unwrap_err();
+        assert!(
+            record.contains("`device.os`, `device.model`"),
+            "a record names its fields: {record}"
+        );
+        let map = fields.field_type("tags").unwrap_err();
+        assert!(map.contains("`tags`") && map.contains("map"), "{map}");
+    }
 }

@@ -292,7 +292,9 @@ fn truncated_container_file_keeps_every_record_before_the_cut() {
 
     let (text, summary) = run(&dropping(), &path, None).unwrap();
     assert_eq!(summary.records, (cut * PER_BLOCK) as u64);
+    // How many records the cut-off part held is unknown: one loss, flagged as a lower bound.
     assert_eq!(summary.bad_records, counts(&[("truncated_file", 1)]));
+    assert_eq!(summary.unknown_losses, 1);
     let lost = sessions_of(&events[cut * PER_BLOCK..]);
     assert_eq!(lost.len(), 2);
     assert_intact_sessions_unchanged(&clean, &text, &lost);
@@ -328,8 +330,12 @@ fn corrupt_container_block_loses_only_that_block() {
 
     let (text, summary) = run(&dropping(), &path, None).unwrap();
     assert_eq!(summary.records, (events.len() - PER_BLOCK) as u64);
-    // One error for the whole block (the count is of read errors, not of records lost).
-    assert_eq!(summary.bad_records, counts(&[("corrupt_block", 1)]));
+    // One error, but every record of the block is counted (the block header gives the number).
+    assert_eq!(
+        summary.bad_records,
+        counts(&[("corrupt_block", PER_BLOCK as u64)])
+    );
+    assert_eq!(summary.unknown_losses, 0);
     let lost = sessions_of(&events[bad * PER_BLOCK..(bad + 1) * PER_BLOCK]);
     assert_intact_sessions_unchanged(&clean, &text, &lost);
 
@@ -345,6 +351,111 @@ fn corrupt_container_block_loses_only_that_block() {
     );
     assert!(e.contains("corrupt block, 10 records skipped"), "{e}");
     assert!(e.contains("cannot be inflated"), "{e}");
+}
+
+/// The `fail` policy's error for `path`: the first problem the reader found.
+fn first_error(path: &Path) -> String {
+    run(
+        &cir(BadRecordPolicy::Fail, LateEventPolicy::Drop),
+        path,
+        None,
+    )
+    .unwrap_err()
+}
+
+#[test]
+fn damaged_sync_markers_lose_only_their_own_blocks() {
+    let scratch = Scratch::new("corrupt-sync");
+    let events = events(false);
+    let clean = clean_output(&scratch, &events);
+    for codec in [OcfCodec::Null, OcfCodec::Deflate] {
+        let (bytes, blocks) = ocf(&events, codec);
+        let garble_marker = |bytes: &mut Vec<u8>, block: usize| {
+            for b in &mut bytes[blocks[block].end - 16..blocks[block].end] {
+                *b ^= 0xa5;
+            }
+        };
+        // One damaged marker: the block before it is lost (its records are counted from its
+        // header), the intact block after it is read.
+        let mut one = bytes.clone();
+        garble_marker(&mut one, 4);
+        let path = scratch.write("one-marker.avro", &one);
+        let (text, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(
+            summary.records,
+            (events.len() - PER_BLOCK) as u64,
+            "{codec:?}: {summary:?}"
+        );
+        assert_eq!(
+            summary.bad_records,
+            counts(&[("corrupt_block", PER_BLOCK as u64)])
+        );
+        assert_eq!(summary.unknown_losses, 0);
+        let lost = sessions_of(&events[4 * PER_BLOCK..5 * PER_BLOCK]);
+        assert_intact_sessions_unchanged(&clean, &text, &lost);
+        let e = first_error(&path);
+        assert!(
+            e.contains(&format!("block 4 at byte {}", blocks[4].start))
+                && e.contains("corrupt block, 10 records skipped")
+                && e.contains("no sync marker")
+                && e.contains(&format!("resuming at byte {}", blocks[5].start)),
+            "{codec:?}: {e}"
+        );
+
+        // Two damaged markers in a row: both blocks are lost, the third is read.
+        let mut two = bytes.clone();
+        garble_marker(&mut two, 4);
+        garble_marker(&mut two, 5);
+        let path = scratch.write("two-markers.avro", &two);
+        let (text, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(summary.records, (events.len() - 2 * PER_BLOCK) as u64);
+        assert_eq!(
+            summary.bad_records,
+            counts(&[("corrupt_block", 2 * PER_BLOCK as u64)])
+        );
+        assert_eq!(summary.unknown_losses, 0);
+        let lost = sessions_of(&events[4 * PER_BLOCK..6 * PER_BLOCK]);
+        assert_intact_sessions_unchanged(&clean, &text, &lost);
+        let e = first_error(&path);
+        assert!(
+            e.contains("corrupt block, 20 records skipped")
+                && e.contains(&format!("resuming at byte {}", blocks[6].start)),
+            "{codec:?}: {e}"
+        );
+
+        // A damaged byte size: the block's own (intact) marker is found and reading resumes
+        // right after it; how many records the header really meant is unknown.
+        let mut size = bytes.clone();
+        let at = blocks[4].start + 1; // after the 1-byte count (zigzag(10))
+        assert_eq!(size[at] & 0x80, 0x80, "the size is a multi-byte varint");
+        size[at] ^= 0x10;
+        let path = scratch.write("size.avro", &size);
+        let (text, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(summary.records, (events.len() - PER_BLOCK) as u64);
+        assert_eq!(summary.bad_records, counts(&[("corrupt_block", 1)]));
+        assert_eq!(summary.unknown_losses, 1);
+        let lost = sessions_of(&events[4 * PER_BLOCK..5 * PER_BLOCK]);
+        assert_intact_sessions_unchanged(&clean, &text, &lost);
+        let e = first_error(&path);
+        assert!(
+            e.contains("an unknown number of records")
+                && e.contains(&format!("resuming at byte {}", blocks[5].start)),
+            "{codec:?}: {e}"
+        );
+
+        // An unreadable header (a varint of over 10 bytes) mid-file is corruption, not the end.
+        let mut header = bytes.clone();
+        header[blocks[4].start..blocks[4].start + 11].fill(0xff);
+        let path = scratch.write("header.avro", &header);
+        let (_, summary) = run(&dropping(), &path, None).unwrap();
+        assert_eq!(summary.records, (events.len() - PER_BLOCK) as u64);
+        let e = first_error(&path);
+        assert!(
+            e.contains("the block header is unreadable")
+                && e.contains(&format!("resuming at byte {}", blocks[5].start)),
+            "{codec:?}: {e}"
+        );
+    }
 }
 
 #[test]
@@ -377,10 +488,15 @@ fn malformed_record_in_a_block_loses_only_the_rest_of_the_block() {
 
     let (text, summary) = run(&dropping(), &path, None).unwrap();
     assert_eq!(summary.records, (events.len() - (PER_BLOCK - k)) as u64);
+    // The malformed record, then the rest of its block, which can no longer be delimited.
     assert_eq!(
         summary.bad_records,
-        counts(&[("invalid_union_index", 1), ("corrupt_block", 1)])
+        counts(&[
+            ("invalid_union_index", 1),
+            ("corrupt_block", (PER_BLOCK - k - 1) as u64)
+        ])
     );
+    assert_eq!(summary.unknown_losses, 0);
     let lost = sessions_of(&events[first + k..first + PER_BLOCK]);
     assert_intact_sessions_unchanged(&clean, &text, &lost);
 
@@ -493,6 +609,8 @@ fn bad_messages_in_a_framed_file_are_dropped_and_counted_by_reason() {
             ("unknown_schema_id", 1),
         ])
     );
+    // Only the stray bytes' loss is of unknown size.
+    assert_eq!(summary.unknown_losses, 1);
     // No good record was damaged, so every session comes out exactly as in a clean run.
     assert_eq!(by_session(&text), clean);
 }

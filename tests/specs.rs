@@ -2,11 +2,14 @@
 //! generated fixtures matches checked-in golden files (`fixtures/expected/*.jsonl`).
 //!
 //! Regenerate the golden files after an intended change with
-//! `SPANFLOW_BLESS=1 cargo test --test integration specs::`, then review the diff.
+//! `SPANFLOW_BLESS=1 cargo test --test integration specs::`, then review the diff. After a
+//! generator change, `SPANFLOW_BLESS=1 cargo test --workspace` first regenerates the fixtures.
 
 use serde_json::Value;
 use spanflow::app::{run_program_on_file, validate_report, RunSummary};
-use spanflow::generate::{video_sessions, GenConfig, Heartbeat, UserAction};
+use spanflow::generate::{
+    device_telemetry, video_sessions, DeviceTelemetry, GenConfig, Heartbeat, UserAction,
+};
 use spanflow::spec_file::load;
 use spanflow::spec_test::run_all;
 use spanflow_operators::Program;
@@ -296,4 +299,70 @@ fn golden_cir_numbers_agree_with_a_computation_by_hand() {
     }
     // The check means something only if the data has rebuffering to count.
     assert!(nonzero >= 5, "only {nonzero} sessions rebuffer");
+}
+
+/// Sustained risky seconds of one device computed by hand: walk its readings (each carries both
+/// temperature and memory), find each run of risky readings (>= 60 °C and >= 4 GB), which lasts
+/// until the next non-risky reading or the device's last reading, and count what exceeds 300 s.
+/// Also returns how many runs there were.
+fn sustained_risk_by_hand(readings: &[&DeviceTelemetry]) -> (i64, usize) {
+    let (mut sustained_ms, mut runs, mut start) = (0, 0, None);
+    let end = readings.last().map_or(0, |r| r.timestamp);
+    for r in readings {
+        let risky = r.battery_temp_c >= 60.0 && r.memory_gb >= 4.0;
+        match (risky, start) {
+            (true, None) => start = Some(r.timestamp),
+            (false, Some(s)) => {
+                sustained_ms += (r.timestamp - s - 300_000).max(0);
+                runs += 1;
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        sustained_ms += (end - s - 300_000).max(0);
+        runs += 1;
+    }
+    (sustained_ms, runs)
+}
+
+#[test]
+fn golden_risky_device_numbers_agree_with_a_computation_by_hand() {
+    let readings = device_telemetry(&GenConfig::telemetry_fixture());
+    let mut devices: BTreeMap<&str, Vec<&DeviceTelemetry>> = BTreeMap::new();
+    for r in &readings {
+        devices.entry(&r.device_id).or_default().push(r);
+    }
+    let spec = repo_root().join("dag-specs/iot/risky_device.yaml");
+    let (text, summary) = run(&program(&spec), TELEMETRY.inputs[0].0, None);
+    assert_eq!(summary.records, readings.len() as u64, "fixture is stale");
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), devices.len());
+    let (mut sustained, mut only_brief) = (0, 0);
+    for row in &rows {
+        let device = row["session"].as_str().unwrap();
+        let (ms, runs) = sustained_risk_by_hand(&devices[device]);
+        let got = row["sustained_risky_secs"].as_f64().unwrap();
+        assert!(
+            (got - ms as f64 / 1000.0).abs() < 1e-6,
+            "device {device}: by hand {ms} ms past 5 minutes; spec gave {row}"
+        );
+        assert_eq!(row["time"], devices[device].last().unwrap().timestamp);
+        sustained += usize::from(ms > 0);
+        only_brief += usize::from(ms == 0 && runs > 0);
+    }
+    // The check means something only if some devices stay risky past 5 minutes and others
+    // are risky only briefly (so the 5-minute threshold decides).
+    assert!(
+        sustained >= 2,
+        "only {sustained} devices are risky for long"
+    );
+    assert!(
+        only_brief >= 2,
+        "only {only_brief} devices are risky briefly"
+    );
 }

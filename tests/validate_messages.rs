@@ -66,6 +66,10 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ("schema_file_missing", &["heartbeats.avsc"]),
     ("session_key_not_in_schema", &["`sessionID`", "`sessionId`"]),
     (
+        "time_not_a_number",
+        &["input.time", "`playerState`", "the event time", "long"],
+    ),
+    (
         "two_event_inputs_to_and",
         &["`seek_events`", "latest_event_to_state"],
     ),

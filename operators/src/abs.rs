@@ -53,7 +53,8 @@ impl Operator for Abs {
         } else {
             let zero = |t: Time, v: &[Current]| match &v[0] {
                 Current::Linear { start, line } => {
-                    flip_after(t, line.rebase(*start, t), |x| x > 0.0)
+                    let positive = |c| line.value_at(*start, c) > 0.0;
+                    flip_after(t, line.rebase(*start, t), positive)
                 }
                 _ => None,
             };

@@ -121,9 +121,7 @@ pub(crate) fn step(
             at_start: a.at_start - b.at_start,
             per_sec: a.per_sec - b.per_sec,
         };
-        flip_after(t, diff, |x| {
-            cmp.holds(ScalarRef::F64(x), ScalarRef::F64(0.0))
-        })
+        flip_after(t, diff, |c| f(c, v).is_true())
     };
     run_continuous(inputs, cx, currents, last, out, f, next_break);
 }

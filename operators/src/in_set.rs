@@ -79,7 +79,7 @@ impl Operator for InSet {
                                 at_start: line.at_start - c,
                                 per_sec: line.per_sec,
                             },
-                            |x| x == 0.0,
+                            |c| f(c, v).is_true(),
                         ),
                         _ => None,
                     })

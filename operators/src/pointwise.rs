@@ -69,20 +69,26 @@ pub(crate) fn run_events(
     }
 }
 
-/// The first integer instant after `t` at which `pred(line(t'))` differs from `pred(line(t))`,
-/// for a linear piece valued `line` at `t` and a `pred` that tests the sign (a threshold at 0;
-/// callers subtract their threshold first). A monotone line flips such a test at most once.
-pub(crate) fn flip_after(t: Time, line: Linear, pred: impl Fn(f64) -> bool) -> Option<Time> {
+/// The first integer instant after `t` at which `holds` differs from `holds(t)`, where `holds`
+/// is the operator's output test evaluated on its inputs and depends on the sign of `line` (a
+/// linear piece valued at `t`; callers subtract their threshold first). A monotone line flips
+/// such a test at most once.
+///
+/// `line` only locates the root; `holds` decides, evaluating the inputs' pieces from their own
+/// starts like the output does. Testing `line` itself would carry its rebasing error
+/// (`270.364 - 300` is not exactly `-29.636`) and could flip a millisecond late or, for an
+/// equality, never.
+pub(crate) fn flip_after(t: Time, line: Linear, holds: impl Fn(Time) -> bool) -> Option<Time> {
     if line.per_sec == 0.0 || !line.at_start.is_finite() {
         return None;
     }
-    let now_truth = pred(line.at_start);
+    let now_truth = holds(t);
     let root = t as f64 + (-line.at_start / line.per_sec) * 1000.0;
     if !root.is_finite() || root < t as f64 - 1.0 || root > 9.0e15 {
         return None;
     }
     let base = root.floor() as Time;
-    (base - 1..=base + 2).find(|&c| c > t && pred(line.value_at(t, c)) != now_truth)
+    (base - 1..=base + 2).find(|&c| c > t && holds(c) != now_truth)
 }
 
 #[cfg(test)]
@@ -96,26 +102,44 @@ mod tests {
             at_start: -300.0,
             per_sec: 1.0,
         };
-        assert_eq!(flip_after(0, line, |x| x >= 0.0), Some(300_000));
-        assert_eq!(flip_after(0, line, |x| x > 0.0), Some(300_001));
+        let sign = |pred: fn(f64) -> bool| move |c| pred(line.value_at(0, c));
+        assert_eq!(flip_after(0, line, sign(|x| x >= 0.0)), Some(300_000));
+        assert_eq!(flip_after(0, line, sign(|x| x > 0.0)), Some(300_001));
         // Falling line crossing zero between milliseconds.
         let line = Linear {
             at_start: 1.0,
             per_sec: -3.0,
         };
-        assert_eq!(flip_after(10, line, |x| x >= 0.0), Some(344));
-        assert_eq!(flip_after(0, Linear::constant(5.0), |x| x > 0.0), None);
-        // Moving away from the threshold never flips.
+        let falling = |c| line.value_at(10, c) >= 0.0;
+        assert_eq!(flip_after(10, line, falling), Some(344));
         assert_eq!(
-            flip_after(
-                0,
-                Linear {
-                    at_start: 5.0,
-                    per_sec: 1.0
-                },
-                |x| x > 0.0
-            ),
+            flip_after(0, Linear::constant(5.0), |_: Time| unreachable!()),
             None
         );
+        // Moving away from the threshold never flips.
+        let rising = Linear {
+            at_start: 5.0,
+            per_sec: 1.0,
+        };
+        assert_eq!(flip_after(0, rising, |c| rising.value_at(0, c) > 0.0), None);
+    }
+
+    #[test]
+    fn a_rebased_line_flips_where_the_original_piece_crosses() {
+        // Seconds since 0; rebased at 270_364 ms its value is 270.364 - 300 = -29.636000000000024,
+        // which is still below 0 at 300_000 ms. The piece itself is exactly 300 there.
+        let piece = Linear {
+            at_start: 0.0,
+            per_sec: 1.0,
+        };
+        let t = 270_364;
+        let rebased = Linear {
+            at_start: piece.value_at(0, t) - 300.0,
+            per_sec: 1.0,
+        };
+        let reaches_300 = |c| piece.value_at(0, c) >= 300.0;
+        assert_eq!(flip_after(t, rebased, reaches_300), Some(300_000));
+        let equals_300 = |c| piece.value_at(0, c) == 300.0;
+        assert_eq!(flip_after(t, rebased, equals_300), Some(300_000));
     }
 }

@@ -44,11 +44,29 @@ impl fmt::Display for SpecProblem {
     }
 }
 
+/// What an `input:` field path is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputRole {
+    /// `input.session_key`.
+    SessionKey,
+    /// `input.time`.
+    Time,
+    /// `input.sequence`.
+    Sequence,
+}
+
 /// Answers field questions from the input's schema (the Avro schema, when the spec names one).
 pub trait SchemaFields {
     /// The value type of the field at `path`, or a message saying why it can't be read
     /// (missing, with a suggestion; or of a type no operator can use).
     fn field_type(&self, path: &str) -> Result<ValueType, String>;
+
+    /// Checks that the field at `path` can serve as `role` (e.g. a time must be a number); by
+    /// default, that it is readable at all.
+    fn check_input(&self, role: InputRole, path: &str) -> Result<(), String> {
+        let _ = role;
+        self.field_type(path).map(|_| ())
+    }
 }
 
 /// How to read input records, resolved from the spec.
@@ -135,13 +153,17 @@ impl Program {
         let mut problems = Vec::new();
         let input = &spec.input;
         if let Some(s) = schema {
-            for (what, f) in [
-                ("session_key", Some(&input.session_key)),
-                ("time", Some(&input.time)),
-                ("sequence", input.sequence.as_ref()),
+            for (what, role, f) in [
+                (
+                    "session_key",
+                    InputRole::SessionKey,
+                    Some(&input.session_key),
+                ),
+                ("time", InputRole::Time, Some(&input.time)),
+                ("sequence", InputRole::Sequence, input.sequence.as_ref()),
             ] {
                 if let Some(f) = f {
-                    if let Err(m) = s.field_type(&f.value) {
+                    if let Err(m) = s.check_input(role, &f.value) {
                         problems.push(SpecProblem::new(location(f), format!("input.{what}: {m}")));
                     }
                 }

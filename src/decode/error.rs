@@ -58,6 +58,8 @@ pub enum Role {
     Sequence,
     /// A projected field of the given type.
     Field(ValueType),
+    /// A field of whichever readable type it has (a `get` without `type:` takes the schema's).
+    AnyField,
 }
 
 impl Role {
@@ -71,6 +73,7 @@ impl Role {
             Role::Field(ValueType::Bool) => "boolean",
             Role::Field(ValueType::Str) => "string or enum",
             Role::Field(ValueType::Record) => "nothing: project the record's leaf fields instead",
+            Role::AnyField => "boolean, int, long, float, double, string or enum",
         }
     }
 }
@@ -82,6 +85,7 @@ impl fmt::Display for Role {
             Role::Time => f.write_str("the event time"),
             Role::Sequence => f.write_str("the sequence number"),
             Role::Field(t) => write!(f, "a {t} field"),
+            Role::AnyField => f.write_str("a boolean, number or string"),
         }
     }
 }

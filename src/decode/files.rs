@@ -6,7 +6,7 @@
 //! with the next record wherever the framing allows it: in a framed file every message is
 //! delimited, so only the bad message is lost; in an object container file the records of a
 //! block are not delimited, so a malformed record loses the rest of its block, and a corrupt
-//! block is skipped by searching for the next sync marker.
+//! block is skipped by resynchronising on the sync marker, keeping every intact block after it.
 
 mod framed;
 mod ocf;
@@ -132,6 +132,17 @@ impl ReadError {
             ReadError::Record { error, .. } => error.reason(),
             ReadError::CorruptBlock { .. } => "corrupt_block",
             ReadError::Truncated { .. } => "truncated_file",
+        }
+    }
+
+    /// How many records the problem cost: 1 for a bad record, the known count of a corrupt
+    /// block's skipped records, `None` when unknown (an unreadable block header or the rest of
+    /// a broken file).
+    pub fn records_lost(&self) -> Option<u64> {
+        match self {
+            ReadError::Record { .. } => Some(1),
+            ReadError::CorruptBlock { lost, .. } => *lost,
+            ReadError::Truncated { .. } => None,
         }
     }
 

@@ -6,7 +6,7 @@ use super::path::FieldPath;
 use super::projection::Projection;
 use super::schema::{timestamp_unit, SchemaSource};
 use super::skip::{skip_ops, SkipOp};
-use serde_avro_fast::schema::{RegularType, SchemaKey, SchemaMut};
+use serde_avro_fast::schema::{Record, RegularType, SchemaKey, SchemaMut};
 use smallvec::SmallVec;
 use spanflow_engine::{Str, TimeUnit, ValueType};
 use std::sync::Arc;
@@ -107,7 +107,45 @@ struct Target {
     descents: Vec<Option<Nullable>>,
     nullable: Option<Nullable>,
     kind: ScalarKind,
-    sink: Sink,
+}
+
+/// Resolves `path` against `schema` for `role` with the checks and errors of
+/// [`DecodePlan::compile`] (which uses it), and returns the type its values are read as. Spec
+/// validation uses it too, so a spec that validates against a schema compiles against it.
+pub fn resolve_path(
+    schema: &SchemaSource,
+    path: &FieldPath,
+    role: Role,
+) -> Result<ValueType, SchemaMismatch> {
+    root_record(schema)?;
+    let target = match role {
+        Role::Time => resolve_time(schema, path)?.0,
+        _ => resolve(schema, path, role)?,
+    };
+    Ok(target.kind.value_type())
+}
+
+/// The writer schema's top-level record.
+fn root_record(schema: &SchemaSource) -> Result<&Record, SchemaMismatch> {
+    match &schema.graph().root().type_ {
+        RegularType::Record(root) => Ok(root),
+        _ => Err(SchemaMismatch::RootNotRecord {
+            found: schema.describe(SchemaKey::root()).into(),
+        }),
+    }
+}
+
+impl ScalarKind {
+    /// The engine type values of this writer type are read as.
+    fn value_type(&self) -> ValueType {
+        match self {
+            ScalarKind::Int | ScalarKind::Long | ScalarKind::Float | ScalarKind::Double => {
+                ValueType::F64
+            }
+            ScalarKind::Bool => ValueType::Bool,
+            ScalarKind::Str | ScalarKind::Enum(_) => ValueType::Str,
+        }
+    }
 }
 
 impl DecodePlan {
@@ -115,11 +153,7 @@ impl DecodePlan {
     /// type, and precomputes per record field whether to skip, read or descend.
     pub fn compile(schema: &SchemaSource, projection: &Projection) -> Result<Self, SchemaMismatch> {
         let graph = schema.graph();
-        let RegularType::Record(root) = &graph.root().type_ else {
-            return Err(SchemaMismatch::RootNotRecord {
-                found: schema.describe(SchemaKey::root()).into(),
-            });
-        };
+        let root = root_record(schema)?;
         let writer_name = root.name.fully_qualified_name();
         if let Some(expected) = &projection.record_name {
             if expected != writer_name {
@@ -130,22 +164,20 @@ impl DecodePlan {
             }
         }
         let mut targets = Vec::with_capacity(projection.fields.len() + 3);
-        targets.push(resolve(
-            schema,
-            &projection.session_key,
-            Role::SessionKey,
+        targets.push((
+            resolve(schema, &projection.session_key, Role::SessionKey)?,
             Sink::SessionKey,
-        )?);
+        ));
         let (time, unit) = resolve_time(schema, &projection.time)?;
-        targets.push(time);
+        targets.push((time, Sink::Time));
         if let Some(seq) = &projection.sequence {
-            targets.push(resolve(schema, seq, Role::Sequence, Sink::Sequence)?);
+            targets.push((resolve(schema, seq, Role::Sequence)?, Sink::Sequence));
         }
         for (slot, (path, ty)) in projection.fields.iter().enumerate() {
             let slot = u32::try_from(slot).unwrap_or(u32::MAX);
-            targets.push(resolve(schema, path, Role::Field(*ty), Sink::Slot(slot))?);
+            targets.push((resolve(schema, path, Role::Field(*ty))?, Sink::Slot(slot)));
         }
-        let refs: Vec<&Target> = targets.iter().collect();
+        let refs: Vec<(&Target, Sink)> = targets.iter().map(|(t, s)| (t, *s)).collect();
         Ok(DecodePlan {
             graph: Arc::new(graph.clone()),
             root: build(graph, SchemaKey::root(), &refs, 0),
@@ -181,7 +213,7 @@ fn resolve_time(
     schema: &SchemaSource,
     path: &FieldPath,
 ) -> Result<(Target, Option<TimeUnit>), SchemaMismatch> {
-    let target = resolve(schema, path, Role::Time, Sink::Time)?;
+    let target = resolve(schema, path, Role::Time)?;
     let leaf_key = leaf_key(schema.graph(), &target);
     let logical = schema.graph()[leaf_key].logical_type.as_ref();
     let unit = timestamp_unit(logical);
@@ -263,12 +295,7 @@ fn strip_nullable(
     }
 }
 
-fn resolve(
-    schema: &SchemaSource,
-    path: &FieldPath,
-    role: Role,
-    sink: Sink,
-) -> Result<Target, SchemaMismatch> {
+fn resolve(schema: &SchemaSource, path: &FieldPath, role: Role) -> Result<Target, SchemaMismatch> {
     let graph = schema.graph();
     let mut key = SchemaKey::root();
     let mut positions = Vec::with_capacity(path.len());
@@ -302,13 +329,15 @@ fn resolve(
         }
         let kind = scalar_kind(&graph[inner].type_)
             .filter(|k| accepts(role, k))
-            .ok_or_else(|| type_mismatch(schema, path, path.len(), field_key, role, None))?;
+            .ok_or_else(|| {
+                let note = record_note(graph, path, inner);
+                type_mismatch(schema, path, path.len(), field_key, role, note)
+            })?;
         return Ok(Target {
             positions,
             descents,
             nullable,
             kind,
-            sink,
         });
     }
     // An empty path: report it against the root record.
@@ -319,6 +348,22 @@ fn resolve(
         SchemaKey::root(),
         role,
         Some("the path is empty".into()),
+    ))
+}
+
+/// For a path ending at a record: which of its fields could be read instead.
+fn record_note(graph: &SchemaMut, path: &FieldPath, key: SchemaKey) -> Option<String> {
+    let RegularType::Record(r) = &graph[key].type_ else {
+        return None;
+    };
+    let fields: Vec<String> = r
+        .fields
+        .iter()
+        .map(|f| format!("`{path}.{}`", f.name))
+        .collect();
+    Some(format!(
+        "a record has no single value: read one of its fields ({})",
+        fields.join(", ")
     ))
 }
 
@@ -348,11 +393,18 @@ fn accepts(role: Role, kind: &ScalarKind) -> bool {
         Role::Field(ValueType::Bool) => matches!(kind, K::Bool),
         Role::Field(ValueType::Str) => matches!(kind, K::Str | K::Enum(_)),
         Role::Field(ValueType::Record) => false,
+        Role::AnyField => true,
     }
 }
 
-/// Builds the plan of the record at `key` for the targets passing through it at `depth`.
-fn build(graph: &SchemaMut, key: SchemaKey, targets: &[&Target], depth: usize) -> RecordPlan {
+/// Builds the plan of the record at `key` for the targets (and their sinks) passing through it
+/// at `depth`.
+fn build(
+    graph: &SchemaMut,
+    key: SchemaKey,
+    targets: &[(&Target, Sink)],
+    depth: usize,
+) -> RecordPlan {
     let RegularType::Record(record) = &graph[key].type_ else {
         // Unreachable: `resolve` only descends into records.
         return RecordPlan {
@@ -366,19 +418,19 @@ fn build(graph: &SchemaMut, key: SchemaKey, targets: &[&Target], depth: usize) -
         .iter()
         .enumerate()
         .map(|(pos, field)| {
-            let here: Vec<&Target> = targets
+            let here: Vec<(&Target, Sink)> = targets
                 .iter()
                 .copied()
-                .filter(|t| t.positions[depth] == pos)
+                .filter(|(t, _)| t.positions[depth] == pos)
                 .collect();
-            let Some(first) = here.first() else {
+            let Some(&(first, _)) = here.first() else {
                 return Step::Skip(field.type_);
             };
             if first.positions.len() == depth + 1 {
                 Step::Leaf(Leaf {
                     nullable: first.nullable,
                     kind: first.kind.clone(),
-                    sinks: here.iter().map(|t| t.sink).collect(),
+                    sinks: here.iter().map(|(_, sink)| *sink).collect(),
                 })
             } else {
                 let nullable = first.descents[depth];
@@ -397,6 +449,6 @@ fn build(graph: &SchemaMut, key: SchemaKey, targets: &[&Target], depth: usize) -
             .map(|f| f.name.as_str().into())
             .collect(),
         steps,
-        below: targets.iter().map(|t| t.sink).collect(),
+        below: targets.iter().map(|(_, sink)| *sink).collect(),
     }
 }

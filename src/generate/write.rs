@@ -190,7 +190,8 @@ pub fn write_fixture(
 
 /// Regenerates the checked-in fixtures under `fixtures_dir` (the repository's `fixtures/`):
 /// `generated/heartbeats-small.{avro,framed}`, `generated/telemetry-small.avro` and the schema
-/// registry directory `avro/registry/1.avsc` the framed file refers to.
+/// registry directory `avro/registry/1.avsc` the framed file refers to. Heartbeats use
+/// [`GenConfig::default`], telemetry [`GenConfig::telemetry_fixture`].
 pub fn write_default_fixtures(fixtures_dir: &Path) -> Result<(), GenerateError> {
     let config = GenConfig::default();
     let generated = fixtures_dir.join("generated");
@@ -207,11 +208,7 @@ pub fn write_default_fixtures(fixtures_dir: &Path) -> Result<(), GenerateError> 
     write_fixture(
         FixtureKind::TelemetryOcf,
         &generated.join("telemetry-small.avro"),
-        &GenConfig {
-            sessions: 10,
-            events_per_session: 50,
-            ..config
-        },
+        &GenConfig::telemetry_fixture(),
     )?;
     let registry = fixtures_dir.join("avro").join("registry");
     let io = |source| GenerateError::Io {

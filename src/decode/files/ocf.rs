@@ -27,6 +27,33 @@ enum BlockData {
     Inflated(Vec<u8>),
 }
 
+/// A block as its header claims it: record count, data range, and the end of the 16 bytes
+/// where its sync marker should be.
+#[derive(Debug)]
+struct Frame {
+    count: u64,
+    data: Range<usize>,
+    end: usize,
+}
+
+/// Why no block can be read at an offset.
+#[derive(Debug, thiserror::Error)]
+enum BadFrame {
+    /// A header varint is cut off or longer than 10 bytes.
+    #[error("the block header is unreadable (a varint runs past the file or over 10 bytes)")]
+    Unreadable,
+    /// A negative count or size.
+    #[error("negative record count {count} or byte size {size}")]
+    Negative { count: i64, size: i64 },
+    /// The data and marker would run past the end of the file.
+    #[error("the block claims {count} records in {size} bytes but only {remaining} bytes remain")]
+    Overruns {
+        count: u64,
+        size: i64,
+        remaining: usize,
+    },
+}
+
 #[derive(Debug)]
 struct Block {
     data: BlockData,
@@ -256,110 +283,160 @@ impl OcfReader {
             in_block: 0,
         };
         self.blocks += 1;
-        let mut pos = start;
-        let header = read_long(&self.bytes, &mut pos).zip(read_long(&self.bytes, &mut pos));
-        let (count, size) = match header {
-            Some((count, size)) if count >= 0 && size >= 0 => {
-                (count.unsigned_abs(), size.unsigned_abs())
+        let frame = match self.frame_at(start) {
+            Ok(frame) if self.synced(&frame) => frame,
+            Ok(frame) => {
+                let detail = format!(
+                    "no sync marker where the block of {} records should end",
+                    frame.count
+                );
+                return Some(self.resync(at, start, detail));
             }
-            Some((count, size)) => {
-                return Some(self.resync(
-                    at,
-                    start + 1,
-                    None,
-                    format!("negative record count {count} or byte size {size}"),
-                ))
-            }
-            None => {
+            // Fewer bytes than two longest varints: the file was cut inside the header.
+            Err(BadFrame::Unreadable) if self.bytes.len() - start < 20 => {
                 self.pos = self.bytes.len();
                 return Some(ReadError::Truncated {
                     at,
                     detail: "the file ends inside a block header".into(),
                 });
             }
+            Err(bad) => return Some(self.resync(at, start, bad.to_string())),
         };
-        let data_end = usize::try_from(size).ok().and_then(|s| pos.checked_add(s));
-        let sync_end = data_end
-            .and_then(|e| e.checked_add(SYNC_LEN))
-            .filter(|e| *e <= self.bytes.len());
-        let (Some(data_end), Some(sync_end)) = (data_end, sync_end) else {
-            return Some(self.resync(
-                at,
-                pos,
-                None,
-                format!(
-                    "the block claims {count} records in {size} bytes but only {} bytes remain",
-                    self.bytes.len() - pos
-                ),
-            ));
-        };
-        if self.bytes[data_end..sync_end] != self.sync {
-            return Some(self.resync(
-                at,
-                pos,
-                None,
-                format!("no sync marker where the block of {count} records should end"),
-            ));
-        }
-        self.pos = sync_end;
-        let data = match self.codec {
-            Codec::Null => BlockData::Raw(pos..data_end),
-            Codec::Deflate => {
-                match miniz_oxide::inflate::decompress_to_vec_with_limit(
-                    &self.bytes[pos..data_end],
-                    MAX_INFLATED_BLOCK,
-                ) {
-                    Ok(v) => BlockData::Inflated(v),
-                    Err(e) => {
-                        return Some(ReadError::CorruptBlock {
-                            at,
-                            lost: Some(count),
-                            detail: format!("deflate data cannot be inflated ({e})"),
-                        })
-                    }
-                }
+        self.pos = frame.end;
+        let data = match self.block_data(&frame) {
+            Ok(data) => data,
+            Err(detail) => {
+                return Some(ReadError::CorruptBlock {
+                    at,
+                    lost: Some(frame.count),
+                    detail,
+                })
             }
         };
         self.block = Some(Block {
             data,
             next: 0,
-            remaining: count,
-            count,
+            remaining: frame.count,
+            count: frame.count,
             index,
             offset: start as u64,
         });
         None
     }
 
-    /// Skips to just after the next sync marker at or after `from` and reports the corruption.
-    fn resync(
-        &mut self,
-        at: Position,
-        from: usize,
-        lost: Option<u64>,
-        detail: String,
-    ) -> ReadError {
-        let found = self
-            .bytes
-            .get(from..)
-            .and_then(|rest| rest.windows(SYNC_LEN).position(|w| w == self.sync));
-        match found {
-            Some(i) => {
-                self.pos = from + i + SYNC_LEN;
-                ReadError::CorruptBlock {
-                    at,
-                    lost,
-                    detail: format!("{detail}; resuming at byte {}", self.pos),
-                }
-            }
-            None => {
-                self.pos = self.bytes.len();
-                ReadError::Truncated {
-                    at,
-                    detail: format!("{detail}, and no later sync marker exists"),
-                }
+    /// The block its header at `start` claims (without checking its sync marker).
+    fn frame_at(&self, start: usize) -> Result<Frame, BadFrame> {
+        let mut pos = start;
+        let count = read_long(&self.bytes, &mut pos).ok_or(BadFrame::Unreadable)?;
+        let size = read_long(&self.bytes, &mut pos).ok_or(BadFrame::Unreadable)?;
+        let (Ok(count), Ok(len)) = (u64::try_from(count), usize::try_from(size)) else {
+            return Err(BadFrame::Negative { count, size });
+        };
+        let data_end = pos.checked_add(len);
+        match data_end.and_then(|e| e.checked_add(SYNC_LEN)) {
+            Some(end) if end <= self.bytes.len() => Ok(Frame {
+                count,
+                data: pos..end - SYNC_LEN,
+                end,
+            }),
+            _ => Err(BadFrame::Overruns {
+                count,
+                size,
+                remaining: self.bytes.len() - pos,
+            }),
+        }
+    }
+
+    /// Whether the file's sync marker follows the frame's data.
+    fn synced(&self, frame: &Frame) -> bool {
+        self.bytes[frame.data.end..frame.end] == self.sync
+    }
+
+    /// The frame's records, inflated if the codec compresses them.
+    fn block_data(&self, frame: &Frame) -> Result<BlockData, String> {
+        match self.codec {
+            Codec::Null => Ok(BlockData::Raw(frame.data.clone())),
+            Codec::Deflate => miniz_oxide::inflate::decompress_to_vec_with_limit(
+                &self.bytes[frame.data.clone()],
+                MAX_INFLATED_BLOCK,
+            )
+            .map(BlockData::Inflated)
+            .map_err(|e| format!("deflate data cannot be inflated ({e})")),
+        }
+    }
+
+    /// Whether the frame holds exactly `count` delimitable records (a block found while
+    /// resynchronising is only trusted if it does).
+    fn decodes(&self, frame: &Frame) -> bool {
+        let Ok(data) = self.block_data(frame) else {
+            return false;
+        };
+        let data = match &data {
+            BlockData::Raw(range) => &self.bytes[range.clone()],
+            BlockData::Inflated(v) => v.as_slice(),
+        };
+        // Every record takes at least one byte (a session key and a time are projected).
+        if frame.count == 0 || frame.count > data.len() as u64 {
+            return false;
+        }
+        let mut scratch = DecodedEvent::default();
+        let mut next = 0;
+        for _ in 0..frame.count {
+            match self.plan.decode_prefix(&data[next..], &mut scratch).1 {
+                Some(len) => next += len,
+                None => return false,
             }
         }
+        next == data.len()
+    }
+
+    /// Moves past the corrupt block at `start` to the first intact block after it and reports
+    /// the corruption.
+    ///
+    /// The first sync marker after `start` ends either the corrupt block itself (when its
+    /// header was damaged) or a later block (when the corrupt block's own marker was damaged,
+    /// the next one found ends the block after it). So reading resumes at the earliest offset
+    /// before that marker where a header claims a block ending exactly at it whose records
+    /// decode; failing that, just after the marker.
+    fn resync(&mut self, at: Position, start: usize, detail: String) -> ReadError {
+        let from = start + 1;
+        let marker = self
+            .bytes
+            .get(from..)
+            .and_then(|rest| rest.windows(SYNC_LEN).position(|w| w == self.sync))
+            .map(|i| from + i);
+        let Some(marker) = marker else {
+            self.pos = self.bytes.len();
+            return ReadError::Truncated {
+                at,
+                detail: format!("{detail}, and no later sync marker exists"),
+            };
+        };
+        let resume = (from..marker)
+            .find(|&q| {
+                self.frame_at(q)
+                    .is_ok_and(|f| f.data.end == marker && self.decodes(&f))
+            })
+            .unwrap_or(marker + SYNC_LEN);
+        self.pos = resume;
+        ReadError::CorruptBlock {
+            at,
+            lost: self.lost_between(start, resume),
+            detail: format!("{detail}; resuming at byte {resume}"),
+        }
+    }
+
+    /// The records of the blocks skipped from `start` to `resume`, when their headers chain
+    /// exactly from one to the other (only their markers were damaged, so their counts are
+    /// credible); `None` when the skipped bytes cannot be accounted for.
+    fn lost_between(&self, start: usize, resume: usize) -> Option<u64> {
+        let (mut at, mut lost) = (start, 0u64);
+        while at < resume {
+            let frame = self.frame_at(at).ok()?;
+            lost = lost.checked_add(frame.count)?;
+            at = frame.end;
+        }
+        (at == resume).then_some(lost)
     }
 }
 

@@ -250,8 +250,14 @@ fn fixtures() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
 }
 
+/// Regenerate the fixtures after an intended generator change with `SPANFLOW_BLESS=1 cargo
+/// test --workspace` (this unit test runs before the golden tests, which then re-bless the
+/// expected outputs), and review the diff.
 #[test]
 fn checked_in_fixtures_are_what_the_generator_writes() {
+    if std::env::var("SPANFLOW_BLESS").is_ok_and(|v| v == "1") {
+        crate::generate::write_default_fixtures(fixtures()).unwrap();
+    }
     let dir = temp_dir("fixtures");
     crate::generate::write_default_fixtures(&dir).unwrap();
     for f in [
@@ -264,7 +270,7 @@ fn checked_in_fixtures_are_what_the_generator_writes() {
         let checked_in = std::fs::read(fixtures().join(f)).unwrap_or_default();
         assert!(
             fresh == checked_in,
-            "{f} differs from the generator output; regenerate the fixtures"
+            "{f} differs from the generator output; regenerate the fixtures with SPANFLOW_BLESS=1"
         );
     }
     std::fs::remove_dir_all(dir).unwrap();
