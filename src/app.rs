@@ -237,6 +237,9 @@ pub fn run_program_on_file(
 }
 
 fn bad_record(program: &Program, summary: &mut RunSummary, e: ReadError) -> Result<(), String> {
+    if e.is_fatal() {
+        return Err(format!("{e}"));
+    }
     match program.input.on_bad_record {
         BadRecordPolicy::Fail => Err(format!(
             "bad record: {e} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"
