@@ -250,6 +250,9 @@ fn bad_record(
     errors: &mut BTreeMap<&'static str, u64>,
     e: ReadError,
 ) -> Result<(), String> {
+    if e.is_fatal() {
+        return Err(format!("{e}"));
+    }
     match program.input.on_bad_record {
         BadRecordPolicy::Fail => Err(format!(
             "bad record: {e} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"

@@ -2,7 +2,8 @@
 //!
 //! The binary's modules live here so integration tests and benchmarks can call them directly:
 //! decoding ([`decode`]), grouping events into sessions ([`pipeline`]), output ([`output`]), spec
-//! files and their diagnostics ([`spec_file`], [`diagnostics`]), and the CLI ([`cli`], [`app`]).
+//! files and their diagnostics ([`spec_file`], [`diagnostics`]), the CLI ([`cli`], [`app`]), the
+//! Schema Registry client ([`registry`]) and secrets read from the environment ([`secret`]).
 
 pub mod app;
 pub mod cli;
@@ -13,5 +14,7 @@ pub mod generate;
 pub mod graph;
 pub mod output;
 pub mod pipeline;
+pub mod registry;
+pub mod secret;
 pub mod spec_file;
 pub mod spec_test;

@@ -38,7 +38,7 @@ impl FrameError {
 }
 
 /// An Avro schema that could not be read or parsed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{context}: {message}")]
 pub struct InvalidSchema {
     /// Where the schema came from (file name, schema id, "OCF header").
@@ -316,6 +316,15 @@ pub enum DecodeError {
         /// What went wrong.
         message: Box<str>,
     },
+    /// The schema source cannot serve any schema until its configuration is fixed (e.g. the
+    /// registry rejected the credentials): fatal, stop the pipeline (not cached).
+    #[error("cannot get schema id {id}: {message}")]
+    SchemaSourceFailed {
+        /// The schema id.
+        id: u32,
+        /// What went wrong.
+        message: Box<str>,
+    },
     /// The session-key field is null in this record.
     #[error("the session key `{0}` is null in this record")]
     MissingSessionKey(Box<FieldPath>),
@@ -359,6 +368,7 @@ impl DecodeError {
             DecodeError::UnknownSchemaId(_) => "unknown_schema_id",
             DecodeError::UnusableSchema { error, .. } => error.reason(),
             DecodeError::SchemaUnavailable { .. } => "schema_unavailable",
+            DecodeError::SchemaSourceFailed { .. } => "schema_source_failed",
             DecodeError::MissingSessionKey(_) => "missing_session_key",
             DecodeError::MissingTime(_) => "missing_time",
             DecodeError::TimeOutOfRange(_) => "time_out_of_range",
@@ -370,6 +380,12 @@ impl DecodeError {
     /// temporarily unavailable).
     pub fn is_retriable(&self) -> bool {
         matches!(self, DecodeError::SchemaUnavailable { .. })
+    }
+
+    /// Whether no later message can be decoded either until the configuration is fixed (the
+    /// schema source failed fatally): stop instead of dropping messages.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, DecodeError::SchemaSourceFailed { .. })
     }
 
     pub(crate) fn malformed(

@@ -146,6 +146,12 @@ impl ReadError {
         }
     }
 
+    /// Whether reading should stop whatever the bad-record policy: the schema source failed
+    /// fatally (see [`DecodeError::is_fatal`]), so every later record would fail too.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ReadError::Record { error, .. } if error.is_fatal())
+    }
+
     /// Where the problem is.
     pub fn position(&self) -> Position {
         match self {

@@ -21,9 +21,15 @@ pub enum FetchError {
     /// The schema exists but is invalid (cached).
     #[error(transparent)]
     Invalid(#[from] InvalidSchema),
+    /// The source refuses to serve schemas until its configuration is fixed, e.g. a registry
+    /// that rejected the credentials (not cached; the pipeline should stop rather than drop or
+    /// retry messages).
+    #[error("{0}")]
+    Fatal(String),
 }
 
-/// A source of writer schemas by id: local files now, a Schema Registry client later.
+/// A source of writer schemas by id: local files ([`DirFetcher`]) or a Schema Registry
+/// ([`RegistryClient`](crate::registry::RegistryClient)).
 pub trait SchemaFetcher: Send + Sync {
     /// The schema registered under `id`, parsed (with its references resolved).
     fn fetch(&self, id: u32) -> Result<SchemaSource, FetchError>;
@@ -167,6 +173,12 @@ impl SchemaStore {
             Err(FetchError::Invalid(e)) => return Ok(Entry::Unusable(Arc::new(e.into()))),
             Err(FetchError::Unavailable(message)) => {
                 return Err(DecodeError::SchemaUnavailable {
+                    id,
+                    message: message.into(),
+                })
+            }
+            Err(FetchError::Fatal(message)) => {
+                return Err(DecodeError::SchemaSourceFailed {
                     id,
                     message: message.into(),
                 })
