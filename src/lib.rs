@@ -16,5 +16,6 @@ pub mod output;
 pub mod pipeline;
 pub mod registry;
 pub mod secret;
+pub mod sink;
 pub mod spec_file;
 pub mod spec_test;

@@ -9,11 +9,16 @@ use std::io::{self, Write};
 /// A row as a JSON object. Times are epoch milliseconds; undefined values are `null`.
 pub fn row_to_json(program: &Program, session: &str, row: &Row) -> Map<String, Value> {
     let out = &program.outputs[row.output];
+    row_json(&out.name, &out.columns, session, row)
+}
+
+/// A row of the output named `output` with these `columns` as a JSON object.
+pub fn row_json(output: &str, columns: &[String], session: &str, row: &Row) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("output".into(), Value::String(out.name.clone()));
+    m.insert("output".into(), Value::String(output.to_string()));
     m.insert("session".into(), Value::String(session.to_string()));
     m.insert("time".into(), Value::Number(row.time.into()));
-    for (name, v) in out.columns.iter().zip(&row.values) {
+    for (name, v) in columns.iter().zip(&row.values) {
         m.insert(name.clone(), scalar_to_json(v.as_ref()));
     }
     m

@@ -1,0 +1,88 @@
+//! Where output rows go on a streaming run, and how they are acknowledged.
+//!
+//! Every write is async and resolves once the row is durable at the sink (a Kafka delivery
+//! report, a CQL write acknowledged, bytes flushed to a file); only then may the source commit
+//! past the events the row came from (see [`crate::delivery`]). A failed write says whether
+//! retrying can help ([`SinkError::retryable`]); the pipeline retries those with backoff and
+//! stops on the others.
+
+mod json;
+
+pub use json::JsonLinesSink;
+
+use spanflow_engine::Str;
+use spanflow_operators::evaluate_at::Row;
+use spanflow_operators::Program;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A row on its way to a sink, owned so it can cross into an I/O task.
+#[derive(Clone, Debug)]
+pub struct SinkRow {
+    /// The session key.
+    pub session: Str,
+    /// The row (its `output` indexes the program's outputs).
+    pub row: Row,
+}
+
+/// What a sink needs to know about the outputs: names and column names, by output index.
+#[derive(Clone, Debug)]
+pub struct OutputsMeta {
+    /// The spec's name.
+    pub spec: String,
+    /// Per output: its name and column names.
+    pub outputs: Vec<(String, Vec<String>)>,
+}
+
+impl OutputsMeta {
+    /// The outputs of `program`.
+    pub fn of(program: &Program) -> Arc<Self> {
+        Arc::new(Self {
+            spec: program.name.clone(),
+            outputs: program
+                .outputs
+                .iter()
+                .map(|o| (o.name.clone(), o.columns.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// A write that did not complete.
+#[derive(Clone, Debug, Error)]
+#[error("{sink}: {message}")]
+pub struct SinkError {
+    /// Which sink (e.g. `kafka topic cir`, `stdout`).
+    pub sink: String,
+    /// What went wrong.
+    pub message: String,
+    /// Whether the same write may succeed later (unreachable or overloaded sink), as opposed
+    /// to never (a missing table, a type mismatch, a rejected schema).
+    pub retryable: bool,
+}
+
+/// One configured sink.
+pub enum Sink {
+    /// JSON lines on stdout or a file.
+    JsonLines(JsonLinesSink),
+    /// Rows are dropped once "written" (benchmarks, dry runs).
+    Discard,
+}
+
+impl Sink {
+    /// Writes one row; resolves when it is durable.
+    pub async fn write(&self, row: &SinkRow) -> Result<(), SinkError> {
+        match self {
+            Sink::JsonLines(s) => s.write(row),
+            Sink::Discard => Ok(()),
+        }
+    }
+
+    /// Makes everything written so far durable (called before a final commit).
+    pub async fn flush(&self) -> Result<(), SinkError> {
+        match self {
+            Sink::JsonLines(s) => s.flush(),
+            Sink::Discard => Ok(()),
+        }
+    }
+}
