@@ -37,10 +37,18 @@ pub fn run(command: Command) -> ExitCode {
     match command {
         Command::Run {
             spec,
-            input,
+            input: Some(input),
             schemas,
             output,
+            config: _,
         } => run_file(&spec, &input, schemas.as_deref(), &output),
+        Command::Run {
+            spec,
+            input: None,
+            schemas,
+            output,
+            config,
+        } => crate::stream_app::run_stream(&spec, schemas.as_deref(), &output, config.as_deref()),
         Command::Validate {
             specs,
             deny_warnings,

@@ -18,19 +18,26 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a spec over an input file and write its output rows as JSON lines.
+    /// Run a spec over an input file, or on its streaming source until SIGINT/SIGTERM.
+    ///
+    /// With `--input`, rows are written as JSON lines. Without it, the spec's `input.source`
+    /// is read (Kafka) and rows go to each output's `sink` (default: JSON lines here).
     Run {
         /// The DAG spec (YAML).
         spec: PathBuf,
         /// An Avro object container file, or a file of length-prefixed Confluent-framed messages.
         #[arg(long)]
-        input: PathBuf,
-        /// Directory of `<schema id>.avsc` files for framed input.
+        input: Option<PathBuf>,
+        /// Directory of `<schema id>.avsc` files for framed input (and for Kafka messages when
+        /// no Schema Registry is configured).
         #[arg(long)]
         schemas: Option<PathBuf>,
-        /// Where to write rows (`-` for stdout).
+        /// Where to write JSON-lines rows (`-` for stdout).
         #[arg(long, default_value = "-")]
         output: PathBuf,
+        /// Runtime configuration (brokers, registry, credentials, limits); see the README.
+        #[arg(long, env = "SPANFLOW_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Check specs: syntax, graph, types and field references; every problem at once.
     Validate {

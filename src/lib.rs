@@ -7,11 +7,13 @@
 
 pub mod app;
 pub mod cli;
+pub mod config;
 pub mod decode;
 pub mod delivery;
 pub mod diagnostics;
 pub mod generate;
 pub mod graph;
+pub mod kafka;
 pub mod output;
 pub mod pipeline;
 pub mod registry;
@@ -19,3 +21,4 @@ pub mod secret;
 pub mod sink;
 pub mod spec_file;
 pub mod spec_test;
+pub mod stream_app;

@@ -4,4 +4,5 @@ mod allocations;
 mod bad_input;
 mod properties;
 mod specs;
+mod stream;
 mod validate_messages;

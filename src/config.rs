@@ -1,0 +1,426 @@
+//! Runtime configuration: where the brokers and the registry are, credentials, delivery limits.
+//!
+//! Specs say *what* to compute and which topics to read; this file says *where* and *how* for
+//! one deployment. It comes from `--config FILE` (YAML) and the environment, which wins:
+//!
+//! | variable | setting |
+//! |---|---|
+//! | `SPANFLOW_KAFKA_BROKERS` (or `KAFKA_BROKERS`) | `kafka.brokers` |
+//! | `SPANFLOW_SCHEMA_REGISTRY_URL`, `…_USERNAME`, `…_PASSWORD` | `schema_registry` |
+//!
+//! Secrets are never written in the file: it names the environment variable or file holding
+//! each (`sasl_password_env`, `ssl_key_password_file`, …), read at startup, and never logged.
+//!
+//! ```yaml
+//! kafka:
+//!   brokers: kafka-1:9093,kafka-2:9093
+//!   security_protocol: sasl_ssl
+//!   ssl_ca_file: /etc/spanflow/ca.pem
+//!   sasl_mechanism: SCRAM-SHA-512
+//!   sasl_username: spanflow
+//!   sasl_password_env: KAFKA_PASSWORD
+//!   properties: { fetch.max.bytes: "10485760" }
+//! schema_registry:
+//!   url: https://registry:8081
+//! delivery:
+//!   max_in_flight: 1024
+//! ```
+
+use crate::registry::{self, RegistryConfig};
+use crate::secret::{self, SecretError};
+use rdkafka::config::ClientConfig;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Everything a streaming run needs besides the spec.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Kafka client settings.
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+    /// The Schema Registry (else schemas come from `--schemas DIR`).
+    #[serde(default)]
+    pub schema_registry: Option<RegistryConfig>,
+    /// Delivery limits.
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+}
+
+/// How to reach and authenticate to Kafka.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, comma-separated.
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// `plaintext` (default), `ssl`, `sasl_plaintext` or `sasl_ssl`.
+    #[serde(default)]
+    pub security_protocol: Option<SecurityProtocol>,
+    /// CA certificate(s) to verify the brokers with (PEM).
+    #[serde(default)]
+    pub ssl_ca_file: Option<PathBuf>,
+    /// Client certificate for mutual TLS (PEM).
+    #[serde(default)]
+    pub ssl_certificate_file: Option<PathBuf>,
+    /// Client private key for mutual TLS (PEM).
+    #[serde(default)]
+    pub ssl_key_file: Option<PathBuf>,
+    /// Environment variable holding the private key's password.
+    #[serde(default)]
+    pub ssl_key_password_env: Option<String>,
+    /// File holding the private key's password.
+    #[serde(default)]
+    pub ssl_key_password_file: Option<PathBuf>,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[serde(default)]
+    pub sasl_mechanism: Option<String>,
+    /// SASL username.
+    #[serde(default)]
+    pub sasl_username: Option<String>,
+    /// Environment variable holding the SASL password.
+    #[serde(default)]
+    pub sasl_password_env: Option<String>,
+    /// File holding the SASL password.
+    #[serde(default)]
+    pub sasl_password_file: Option<PathBuf>,
+    /// librdkafka properties passed through as they are (no secrets: those would be logged).
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+    /// Topic of completed-session markers (default `<group id>.spanflow-sessions`).
+    #[serde(default)]
+    pub session_log_topic: Option<String>,
+}
+
+/// Kafka's `security.protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityProtocol {
+    /// No TLS, no authentication.
+    Plaintext,
+    /// TLS.
+    Ssl,
+    /// SASL without TLS.
+    SaslPlaintext,
+    /// SASL over TLS.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    fn as_kafka(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "plaintext",
+            SecurityProtocol::Ssl => "ssl",
+            SecurityProtocol::SaslPlaintext => "sasl_plaintext",
+            SecurityProtocol::SaslSsl => "sasl_ssl",
+        }
+    }
+}
+
+/// Limits on work in flight.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Rows written concurrently before the source pauses (backpressure).
+    #[serde(default = "defaults::max_in_flight")]
+    pub max_in_flight: usize,
+    /// How often committable offsets are committed, in milliseconds.
+    #[serde(default = "defaults::commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// How long a shutdown waits for writes in flight, in seconds.
+    #[serde(default = "defaults::drain_timeout_secs")]
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: defaults::max_in_flight(),
+            commit_interval_ms: defaults::commit_interval_ms(),
+            drain_timeout_secs: defaults::drain_timeout_secs(),
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The commit interval.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms.max(10))
+    }
+
+    /// The drain deadline.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_secs)
+    }
+}
+
+mod defaults {
+    pub fn max_in_flight() -> usize {
+        1024
+    }
+    pub fn commit_interval_ms() -> u64 {
+        1000
+    }
+    pub fn drain_timeout_secs() -> u64 {
+        30
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file cannot be read or parsed.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// A setting is missing or wrong.
+    #[error("{setting}: {message}")]
+    Setting {
+        /// The setting, e.g. `kafka.brokers`.
+        setting: &'static str,
+        /// What is wrong and what would be valid.
+        message: String,
+    },
+    /// A secret cannot be read.
+    #[error("{setting}: {source}")]
+    Secret {
+        /// The setting naming the secret.
+        setting: &'static str,
+        /// Why it cannot be read.
+        source: SecretError,
+    },
+    /// The registry settings are wrong.
+    #[error("schema_registry: {0}")]
+    Registry(#[from] registry::ConfigError),
+}
+
+/// Property names that hold secrets: they must come from `*_env` / `*_file` settings.
+const SECRET_PROPERTIES: &[&str] = &[
+    "sasl.password",
+    "ssl.key.password",
+    "ssl.key.pem",
+    "sasl.oauthbearer.client.secret",
+    "ssl.keystore.password",
+];
+
+impl RuntimeConfig {
+    /// Reads `path` (if given), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(path, |k| std::env::var(k).ok())
+    }
+
+    /// [`RuntimeConfig::load`] with an explicit environment (for tests).
+    pub fn load_with(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config: RuntimeConfig = match path {
+            None => RuntimeConfig::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::File {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                serde_saphyr::from_str(&text).map_err(|e| ConfigError::File {
+                    path: p.display().to_string(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        if let Some(brokers) = env("SPANFLOW_KAFKA_BROKERS").or_else(|| env("KAFKA_BROKERS")) {
+            config.kafka.brokers = Some(brokers);
+        }
+        if config.schema_registry.is_none() {
+            config.schema_registry = RegistryConfig::from_env_vars(&env)?;
+        }
+        Ok(config)
+    }
+}
+
+impl KafkaConfig {
+    /// librdkafka settings common to consumers and producers, secrets resolved.
+    pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
+        let mut c = ClientConfig::new();
+        let brokers = self.brokers.as_deref().ok_or(ConfigError::Setting {
+            setting: "kafka.brokers",
+            message: "no brokers: set kafka.brokers in --config or SPANFLOW_KAFKA_BROKERS".into(),
+        })?;
+        c.set("bootstrap.servers", brokers);
+        for (k, v) in &self.properties {
+            if SECRET_PROPERTIES.contains(&k.as_str()) {
+                return Err(ConfigError::Setting {
+                    setting: "kafka.properties",
+                    message: format!(
+                        "`{k}` holds a secret: give it with the *_env or *_file settings, not in properties"
+                    ),
+                });
+            }
+            c.set(k, v);
+        }
+        if let Some(p) = self.security_protocol {
+            c.set("security.protocol", p.as_kafka());
+        }
+        for (key, path) in [
+            ("ssl.ca.location", &self.ssl_ca_file),
+            ("ssl.certificate.location", &self.ssl_certificate_file),
+            ("ssl.key.location", &self.ssl_key_file),
+        ] {
+            if let Some(path) = path {
+                c.set(key, path.display().to_string());
+            }
+        }
+        let key_password = secret::resolve(
+            "ssl_key_password",
+            self.ssl_key_password_env.as_deref(),
+            self.ssl_key_password_file.as_deref(),
+        )
+        .map_err(|source| ConfigError::Secret {
+            setting: "kafka.ssl_key_password",
+            source,
+        })?;
+        if let Some(p) = key_password {
+            c.set("ssl.key.password", p.expose());
+        }
+        if let Some(m) = &self.sasl_mechanism {
+            c.set("sasl.mechanism", m);
+        }
+        if let Some(u) = &self.sasl_username {
+            c.set("sasl.username", u);
+        }
+        let password = secret::resolve(
+            "sasl_password",
+            self.sasl_password_env.as_deref(),
+            self.sasl_password_file.as_deref(),
+        )
+        .map_err(|source| ConfigError::Secret {
+            setting: "kafka.sasl_password",
+            source,
+        })?;
+        match (&self.sasl_username, password) {
+            (Some(_), Some(p)) => {
+                c.set("sasl.password", p.expose());
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::Setting {
+                    setting: "kafka.sasl_username",
+                    message: "a SASL username needs sasl_password_env or sasl_password_file".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Setting {
+                    setting: "kafka.sasl_password",
+                    message: "a SASL password needs sasl_username".into(),
+                })
+            }
+            (None, None) => {}
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    fn write(text: &str) -> tempfile_path::TempPath {
+        tempfile_path::TempPath::with(text)
+    }
+
+    /// A file removed on drop (no dependency for one test helper).
+    mod tempfile_path {
+        pub struct TempPath(pub std::path::PathBuf);
+        impl TempPath {
+            pub fn with(text: &str) -> Self {
+                use std::sync::atomic::{AtomicU32, Ordering};
+                static N: AtomicU32 = AtomicU32::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "spanflow-config-{}-{}.yaml",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::write(&p, text).unwrap();
+                TempPath(p)
+            }
+        }
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let f = write("kafka: { brokers: 'a:1', properties: { fetch.max.bytes: '1000' } }\n");
+        let c = RuntimeConfig::load_with(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(c.kafka.brokers.as_deref(), Some("a:1"));
+        let c = RuntimeConfig::load_with(Some(&f.0), env(&[("KAFKA_BROKERS", "b:2")])).unwrap();
+        assert_eq!(c.kafka.brokers.as_deref(), Some("b:2"));
+        let cc = c.kafka.client_config().unwrap();
+        assert_eq!(cc.get("bootstrap.servers"), Some("b:2"));
+        assert_eq!(cc.get("fetch.max.bytes"), Some("1000"));
+        assert_eq!(c.delivery.max_in_flight, 1024);
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_and_never_from_properties() {
+        let mut k = KafkaConfig {
+            brokers: Some("x:1".into()),
+            security_protocol: Some(SecurityProtocol::SaslSsl),
+            sasl_mechanism: Some("SCRAM-SHA-512".into()),
+            sasl_username: Some("u".into()),
+            sasl_password_env: Some("SPANFLOW_TEST_SASL_PASSWORD_UNSET".into()),
+            ..KafkaConfig::default()
+        };
+        let e = k.client_config().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "kafka.sasl_password: environment variable SPANFLOW_TEST_SASL_PASSWORD_UNSET is not set"
+        );
+        k.sasl_password_env = None;
+        let e = k.client_config().unwrap_err().to_string();
+        assert!(
+            e.contains("needs sasl_password_env or sasl_password_file"),
+            "{e}"
+        );
+        k.sasl_username = None;
+        k.properties
+            .insert("sasl.password".into(), "hunter2".into());
+        let e = k.client_config().unwrap_err().to_string();
+        assert!(e.contains("`sasl.password` holds a secret"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn unknown_settings_and_missing_brokers_are_explained() {
+        let f = write("kafka: { broker: 'a:1' }\n");
+        let e = RuntimeConfig::load_with(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `broker`"), "{e}");
+        let e = KafkaConfig::default()
+            .client_config()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "kafka.brokers: no brokers: set kafka.brokers in --config or SPANFLOW_KAFKA_BROKERS"
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! The consumer's callbacks: rebalances are recorded for the consumer loop, and partitions
+//! being revoked get their committable offsets committed first.
+
+use crate::delivery::Checkpoint;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
+};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A partition of a topic.
+pub type PartitionId = (String, i32);
+
+/// What the loop and the callbacks share.
+#[derive(Default)]
+pub struct LoopContext {
+    /// Committable checkpoint per owned partition, kept current by the loop.
+    pub committable: Mutex<HashMap<PartitionId, Checkpoint>>,
+    /// Partitions revoked since the loop last looked.
+    pub revoked: Mutex<Vec<PartitionId>>,
+}
+
+impl ClientContext for LoopContext {}
+
+/// `tpl` with `checkpoints` as offsets and metadata.
+pub fn commit_list<'a>(
+    checkpoints: impl IntoIterator<Item = (&'a PartitionId, &'a Checkpoint)>,
+) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), cp) in checkpoints {
+        let mut e = tpl.add_partition(topic, *partition);
+        if e.set_offset(Offset::Offset(cp.offset)).is_ok() {
+            e.set_metadata(cp.metadata());
+        }
+    }
+    tpl
+}
+
+impl ConsumerContext for LoopContext {
+    /// librdkafka's rebalance, except that an assignment starts at the committed offsets given
+    /// explicitly: left to itself, librdkafka validates committed offsets against leader epochs,
+    /// and brokers that answer that request loosely (tansu 0.6) make it jump to the log end,
+    /// skipping everything after the commit.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.pre_rebalance(consumer, &Rebalance::Assign(tpl));
+                match consumer.committed_offsets(tpl.clone(), Duration::from_secs(30)) {
+                    Ok(committed) => {
+                        for e in committed.elements() {
+                            if let Offset::Offset(o) = e.offset() {
+                                let _ = tpl.set_partition_offset(
+                                    e.topic(),
+                                    e.partition(),
+                                    Offset::Offset(o),
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Could not read committed offsets; librdkafka will.")
+                    }
+                }
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.pre_rebalance(consumer, &Rebalance::Revoke(tpl));
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                tracing::warn!(error = %code, "Rebalance failed.");
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "Could not apply a rebalance.");
+        }
+    }
+
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let ids: Vec<PartitionId> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                let committable = self.committable.lock().unwrap_or_else(|p| p.into_inner());
+                let list = commit_list(ids.iter().filter_map(|id| committable.get_key_value(id)));
+                drop(committable);
+                if list.count() > 0 {
+                    if let Err(e) = consumer.commit(&list, CommitMode::Sync) {
+                        tracing::warn!(error = %e, "Could not commit revoked partitions; another process will replay more.");
+                    }
+                }
+                tracing::info!(partitions = ?ids, "Partitions revoked.");
+                self.revoked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(ids);
+            }
+            Rebalance::Assign(tpl) => {
+                let ids: Vec<String> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(partitions = ?ids, "Partitions assigned.");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "Rebalance failed."),
+        }
+    }
+}

@@ -1,0 +1,765 @@
+//! The Kafka source: a consumer group over the spec's topics, at least once with no loss.
+//!
+//! One thread polls the consumer, decodes each message straight into the spec's projection and
+//! runs it through its partition's [`SessionProcessor`] (CPU-bound work stays off the async
+//! runtime). Rows are written by tokio tasks, at most `delivery.max_in_flight` at a time; when
+//! the bound is reached the partitions are paused (the loop keeps polling so rebalances are
+//! served) until writes complete. Offsets are committed with [`crate::delivery`]'s rules.
+//!
+//! A partition taken over after a rebalance or a restart starts from its committed offset with
+//! the watermark stored in the commit's metadata, and skips the sessions the session log says
+//! are complete.
+
+mod context;
+mod session_log;
+
+pub use context::PartitionId;
+pub use session_log::SessionLog;
+
+use crate::config::RuntimeConfig;
+use crate::decode::{DecodeError, DecodedEvent, SchemaStore};
+use crate::delivery::{Checkpoint, CommitTracker, CompletionMarker};
+use crate::pipeline::{Emit, Offset, SessionProcessor, SessionRef};
+use crate::sink::{Sink, SinkError, SinkRow};
+use context::{commit_list, LoopContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{Message, TopicPartitionList};
+use spanflow_engine::Time;
+use spanflow_operators::evaluate_at::Row;
+use spanflow_operators::program::DEFAULT_SESSION_GAP_SECS;
+use spanflow_operators::spec::{BadRecordPolicy, KafkaSourceSpec, StartFrom};
+use spanflow_operators::Program;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// What a streaming run did.
+#[derive(Debug, Default, Clone)]
+pub struct StreamSummary {
+    /// Messages read.
+    pub messages: u64,
+    /// Bad records skipped, by reason.
+    pub bad_records: BTreeMap<&'static str, u64>,
+    /// Rows acknowledged by the sinks.
+    pub rows_written: u64,
+    /// Late events dropped.
+    pub late_dropped: u64,
+    /// Events skipped because their session was completed before (replays).
+    pub replay_skipped: u64,
+    /// Sessions opened.
+    pub sessions: u64,
+    /// Messages delivered again at an offset already handled (ignored).
+    pub redelivered: u64,
+}
+
+/// The pieces a streaming run is made of.
+pub struct StreamSetup<'a> {
+    /// The validated spec.
+    pub program: &'a Program,
+    /// The spec's Kafka source.
+    pub source: &'a KafkaSourceSpec,
+    /// Runtime settings.
+    pub config: &'a RuntimeConfig,
+    /// Writer schemas by id, for the spec's projection.
+    pub schemas: SchemaStore,
+    /// One sink per output, by output index.
+    pub sinks: Vec<Arc<Sink>>,
+    /// Set to stop: drain writes, commit, return.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The group id of a run.
+pub fn group_id(program: &Program, source: &KafkaSourceSpec) -> String {
+    source
+        .group_id
+        .clone()
+        .unwrap_or_else(|| format!("spanflow-{}", program.name))
+}
+
+enum Ack {
+    Row {
+        partition: usize,
+        generation: u64,
+        first: Offset,
+        result: Result<(), SinkError>,
+    },
+    Marker {
+        partition: usize,
+        generation: u64,
+        first: Offset,
+        result: Result<(), String>,
+    },
+}
+
+struct RowTask {
+    partition: usize,
+    generation: u64,
+    first: Offset,
+    row: SinkRow,
+}
+
+struct MarkerTask {
+    partition: usize,
+    generation: u64,
+    marker: CompletionMarker,
+}
+
+/// One owned partition.
+struct PartitionRun<'p> {
+    id: PartitionId,
+    generation: u64,
+    processor: SessionProcessor<'p>,
+    tracker: CommitTracker,
+    committed: Option<Checkpoint>,
+    /// The offset after the last message handled.
+    next_offset: Offset,
+}
+
+/// Collects what a message produced.
+struct Collector<'a> {
+    partition: usize,
+    generation: u64,
+    tracker: &'a mut CommitTracker,
+    rows: &'a mut VecDeque<RowTask>,
+    markers: &'a mut Vec<MarkerTask>,
+}
+
+impl Emit for Collector<'_> {
+    fn opened(&mut self, first: Offset, watermark_before: Option<Time>) {
+        self.tracker.opened(first, watermark_before);
+    }
+    fn row(&mut self, session: SessionRef<'_>, row: &Row) {
+        self.tracker.row_sent(session.first);
+        self.rows.push_back(RowTask {
+            partition: self.partition,
+            generation: self.generation,
+            first: session.first,
+            row: SinkRow {
+                session: session.key.into(),
+                row: row.clone(),
+            },
+        });
+    }
+    fn closed(&mut self, session: SessionRef<'_>) {
+        let marker = CompletionMarker {
+            key: session.key.into(),
+            first: session.first,
+            last: session.last,
+        };
+        if let Some(marker) = self.tracker.ended(marker) {
+            self.markers.push(MarkerTask {
+                partition: self.partition,
+                generation: self.generation,
+                marker,
+            });
+        }
+    }
+}
+
+/// Runs the spec on its Kafka source until `stop` is set or a fatal error.
+pub fn run(setup: StreamSetup<'_>) -> Result<StreamSummary, String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("spanflow-io")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let mut stream = Stream::connect(setup, &runtime)?;
+    let result = stream.run_loop();
+    let summary = stream.finish(result.is_ok());
+    result.map(|()| summary)
+}
+
+struct Stream<'p, 'r> {
+    program: &'p Program,
+    gap: Time,
+    consumer: Arc<BaseConsumer<LoopContext>>,
+    log: SessionLog,
+    schemas: SchemaStore,
+    sinks: Vec<Arc<Sink>>,
+    runtime: &'r tokio::runtime::Runtime,
+    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    acks_tx: mpsc::Sender<Ack>,
+    acks: mpsc::Receiver<Ack>,
+    stop: Arc<AtomicBool>,
+    partitions: Vec<Option<PartitionRun<'p>>>,
+    next_generation: u64,
+    rows: VecDeque<RowTask>,
+    markers: Vec<MarkerTask>,
+    in_flight: usize,
+    paused: bool,
+    commit_interval: Duration,
+    drain_timeout: Duration,
+    last_commit: Instant,
+    event: DecodedEvent,
+    summary: StreamSummary,
+    bad_policy: BadRecordPolicy,
+}
+
+impl<'p, 'r> Stream<'p, 'r> {
+    fn connect(
+        setup: StreamSetup<'p>,
+        runtime: &'r tokio::runtime::Runtime,
+    ) -> Result<Self, String> {
+        let StreamSetup {
+            program,
+            source,
+            config,
+            schemas,
+            sinks,
+            stop,
+        } = setup;
+        let client = config.kafka.client_config().map_err(|e| e.to_string())?;
+        let group = group_id(program, source);
+        let log_topic = config
+            .kafka
+            .session_log_topic
+            .clone()
+            .unwrap_or_else(|| format!("{group}.spanflow-sessions"));
+        let log = runtime.block_on(SessionLog::open(&client, &log_topic))?;
+        let mut consumer_config = client.clone();
+        consumer_config
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set(
+                "auto.offset.reset",
+                match source.start_from {
+                    StartFrom::Earliest => "earliest",
+                    StartFrom::Latest => "latest",
+                },
+            );
+        // Bound what librdkafka prefetches: it is what a paused consumer may still deliver.
+        if !config
+            .kafka
+            .properties
+            .contains_key("queued.max.messages.kbytes")
+        {
+            consumer_config.set("queued.max.messages.kbytes", "16384");
+        }
+        let consumer: BaseConsumer<LoopContext> = consumer_config
+            .create_with_context(LoopContext::default())
+            .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+        let topics: Vec<&str> = source.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| format!("cannot subscribe to {topics:?}: {e}"))?;
+        let (acks_tx, acks) = mpsc::channel();
+        let max_in_flight = config.delivery.max_in_flight.max(1);
+        tracing::info!(group = %group, topics = ?topics, session_log = %log_topic, "Consuming.");
+        Ok(Self {
+            program,
+            gap: program
+                .input
+                .session_gap
+                .unwrap_or((DEFAULT_SESSION_GAP_SECS * 1000.0) as Time),
+            consumer: Arc::new(consumer),
+            log,
+            schemas,
+            sinks,
+            runtime,
+            permits: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            acks_tx,
+            acks,
+            stop,
+            partitions: Vec::new(),
+            next_generation: 0,
+            rows: VecDeque::new(),
+            markers: Vec::new(),
+            in_flight: 0,
+            paused: false,
+            commit_interval: config.delivery.commit_interval(),
+            drain_timeout: config.delivery.drain_timeout(),
+            last_commit: Instant::now(),
+            event: DecodedEvent::default(),
+            summary: StreamSummary::default(),
+            bad_policy: program.input.on_bad_record,
+        })
+    }
+
+    fn run_loop(&mut self) -> Result<(), String> {
+        while !self.stop.load(Ordering::Relaxed) {
+            self.handle_acks()?;
+            self.dispatch();
+            self.apply_backpressure();
+            let consumer = self.consumer.clone();
+            let polled = consumer.poll(Duration::from_millis(100));
+            self.drop_revoked();
+            match polled {
+                None => {}
+                Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error."),
+                Some(Ok(msg)) => self.handle_message(&msg)?,
+            }
+            if self.last_commit.elapsed() >= self.commit_interval {
+                self.commit(CommitMode::Async);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for writes in flight (up to the drain deadline), commits, leaves the group.
+    fn finish(&mut self, drain: bool) -> StreamSummary {
+        if drain {
+            tracing::info!(
+                in_flight = self.in_flight + self.rows.len(),
+                "Stopping: draining writes in flight."
+            );
+            let deadline = Instant::now() + self.drain_timeout;
+            while (self.in_flight > 0 || !self.rows.is_empty() || !self.markers.is_empty())
+                && Instant::now() < deadline
+            {
+                if self.handle_acks().is_err() {
+                    break;
+                }
+                self.dispatch();
+                if let Ok(ack) = self.acks.recv_timeout(Duration::from_millis(50)) {
+                    let _ = self.apply_ack(ack);
+                }
+            }
+            for sink in &self.sinks {
+                if let Err(e) = self.runtime.block_on(sink.flush()) {
+                    tracing::warn!(error = %e, "Could not flush a sink.");
+                }
+            }
+        }
+        self.commit(CommitMode::Sync);
+        for p in self.partitions.iter().flatten() {
+            let s = p.processor.stats();
+            self.summary.late_dropped += s.late_dropped;
+            self.summary.replay_skipped += s.replay_skipped;
+            self.summary.sessions += s.sessions;
+        }
+        self.consumer.unsubscribe();
+        self.summary.clone()
+    }
+
+    fn handle_message(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), String> {
+        let index = self.partition_index(msg.topic(), msg.partition(), msg.offset())?;
+        let run = self.partitions[index].as_mut().expect("partition is owned");
+        if msg.offset() < run.next_offset {
+            // Already processed (a broker re-sent part of a batch): the state includes it.
+            self.summary.redelivered += 1;
+            if self.summary.redelivered.is_power_of_two() {
+                tracing::warn!(
+                    topic = msg.topic(),
+                    partition = msg.partition(),
+                    offset = msg.offset(),
+                    expected = run.next_offset,
+                    count = self.summary.redelivered,
+                    "Ignored a message before the partition's position."
+                );
+            }
+            return Ok(());
+        }
+        run.next_offset = msg.offset() + 1;
+        self.summary.messages += 1;
+        let Some(payload) = msg.payload() else {
+            return self.bad(
+                index,
+                msg,
+                "tombstone",
+                "a message without a value (tombstone)".into(),
+            );
+        };
+        let decoded = loop {
+            match self.schemas.decode(payload, &mut self.event) {
+                Err(e @ DecodeError::SchemaUnavailable { .. }) => {
+                    // The registry is down: never drop good data; wait and try again.
+                    tracing::warn!(error = %e, "Schema registry unavailable; retrying.");
+                    std::thread::sleep(Duration::from_secs(1));
+                    if self.stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                }
+                other => break other,
+            }
+        };
+        if let Err(e) = decoded {
+            if e.is_fatal() {
+                return Err(format!(
+                    "{}/{} offset {}: {e}",
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset()
+                ));
+            }
+            return self.bad(index, msg, e.reason(), e.to_string());
+        }
+        let record = std::mem::take(&mut self.event.record);
+        let run = self.partitions[index].as_mut().expect("partition is owned");
+        let mut collector = Collector {
+            partition: index,
+            generation: run.generation,
+            tracker: &mut run.tracker,
+            rows: &mut self.rows,
+            markers: &mut self.markers,
+        };
+        run.processor
+            .push_at(
+                msg.offset(),
+                &self.event.session_key,
+                record,
+                &mut collector,
+            )
+            .map_err(|e| {
+                format!(
+                    "{}/{} offset {}: {e}",
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset()
+                )
+            })?;
+        run.tracker
+            .consumed(msg.offset(), run.processor.watermark());
+        Ok(())
+    }
+
+    fn bad(
+        &mut self,
+        index: usize,
+        msg: &BorrowedMessage<'_>,
+        reason: &'static str,
+        message: String,
+    ) -> Result<(), String> {
+        let at = format!(
+            "{}/{} offset {}",
+            msg.topic(),
+            msg.partition(),
+            msg.offset()
+        );
+        match self.bad_policy {
+            BadRecordPolicy::Fail => Err(format!(
+                "bad record at {at}: {message} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"
+            )),
+            BadRecordPolicy::Drop => {
+                let n = self.summary.bad_records.entry(reason).or_default();
+                *n += 1;
+                if *n <= 3 {
+                    tracing::warn!(reason, at = %at, "Skipped a bad record: {message}.");
+                }
+                if let Some(run) = self.partitions[index].as_mut() {
+                    run.tracker.consumed(msg.offset(), run.processor.watermark());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The index of the partition's state, set up on its first message after an assignment.
+    fn partition_index(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: Offset,
+    ) -> Result<usize, String> {
+        if let Some(i) = self.partitions.iter().position(|p| {
+            p.as_ref()
+                .is_some_and(|p| p.id.0 == topic && p.id.1 == partition)
+        }) {
+            return Ok(i);
+        }
+        let id: PartitionId = (topic.to_string(), partition);
+        let watermark = self.committed_watermark(&id, offset);
+        let markers = self
+            .log
+            .read(std::slice::from_ref(&id), Duration::from_secs(30))?
+            .remove(&id)
+            .unwrap_or_default();
+        let mut processor =
+            SessionProcessor::resume(self.program, watermark).with_default_gap(self.gap);
+        let mut skipped = 0;
+        for m in markers.iter().filter(|m| m.last >= offset) {
+            processor.skip_completed(&m.key, m.first, m.last);
+            skipped += 1;
+        }
+        tracing::info!(
+            topic,
+            partition,
+            offset,
+            watermark,
+            completed_sessions = skipped,
+            "Reading a partition."
+        );
+        self.next_generation += 1;
+        let run = PartitionRun {
+            id,
+            generation: self.next_generation,
+            processor,
+            tracker: CommitTracker::new(Checkpoint { offset, watermark }),
+            committed: None,
+            next_offset: offset,
+        };
+        let slot = self.partitions.iter().position(Option::is_none);
+        Ok(match slot {
+            Some(i) => {
+                self.partitions[i] = Some(run);
+                i
+            }
+            None => {
+                self.partitions.push(Some(run));
+                self.partitions.len() - 1
+            }
+        })
+    }
+
+    /// The watermark stored with the partition's commit, if the read starts there.
+    fn committed_watermark(&self, id: &PartitionId, offset: Offset) -> Option<Time> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&id.0, id.1);
+        let committed = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .ok()?;
+        let e = committed.find_partition(&id.0, id.1)?;
+        (e.offset().to_raw() == Some(offset))
+            .then(|| Checkpoint::watermark_from_metadata(e.metadata()))
+            .flatten()
+    }
+
+    fn drop_revoked(&mut self) {
+        let revoked: Vec<PartitionId> = std::mem::take(
+            &mut *self
+                .consumer
+                .context()
+                .revoked
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        if revoked.is_empty() {
+            return;
+        }
+        let mut committable = self
+            .consumer
+            .context()
+            .committable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for slot in &mut self.partitions {
+            if slot.as_ref().is_some_and(|p| revoked.contains(&p.id)) {
+                let p = slot.take().expect("checked");
+                committable.remove(&p.id);
+                // Its sessions are replayed by the new owner; rows in flight still land (they
+                // are upserts) and their acknowledgements are ignored (generation mismatch).
+                tracing::info!(topic = %p.id.0, partition = p.id.1, open_sessions = p.processor.open_sessions(), "Released a partition.");
+            }
+        }
+        drop(committable);
+        let before = self.rows.len();
+        let partitions = &self.partitions;
+        self.rows.retain(|r| {
+            partitions[r.partition]
+                .as_ref()
+                .is_some_and(|p| p.generation == r.generation)
+        });
+        self.markers.retain(|m| {
+            partitions[m.partition]
+                .as_ref()
+                .is_some_and(|p| p.generation == m.generation)
+        });
+        if self.rows.len() < before {
+            tracing::debug!(
+                dropped = before - self.rows.len(),
+                "Dropped queued rows of revoked partitions."
+            );
+        }
+    }
+
+    /// Starts writes while permits last.
+    fn dispatch(&mut self) {
+        for m in self.markers.drain(..) {
+            let Some(p) = self.partitions[m.partition].as_ref() else {
+                continue;
+            };
+            let (topic, partition) = p.id.clone();
+            let log = self.log.clone();
+            let tx = self.acks_tx.clone();
+            let stop = self.stop.clone();
+            self.in_flight += 1;
+            self.runtime.spawn(async move {
+                let mut backoff = Duration::from_millis(100);
+                let result = loop {
+                    match log.record(&topic, partition, &m.marker).await {
+                        Ok(()) => break Ok(()),
+                        Err(e) if stop.load(Ordering::Relaxed) => break Err(e),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "Session log write failed; retrying.");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                };
+                let _ = tx.send(Ack::Marker {
+                    partition: m.partition,
+                    generation: m.generation,
+                    first: m.marker.first,
+                    result,
+                });
+            });
+        }
+        while let Some(task) = self.rows.front() {
+            let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+                break;
+            };
+            let _ = task;
+            let task = self.rows.pop_front().expect("front exists");
+            let sink = self.sinks[task.row.row.output].clone();
+            let tx = self.acks_tx.clone();
+            let stop = self.stop.clone();
+            self.in_flight += 1;
+            self.runtime.spawn(async move {
+                let result = write_with_retry(&sink, &task.row, &stop).await;
+                drop(permit);
+                let _ = tx.send(Ack::Row {
+                    partition: task.partition,
+                    generation: task.generation,
+                    first: task.first,
+                    result,
+                });
+            });
+        }
+    }
+
+    /// Pauses the partitions while rows wait for a write slot; resumes when they don't.
+    fn apply_backpressure(&mut self) {
+        let want_pause = !self.rows.is_empty();
+        if want_pause == self.paused {
+            return;
+        }
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if want_pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        match result {
+            Ok(()) => {
+                self.paused = want_pause;
+                if want_pause {
+                    tracing::info!(
+                        in_flight = self.max_in_flight,
+                        "Sinks are saturated: pausing consumption."
+                    );
+                } else {
+                    tracing::info!("Sinks caught up: resuming consumption.");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Could not pause or resume partitions."),
+        }
+    }
+
+    fn handle_acks(&mut self) -> Result<(), String> {
+        while let Ok(ack) = self.acks.try_recv() {
+            self.apply_ack(ack)?;
+        }
+        Ok(())
+    }
+
+    fn apply_ack(&mut self, ack: Ack) -> Result<(), String> {
+        self.in_flight -= 1;
+        match ack {
+            Ack::Row {
+                partition,
+                generation,
+                first,
+                result,
+            } => {
+                result.map_err(|e| format!("cannot write a row: {e}"))?;
+                self.summary.rows_written += 1;
+                let Some(p) = self.partitions[partition]
+                    .as_mut()
+                    .filter(|p| p.generation == generation)
+                else {
+                    return Ok(());
+                };
+                if let Some(marker) = p.tracker.row_acked(first) {
+                    self.markers.push(MarkerTask {
+                        partition,
+                        generation,
+                        marker,
+                    });
+                }
+            }
+            Ack::Marker {
+                partition,
+                generation,
+                first,
+                result,
+            } => {
+                result?;
+                if let Some(p) = self.partitions[partition]
+                    .as_mut()
+                    .filter(|p| p.generation == generation)
+                {
+                    p.tracker.marker_acked(first);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits every partition whose committable checkpoint moved.
+    fn commit(&mut self, mode: CommitMode) {
+        self.last_commit = Instant::now();
+        let mut changed: Vec<(PartitionId, Checkpoint)> = Vec::new();
+        {
+            let mut shared = self
+                .consumer
+                .context()
+                .committable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for p in self.partitions.iter_mut().flatten() {
+                let cp = p.tracker.committable();
+                tracing::debug!(topic = %p.id.0, partition = p.id.1, offset = cp.offset, watermark = ?cp.watermark, holds = p.tracker.holds(), "Committable.");
+                shared.insert(p.id.clone(), cp);
+                if p.committed != Some(cp) {
+                    changed.push((p.id.clone(), cp));
+                }
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        let list = commit_list(changed.iter().map(|(id, cp)| (id, cp)));
+        match self.consumer.commit(&list, mode) {
+            Ok(()) => {
+                for (id, cp) in changed {
+                    if let Some(p) = self.partitions.iter_mut().flatten().find(|p| p.id == id) {
+                        p.committed = Some(cp);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Offset commit failed; it is retried at the next interval.")
+            }
+        }
+    }
+}
+
+/// Writes a row, retrying failures that may heal with exponential backoff until `stop`.
+async fn write_with_retry(sink: &Sink, row: &SinkRow, stop: &AtomicBool) -> Result<(), SinkError> {
+    let mut backoff = Duration::from_millis(50);
+    let mut attempts = 0u32;
+    loop {
+        match sink.write(row).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.retryable && !stop.load(Ordering::Relaxed) => {
+                attempts += 1;
+                if attempts == 1 || attempts.is_power_of_two() {
+                    tracing::warn!(error = %e, attempts, "Write failed; retrying with backoff.");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! `spanflow run SPEC` without `--input`: the spec's streaming source, its sinks, and the
+//! signals that stop it.
+
+use crate::app::{projection_of, EXIT_INVALID_SPEC};
+use crate::config::RuntimeConfig;
+use crate::decode::{DirFetcher, SchemaStore};
+use crate::kafka::{self, StreamSetup};
+use crate::registry::RegistryClient;
+use crate::sink::{JsonLinesSink, OutputsMeta, Sink};
+use crate::spec_file;
+use spanflow_operators::spec::{SinkSpec, SourceSpec};
+use spanflow_operators::Program;
+use std::io::{self, BufWriter};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Runs the spec's streaming source until SIGINT/SIGTERM (exit 0 after draining) or a fatal
+/// error (exit 1).
+pub fn run_stream(
+    spec: &Path,
+    schemas: Option<&Path>,
+    output: &Path,
+    config: Option<&Path>,
+) -> ExitCode {
+    let loaded = spec_file::load(spec);
+    let program = match loaded.program_or_report() {
+        Ok(p) => p,
+        Err(report) => {
+            eprint!("{report}");
+            return ExitCode::from(EXIT_INVALID_SPEC);
+        }
+    };
+    let stop = stop_on_signals();
+    match start(program, schemas, output, config, stop) {
+        Ok(summary) => {
+            tracing::info!(
+                messages = summary.messages,
+                rows_written = summary.rows_written,
+                sessions = summary.sessions,
+                late_dropped = summary.late_dropped,
+                replay_skipped = summary.replay_skipped,
+                bad_records = summary.bad_records.values().sum::<u64>(),
+                "Stopped after draining and committing."
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(
+    program: &Program,
+    schemas: Option<&Path>,
+    output: &Path,
+    config: Option<&Path>,
+    stop: Arc<AtomicBool>,
+) -> Result<kafka::StreamSummary, String> {
+    let Some(SourceSpec::Kafka(source)) = &program.input.source else {
+        return Err(format!(
+            "spec `{}` has no input.source: give an input file with --input, or add `input.source.kafka` to the spec",
+            program.name
+        ));
+    };
+    let config = RuntimeConfig::load(config).map_err(|e| e.to_string())?;
+    let projection = projection_of(program)?;
+    let store = match (&config.schema_registry, schemas) {
+        (Some(registry), _) => {
+            let client = RegistryClient::new(registry).map_err(|e| e.to_string())?;
+            SchemaStore::new(projection, client)
+        }
+        (None, Some(dir)) => SchemaStore::new(
+            projection,
+            DirFetcher::new(dir).map_err(|e| e.to_string())?,
+        ),
+        (None, None) => {
+            return Err("no schemas: configure schema_registry (or SPANFLOW_SCHEMA_REGISTRY_URL), or give --schemas DIR with <id>.avsc files".into())
+        }
+    };
+    let sinks = build_sinks(program, output)?;
+    kafka::run(StreamSetup {
+        program,
+        source,
+        config: &config,
+        schemas: store,
+        sinks,
+        stop,
+    })
+}
+
+/// One sink per output; outputs writing JSON lines share one writer.
+fn build_sinks(program: &Program, output: &Path) -> Result<Vec<Arc<Sink>>, String> {
+    let meta = OutputsMeta::of(program);
+    let mut json: Option<Arc<Sink>> = None;
+    let mut sinks = Vec::new();
+    for out in &program.outputs {
+        let sink = match &out.sink {
+            SinkSpec::Stdout => match &json {
+                Some(s) => s.clone(),
+                None => {
+                    let (name, writer): (String, Box<dyn io::Write + Send>) =
+                        if output == Path::new("-") {
+                            ("stdout".into(), Box::new(BufWriter::new(io::stdout())))
+                        } else {
+                            let f = std::fs::OpenOptions::new()
+                                .create(true)
+                                .append(true)
+                                .open(output)
+                                .map_err(|e| format!("cannot open {}: {e}", output.display()))?;
+                            (output.display().to_string(), Box::new(BufWriter::new(f)))
+                        };
+                    let s = Arc::new(Sink::JsonLines(JsonLinesSink::new(
+                        name,
+                        meta.clone(),
+                        writer,
+                    )));
+                    json = Some(s.clone());
+                    s
+                }
+            },
+            SinkSpec::Kafka(k) => {
+                return Err(format!(
+                    "output `{}`: the Kafka sink (topic `{}`) is not available yet",
+                    out.name, k.topic
+                ))
+            }
+        };
+        sinks.push(sink);
+    }
+    Ok(sinks)
+}
+
+/// SIGINT or SIGTERM asks for a graceful stop; a second one exits at once.
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("spanflow-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(mut term) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                else {
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                    if flag.swap(true, Ordering::SeqCst) {
+                        tracing::warn!("Second stop signal: exiting now without draining.");
+                        std::process::exit(130);
+                    }
+                    tracing::info!("Stop requested: draining writes, committing, then exiting.");
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "Cannot watch for stop signals.");
+    }
+    stop
+}
