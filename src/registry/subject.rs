@@ -28,3 +28,14 @@ impl SubjectNameStrategy {
         }
     }
 }
+
+impl From<spanflow_operators::spec::SubjectStrategy> for SubjectNameStrategy {
+    fn from(s: spanflow_operators::spec::SubjectStrategy) -> Self {
+        use spanflow_operators::spec::SubjectStrategy;
+        match s {
+            SubjectStrategy::TopicName => SubjectNameStrategy::TopicName,
+            SubjectStrategy::RecordName => SubjectNameStrategy::RecordName,
+            SubjectStrategy::TopicRecordName => SubjectNameStrategy::TopicRecordName,
+        }
+    }
+}

@@ -7,10 +7,17 @@
 //! stops on the others.
 
 mod json;
+mod kafka;
+#[cfg(test)]
+mod tests;
 
 pub use json::JsonLinesSink;
+pub use kafka::{
+    kafka_error_is_retryable, KafkaSink, KafkaSinkError, OutputSchema, DEFAULT_FLUSH_TIMEOUT,
+    DEFAULT_QUEUE_TIMEOUT,
+};
 
-use spanflow_engine::Str;
+use spanflow_engine::{Str, ValueType};
 use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::Program;
 use std::sync::Arc;
@@ -25,13 +32,17 @@ pub struct SinkRow {
     pub row: Row,
 }
 
-/// What a sink needs to know about the outputs: names and column names, by output index.
+/// What a sink needs to know about the outputs: names, column names and column value types,
+/// by output index.
 #[derive(Clone, Debug)]
 pub struct OutputsMeta {
     /// The spec's name.
     pub spec: String,
     /// Per output: its name and column names.
     pub outputs: Vec<(String, Vec<String>)>,
+    /// Per output: the value type of each column, in column order (numeric timelines are
+    /// [`ValueType::F64`]).
+    pub column_types: Vec<Vec<ValueType>>,
 }
 
 impl OutputsMeta {
@@ -43,6 +54,19 @@ impl OutputsMeta {
                 .outputs
                 .iter()
                 .map(|o| (o.name.clone(), o.columns.clone()))
+                .collect(),
+            column_types: program
+                .outputs
+                .iter()
+                .map(|o| {
+                    o.columns
+                        .iter()
+                        .map(|c| {
+                            // Columns are checked to name nodes when the program is built.
+                            program.plan.node(c).map_or(ValueType::F64, |n| n.ty.value)
+                        })
+                        .collect()
+                })
                 .collect(),
         })
     }
@@ -65,6 +89,8 @@ pub struct SinkError {
 pub enum Sink {
     /// JSON lines on stdout or a file.
     JsonLines(JsonLinesSink),
+    /// Avro records in Confluent framing on Kafka topics.
+    Kafka(KafkaSink),
     /// Rows are dropped once "written" (benchmarks, dry runs).
     Discard,
 }
@@ -74,6 +100,7 @@ impl Sink {
     pub async fn write(&self, row: &SinkRow) -> Result<(), SinkError> {
         match self {
             Sink::JsonLines(s) => s.write(row),
+            Sink::Kafka(s) => s.write(row).await,
             Sink::Discard => Ok(()),
         }
     }
@@ -82,6 +109,7 @@ impl Sink {
     pub async fn flush(&self) -> Result<(), SinkError> {
         match self {
             Sink::JsonLines(s) => s.flush(),
+            Sink::Kafka(s) => s.flush().await,
             Sink::Discard => Ok(()),
         }
     }
