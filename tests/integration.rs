@@ -2,6 +2,8 @@
 
 mod allocations;
 mod bad_input;
+mod kafka_smoke;
 mod properties;
 mod specs;
+mod support;
 mod validate_messages;
