@@ -2,7 +2,9 @@
 
 mod allocations;
 mod bad_input;
+mod kafka_smoke;
 mod properties;
 mod specs;
 mod stream;
+mod support;
 mod validate_messages;
