@@ -6,7 +6,7 @@ use crate::config::RuntimeConfig;
 use crate::decode::{DirFetcher, SchemaStore};
 use crate::kafka::{self, StreamSetup};
 use crate::registry::RegistryClient;
-use crate::sink::{JsonLinesSink, OutputsMeta, Sink};
+use crate::sink::{JsonLinesSink, KafkaSink, OutputsMeta, Sink};
 use crate::spec_file;
 use spanflow_operators::spec::{SinkSpec, SourceSpec};
 use spanflow_operators::Program;
@@ -68,11 +68,14 @@ fn start(
     };
     let config = RuntimeConfig::load(config).map_err(|e| e.to_string())?;
     let projection = projection_of(program)?;
-    let store = match (&config.schema_registry, schemas) {
-        (Some(registry), _) => {
-            let client = RegistryClient::new(registry).map_err(|e| e.to_string())?;
-            SchemaStore::new(projection, client)
-        }
+    let registry = config
+        .schema_registry
+        .as_ref()
+        .map(RegistryClient::new)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let store = match (&registry, schemas) {
+        (Some(client), _) => SchemaStore::new(projection, client.clone()),
         (None, Some(dir)) => SchemaStore::new(
             projection,
             DirFetcher::new(dir).map_err(|e| e.to_string())?,
@@ -81,7 +84,7 @@ fn start(
             return Err("no schemas: configure schema_registry (or SPANFLOW_SCHEMA_REGISTRY_URL), or give --schemas DIR with <id>.avsc files".into())
         }
     };
-    let sinks = build_sinks(program, output)?;
+    let sinks = build_sinks(program, output, &config, registry.as_ref())?;
     kafka::run(StreamSetup {
         program,
         source,
@@ -92,10 +95,17 @@ fn start(
     })
 }
 
-/// One sink per output; outputs writing JSON lines share one writer.
-fn build_sinks(program: &Program, output: &Path) -> Result<Vec<Arc<Sink>>, String> {
+/// One sink per output; outputs writing JSON lines share one writer, outputs writing to Kafka
+/// one producer.
+fn build_sinks(
+    program: &Program,
+    output: &Path,
+    config: &RuntimeConfig,
+    registry: Option<&RegistryClient>,
+) -> Result<Vec<Arc<Sink>>, String> {
     let meta = OutputsMeta::of(program);
     let mut json: Option<Arc<Sink>> = None;
+    let mut kafka: Option<Arc<Sink>> = None;
     let mut sinks = Vec::new();
     for out in &program.outputs {
         let sink = match &out.sink {
@@ -122,12 +132,23 @@ fn build_sinks(program: &Program, output: &Path) -> Result<Vec<Arc<Sink>>, Strin
                     s
                 }
             },
-            SinkSpec::Kafka(k) => {
-                return Err(format!(
-                    "output `{}`: the Kafka sink (topic `{}`) is not available yet",
-                    out.name, k.topic
-                ))
-            }
+            SinkSpec::Kafka(k) => match &kafka {
+                Some(s) => s.clone(),
+                None => {
+                    let Some(registry) = registry else {
+                        return Err(format!(
+                            "output `{}` writes Avro to topic `{}`: configure schema_registry (or SPANFLOW_SCHEMA_REGISTRY_URL) to register its schema",
+                            out.name, k.topic
+                        ));
+                    };
+                    let client = config.kafka.client_config().map_err(|e| e.to_string())?;
+                    let sink = KafkaSink::for_program(program, registry, &client)
+                        .map_err(|e| e.to_string())?;
+                    let s = Arc::new(Sink::Kafka(sink));
+                    kafka = Some(s.clone());
+                    s
+                }
+            },
         };
         sinks.push(sink);
     }
