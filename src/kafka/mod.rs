@@ -30,7 +30,7 @@ use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::program::DEFAULT_SESSION_GAP_SECS;
 use spanflow_operators::spec::{BadRecordPolicy, KafkaSourceSpec, StartFrom};
 use spanflow_operators::Program;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -106,6 +106,14 @@ struct MarkerTask {
     partition: usize,
     generation: u64,
     marker: CompletionMarker,
+}
+
+/// A partition looking for its committed offset (see `Stream::reached_commit`).
+#[derive(Default)]
+struct Starting {
+    saw_earlier: bool,
+    rewound_to: Option<Offset>,
+    attempts: u32,
 }
 
 /// One owned partition.
@@ -199,6 +207,8 @@ struct Stream<'p, 'r> {
     event: DecodedEvent,
     summary: StreamSummary,
     bad_policy: BadRecordPolicy,
+    /// Partitions assigned but not yet started at their committed offset.
+    starting: HashMap<PartitionId, Starting>,
 }
 
 impl<'p, 'r> Stream<'p, 'r> {
@@ -280,6 +290,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             event: DecodedEvent::default(),
             summary: StreamSummary::default(),
             bad_policy: program.input.on_bad_record,
+            starting: HashMap::new(),
         })
     }
 
@@ -340,7 +351,9 @@ impl<'p, 'r> Stream<'p, 'r> {
     }
 
     fn handle_message(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), String> {
-        let index = self.partition_index(msg.topic(), msg.partition(), msg.offset())?;
+        let Some(index) = self.partition_index(msg.topic(), msg.partition(), msg.offset())? else {
+            return Ok(());
+        };
         let run = self.partitions[index].as_mut().expect("partition is owned");
         if msg.offset() < run.next_offset {
             // Already processed (a broker re-sent part of a batch): the state includes it.
@@ -457,24 +470,33 @@ impl<'p, 'r> Stream<'p, 'r> {
         topic: &str,
         partition: i32,
         offset: Offset,
-    ) -> Result<usize, String> {
+    ) -> Result<Option<usize>, String> {
         if let Some(i) = self.partitions.iter().position(|p| {
             p.as_ref()
                 .is_some_and(|p| p.id.0 == topic && p.id.1 == partition)
         }) {
-            return Ok(i);
+            return Ok(Some(i));
         }
         let id: PartitionId = (topic.to_string(), partition);
-        let watermark = self.committed_watermark(&id, offset);
-        let markers = self
+        let committed = self.committed(&id);
+        if let Some((start, _)) = committed {
+            if !self.reached_commit(&id, start, offset)? {
+                return Ok(None);
+            }
+        }
+        let log = self
             .log
             .read(std::slice::from_ref(&id), Duration::from_secs(30))?
             .remove(&id)
             .unwrap_or_default();
+        let watermark = committed
+            .filter(|(c, _)| *c == offset)
+            .and_then(|(_, w)| w)
+            .or_else(|| log.watermark_at(offset));
         let mut processor =
             SessionProcessor::resume(self.program, watermark).with_default_gap(self.gap);
         let mut skipped = 0;
-        for m in markers.iter().filter(|m| m.last >= offset) {
+        for m in log.completed.iter().filter(|m| m.last >= offset) {
             processor.skip_completed(&m.key, m.first, m.last);
             skipped += 1;
         }
@@ -495,8 +517,9 @@ impl<'p, 'r> Stream<'p, 'r> {
             committed: None,
             next_offset: offset,
         };
+        self.starting.remove(&run.id);
         let slot = self.partitions.iter().position(Option::is_none);
-        Ok(match slot {
+        Ok(Some(match slot {
             Some(i) => {
                 self.partitions[i] = Some(run);
                 i
@@ -505,11 +528,55 @@ impl<'p, 'r> Stream<'p, 'r> {
                 self.partitions.push(Some(run));
                 self.partitions.len() - 1
             }
-        })
+        }))
     }
 
-    /// The watermark stored with the partition's commit, if the read starts there.
-    fn committed_watermark(&self, id: &PartitionId, offset: Offset) -> Option<Time> {
+    /// Whether a partition being started may start at `offset`, given its committed offset.
+    ///
+    /// A read must start exactly at the commit, or sessions open there would be replayed in
+    /// part. Messages before it are skipped. A first message after it is either a real gap
+    /// (compaction, transaction markers) or a broker that skipped part of a record batch
+    /// (tansu 0.6 answers a fetch from the middle of a batch with the next batch): the read
+    /// rewinds further and further until it sees a message before the commit, which proves
+    /// the broker delivers that range and the gap is real.
+    fn reached_commit(
+        &mut self,
+        id: &PartitionId,
+        start: Offset,
+        offset: Offset,
+    ) -> Result<bool, String> {
+        let state = self.starting.entry(id.clone()).or_default();
+        if offset < start {
+            state.saw_earlier = true;
+            return Ok(false);
+        }
+        if offset == start || state.saw_earlier || state.rewound_to == Some(0) {
+            self.starting.remove(id);
+            return Ok(true);
+        }
+        state.attempts += 1;
+        if state.attempts > 12 {
+            return Err(format!(
+                "{}/{}: the broker keeps delivering from offset {offset} although the committed offset is {start}",
+                id.0, id.1
+            ));
+        }
+        let back = (start - (64i64 << state.attempts)).max(0);
+        state.rewound_to = Some(back);
+        tracing::warn!(topic = %id.0, partition = id.1, delivered = offset, committed = start, rewind_to = back, "The first message is past the committed offset; rewinding to check for skipped messages.");
+        self.consumer
+            .seek(
+                &id.0,
+                id.1,
+                rdkafka::Offset::Offset(back),
+                Duration::from_secs(10),
+            )
+            .map_err(|e| format!("{}/{}: cannot seek to offset {back}: {e}", id.0, id.1))?;
+        Ok(false)
+    }
+
+    /// The partition's committed offset and its metadata.
+    fn committed(&self, id: &PartitionId) -> Option<(Offset, Option<Time>)> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&id.0, id.1);
         let committed = self
@@ -517,9 +584,8 @@ impl<'p, 'r> Stream<'p, 'r> {
             .committed_offsets(tpl, Duration::from_secs(10))
             .ok()?;
         let e = committed.find_partition(&id.0, id.1)?;
-        (e.offset().to_raw() == Some(offset))
-            .then(|| Checkpoint::watermark_from_metadata(e.metadata()))
-            .flatten()
+        let offset = e.offset().to_raw().filter(|o| *o >= 0)?;
+        Some((offset, Checkpoint::watermark_from_metadata(e.metadata())))
     }
 
     fn drop_revoked(&mut self) {
@@ -534,6 +600,7 @@ impl<'p, 'r> Stream<'p, 'r> {
         if revoked.is_empty() {
             return;
         }
+        self.starting.retain(|id, _| !revoked.contains(id));
         let mut committable = self
             .consumer
             .context()
@@ -708,26 +775,36 @@ impl<'p, 'r> Stream<'p, 'r> {
     /// Commits every partition whose committable checkpoint moved.
     fn commit(&mut self, mode: CommitMode) {
         self.last_commit = Instant::now();
-        let mut changed: Vec<(PartitionId, Checkpoint)> = Vec::new();
-        {
-            let mut shared = self
-                .consumer
-                .context()
-                .committable
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            for p in self.partitions.iter_mut().flatten() {
-                let cp = p.tracker.committable();
-                tracing::debug!(topic = %p.id.0, partition = p.id.1, offset = cp.offset, watermark = ?cp.watermark, holds = p.tracker.holds(), "Committable.");
-                shared.insert(p.id.clone(), cp);
-                if p.committed != Some(cp) {
-                    changed.push((p.id.clone(), cp));
-                }
-            }
-        }
+        let changed: Vec<(PartitionId, Checkpoint)> = self
+            .partitions
+            .iter()
+            .flatten()
+            .map(|p| (p.id.clone(), p.tracker.committable(), p.committed))
+            .filter(|(_, cp, committed)| *committed != Some(*cp))
+            .map(|(id, cp, _)| (id, cp))
+            .collect();
         if changed.is_empty() {
             return;
         }
+        // The log's copy of each checkpoint first: brokers may drop commit metadata.
+        let log = self.log.clone();
+        let written = self.runtime.block_on(async {
+            for ((topic, partition), cp) in &changed {
+                log.record_checkpoint(topic, *partition, *cp).await?;
+            }
+            Ok::<(), String>(())
+        });
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "Could not record checkpoints; the commit waits for the next interval.");
+            return;
+        }
+        // What a revocation commits from now on (it cannot write the log itself).
+        self.consumer
+            .context()
+            .committable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(changed.iter().cloned());
         let list = commit_list(changed.iter().map(|(id, cp)| (id, cp)));
         match self.consumer.commit(&list, mode) {
             Ok(()) => {

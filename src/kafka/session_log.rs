@@ -1,10 +1,13 @@
-//! The session log: a topic of completion markers (see [`crate::delivery`]).
+//! The session log: a topic of completion markers and checkpoints (see [`crate::delivery`]).
 //!
-//! One message per completed session, keyed `<topic>/<partition>/<first offset>` so a
-//! compacted topic keeps every marker. A process that takes over a partition reads the markers
-//! of that partition and skips those sessions' events when it replays them.
+//! - One message per completed session, keyed `<topic>/<partition>/<first offset>` so a
+//!   compacted topic keeps every marker. A process that takes over a partition reads the
+//!   markers of that partition and skips those sessions' events when it replays them.
+//! - Before each offset commit, the checkpoint (offset and watermark), keyed
+//!   `<topic>/<partition>/checkpoint`. The watermark also travels in the commit's metadata,
+//!   but some brokers drop commit metadata (tansu 0.6), so the log is the fallback.
 
-use crate::delivery::CompletionMarker;
+use crate::delivery::{Checkpoint, CompletionMarker};
 use crate::pipeline::Offset;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -14,17 +17,47 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset as KafkaOffset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
+use spanflow_engine::Time;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// A marker as stored in the log.
+/// A log record.
 #[derive(Debug, Serialize, Deserialize)]
-struct Stored {
-    topic: String,
-    partition: i32,
-    first: Offset,
-    last: Offset,
-    key: String,
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Stored {
+    Completed {
+        topic: String,
+        partition: i32,
+        first: Offset,
+        last: Offset,
+        key: String,
+    },
+    Checkpoint {
+        topic: String,
+        partition: i32,
+        offset: Offset,
+        watermark: Option<Time>,
+    },
+}
+
+/// What the log says about one partition.
+#[derive(Debug, Default)]
+pub struct PartitionLog {
+    /// Completed sessions.
+    pub completed: Vec<CompletionMarker>,
+    /// Checkpoints written before commits, oldest first.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+impl PartitionLog {
+    /// The watermark of the checkpoint at `offset`, if one was written.
+    pub fn watermark_at(&self, offset: Offset) -> Option<Time> {
+        self.checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.offset == offset)
+            .and_then(|c| c.watermark)
+    }
 }
 
 /// Writes markers and reads them back.
@@ -101,17 +134,44 @@ impl SessionLog {
         marker: &CompletionMarker,
     ) -> Result<(), String> {
         let key = format!("{topic}/{partition}/{}", marker.first);
-        let value = serde_json::to_vec(&Stored {
-            topic: topic.to_string(),
-            partition,
-            first: marker.first,
-            last: marker.last,
-            key: marker.key.to_string(),
-        })
-        .map_err(|e| e.to_string())?;
+        self.write(
+            &key,
+            &Stored::Completed {
+                topic: topic.to_string(),
+                partition,
+                first: marker.first,
+                last: marker.last,
+                key: marker.key.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// Writes the checkpoint about to be committed for `topic`/`partition`.
+    pub async fn record_checkpoint(
+        &self,
+        topic: &str,
+        partition: i32,
+        checkpoint: Checkpoint,
+    ) -> Result<(), String> {
+        let key = format!("{topic}/{partition}/checkpoint");
+        self.write(
+            &key,
+            &Stored::Checkpoint {
+                topic: topic.to_string(),
+                partition,
+                offset: checkpoint.offset,
+                watermark: checkpoint.watermark,
+            },
+        )
+        .await
+    }
+
+    async fn write(&self, key: &str, record: &Stored) -> Result<(), String> {
+        let value = serde_json::to_vec(record).map_err(|e| e.to_string())?;
         self.producer
             .send(
-                FutureRecord::to(&self.topic).key(&key).payload(&value),
+                FutureRecord::to(&self.topic).key(key).payload(&value),
                 Duration::from_secs(30),
             )
             .await
@@ -119,13 +179,13 @@ impl SessionLog {
             .map_err(|(e, _)| format!("session log `{}`: {e}", self.topic))
     }
 
-    /// Every marker in the log for the given partitions, read from the start to the current
-    /// end of the log (blocking; done when partitions are assigned).
+    /// What the log holds for the given partitions, read from the start to the current end
+    /// of the log (blocking; done when partitions are assigned).
     pub fn read(
         &self,
         partitions: &[(String, i32)],
         timeout: Duration,
-    ) -> Result<HashMap<(String, i32), Vec<CompletionMarker>>, String> {
+    ) -> Result<HashMap<(String, i32), PartitionLog>, String> {
         let consumer: BaseConsumer = self
             .client
             .clone()
@@ -151,7 +211,7 @@ impl SessionLog {
                 }
             }
         }
-        let mut out: HashMap<(String, i32), Vec<CompletionMarker>> = HashMap::new();
+        let mut out: HashMap<(String, i32), PartitionLog> = HashMap::new();
         if ends.is_empty() {
             return Ok(out);
         }
@@ -177,21 +237,44 @@ impl SessionLog {
             let Some(payload) = msg.payload() else {
                 continue;
             };
-            let Ok(m) = serde_json::from_slice::<Stored>(payload) else {
+            let Ok(record) = serde_json::from_slice::<Stored>(payload) else {
                 tracing::warn!(topic = %self.topic, offset = msg.offset(), "Ignored an unreadable session-log message.");
                 continue;
             };
-            if partitions
-                .iter()
-                .any(|(t, p)| *t == m.topic && *p == m.partition)
-            {
-                out.entry((m.topic, m.partition))
-                    .or_default()
-                    .push(CompletionMarker {
-                        key: m.key.into(),
-                        first: m.first,
-                        last: m.last,
-                    });
+            let wanted = |topic: &str, partition: i32| {
+                partitions
+                    .iter()
+                    .any(|(t, p)| t == topic && *p == partition)
+            };
+            match record {
+                Stored::Completed {
+                    topic,
+                    partition,
+                    first,
+                    last,
+                    key,
+                } if wanted(&topic, partition) => {
+                    out.entry((topic, partition))
+                        .or_default()
+                        .completed
+                        .push(CompletionMarker {
+                            key: key.into(),
+                            first,
+                            last,
+                        });
+                }
+                Stored::Checkpoint {
+                    topic,
+                    partition,
+                    offset,
+                    watermark,
+                } if wanted(&topic, partition) => {
+                    out.entry((topic, partition))
+                        .or_default()
+                        .checkpoints
+                        .push(Checkpoint { offset, watermark });
+                }
+                _ => {}
             }
         }
         Ok(out)
