@@ -189,6 +189,8 @@ pub struct RunSummary {
     /// Read errors that lost an unknown number of records; when not 0, `bad_records` is a
     /// lower bound.
     pub unknown_losses: u64,
+    /// Records of other types than `input.record_name`, skipped.
+    pub other_records: u64,
     /// Pipeline counters.
     pub stats: crate::pipeline::Stats,
 }
@@ -260,6 +262,10 @@ fn bad_record(
 ) -> Result<(), String> {
     if e.is_fatal() {
         return Err(format!("{e}"));
+    }
+    if e.is_other_record_type() {
+        summary.other_records += 1;
+        return Ok(());
     }
     match program.input.on_bad_record {
         BadRecordPolicy::Fail => Err(format!(

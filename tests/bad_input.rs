@@ -851,3 +851,37 @@ fn shipped_specs_on_heartbeats() -> Vec<PathBuf> {
     assert!(specs.len() >= 2);
     specs
 }
+
+#[test]
+fn records_of_other_types_on_a_shared_topic_are_skipped_not_bad() {
+    // TopicRecordNameStrategy: heartbeats (id 1) and device telemetry (id 3) interleaved; the
+    // spec selects heartbeats by record name, so telemetry is neither read nor a bad record,
+    // even with on_bad_record: fail.
+    use spanflow::generate::{device_telemetry, TELEMETRY_SCHEMA};
+    let scratch = Scratch::new("record-name");
+    let schemas = scratch.registry();
+    std::fs::write(schemas.join("3-telemetry.avsc"), TELEMETRY_SCHEMA).unwrap();
+    let beats = events(true);
+    let readings = device_telemetry(&GenConfig::telemetry_fixture());
+    let telemetry: Vec<Vec<u8>> = encode_datums(TELEMETRY_SCHEMA, &readings)
+        .unwrap()
+        .iter()
+        .map(|d| message(3, d))
+        .collect();
+    let mut mixed = Vec::new();
+    let mut other = telemetry.iter();
+    for m in messages(&beats) {
+        mixed.push(m);
+        mixed.extend(other.next().cloned());
+    }
+    let path = scratch.write("mixed.framed", &framed(&mixed));
+    let mut program = cir(BadRecordPolicy::Fail, LateEventPolicy::Drop);
+    program.input.record_name = Some("io.spanflow.video.Heartbeat".into());
+    let (text, summary) = run(&program, &path, Some(&schemas)).unwrap();
+    assert_eq!(
+        summary.other_records,
+        telemetry.len().min(beats.len()) as u64
+    );
+    assert_eq!(summary.records as usize, beats.len());
+    assert_eq!(by_session(&text), clean_output(&scratch, &beats));
+}

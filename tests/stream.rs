@@ -51,13 +51,16 @@ fn kafka_spec(scratch: &Scratch, topic: &str, group: &str) -> PathBuf {
         std::fs::read_to_string(root().join("dag-specs/video/connection_induced_rebuffering.yaml"))
             .unwrap();
     let schema = root().join("fixtures/avro/heartbeat.avsc");
-    let text = text.replace(
-        "  schema: ../../fixtures/avro/heartbeat.avsc\n",
-        &format!(
-            "  schema: {}\n  session_gap_secs: 60\n  source:\n    kafka:\n      topics: [{topic}]\n      group_id: {group}\n",
-            schema.display()
-        ),
-    );
+    let text = text
+        .replace(
+            "  schema: ../../fixtures/avro/heartbeat.avsc\n",
+            &format!("  schema: {}\n  session_gap_secs: 60\n", schema.display()),
+        )
+        .replace(
+            "      topics: [heartbeats]\n",
+            &format!("      topics: [{topic}]\n      group_id: {group}\n"),
+        );
+    assert!(text.contains(&format!("group_id: {group}")));
     let text = text.replace(
         "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n",
         "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n  - name: cir_per_minute\n    evaluate_at: { every_secs: 60 }\n    columns: [cir_secs_all_cdns]\n",

@@ -388,6 +388,12 @@ impl DecodeError {
         matches!(self, DecodeError::SchemaSourceFailed { .. })
     }
 
+    /// Whether the message is of another record type than the spec's `input.record_name`
+    /// (topics carrying several types): not bad data, just not this spec's.
+    pub fn is_other_record_type(&self) -> bool {
+        self.reason() == "other_record_type"
+    }
+
     pub(crate) fn malformed(
         kind: MalformedKind,
         offset: usize,

@@ -152,6 +152,12 @@ impl ReadError {
         matches!(self, ReadError::Record { error, .. } if error.is_fatal())
     }
 
+    /// Whether the record is of a type the spec does not read (see
+    /// [`DecodeError::is_other_record_type`]).
+    pub fn is_other_record_type(&self) -> bool {
+        matches!(self, ReadError::Record { error, .. } if error.is_other_record_type())
+    }
+
     /// Where the problem is.
     pub fn position(&self) -> Position {
         match self {

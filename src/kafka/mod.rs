@@ -54,6 +54,8 @@ pub struct StreamSummary {
     pub sessions: u64,
     /// Messages delivered again at an offset already handled (ignored).
     pub redelivered: u64,
+    /// Messages of other record types than `input.record_name` (skipped).
+    pub other_records: u64,
 }
 
 /// The pieces a streaming run is made of.
@@ -394,6 +396,14 @@ impl<'p, 'r> Stream<'p, 'r> {
             }
         };
         if let Err(e) = decoded {
+            if e.is_other_record_type() {
+                self.summary.other_records += 1;
+                if let Some(run) = self.partitions[index].as_mut() {
+                    run.tracker
+                        .consumed(msg.offset(), run.processor.watermark());
+                }
+                return Ok(());
+            }
             if e.is_fatal() {
                 return Err(format!(
                     "{}/{} offset {}: {e}",
