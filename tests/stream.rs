@@ -457,3 +457,135 @@ fn a_second_process_joining_and_the_first_leaving_change_no_result() {
         }
     }
 }
+
+#[test]
+fn rows_can_go_to_a_kafka_topic_as_registered_avro() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let scratch = Scratch::new("kafka-sink");
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("heartbeats", PARTITIONS, 1).unwrap();
+    cluster.create_topic("cir_out", PARTITIONS, 1).unwrap();
+    cluster
+        .create_topic("sink.spanflow-sessions", 1, 1)
+        .unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    produce(&bootstrap, "heartbeats");
+    // A Schema Registry: the heartbeat schema as id 1, and registration of output schemas.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(MockServer::start());
+    let heartbeat = serde_json::json!({ "schema": HEARTBEAT_SCHEMA });
+    rt.block_on(
+        Mock::given(method("GET"))
+            .and(path("/schemas/ids/1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(heartbeat))
+            .mount(&registry),
+    );
+    rt.block_on(
+        Mock::given(method("POST"))
+            .and(path("/subjects/cir_out-value/versions"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "id": 7 })))
+            .mount(&registry),
+    );
+    let spec = kafka_spec(&scratch, "heartbeats", "sink");
+    // The per-session output to the topic; the per-minute one stays in JSON lines.
+    let want: BTreeMap<_, _> = file_rows(&spec)
+        .into_iter()
+        .filter(|((key, _), _)| key.starts_with("cir_per_session/"))
+        .collect();
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n",
+        "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n    sink: { kafka: { topic: cir_out } }\n",
+    );
+    std::fs::write(&spec, text).unwrap();
+    let output = scratch.path("out.jsonl");
+    let log = std::fs::File::create(output.with_extension("log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        .arg("run")
+        .arg(&spec)
+        .arg("--output")
+        .arg(scratch.path("per-minute.jsonl"))
+        .env("SPANFLOW_KAFKA_BROKERS", &bootstrap)
+        .env("SPANFLOW_SCHEMA_REGISTRY_URL", registry.uri())
+        .env(
+            "SPANFLOW_CONFIG",
+            root().join("tests/data/stream-config.yaml"),
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // Read the topic back: Confluent header with the registered id, then the Avro datum.
+    let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "sink-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    use rdkafka::consumer::Consumer;
+    use rdkafka::Message;
+    consumer.subscribe(&["cir_out"]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got: BTreeMap<(String, i64), Value> = BTreeMap::new();
+    let mut schema = None;
+    while got.len() < want.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} rows on the topic:\n{}",
+            got.len(),
+            want.len(),
+            log_of(&output)
+        );
+        let Some(Ok(msg)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let payload = msg.payload().unwrap();
+        assert_eq!(
+            &payload[..5],
+            &[0, 0, 0, 0, 7],
+            "Confluent header with the registered id"
+        );
+        let schema = schema.get_or_insert_with(|| {
+            let requests = rt.block_on(registry.received_requests()).unwrap();
+            let body: Value = requests
+                .iter()
+                .find(|r| r.method.as_str() == "POST")
+                .map(|r| serde_json::from_slice(&r.body).unwrap())
+                .expect("the output schema was registered");
+            apache_avro::Schema::parse_str(body["schema"].as_str().unwrap()).unwrap()
+        });
+        let value = apache_avro::reader::datum::GenericDatumReader::builder(schema)
+            .build()
+            .unwrap()
+            .read_value(&mut &payload[5..])
+            .unwrap();
+        let json: Value = Value::try_from(value).unwrap();
+        let session = json["session"].as_str().unwrap().to_string();
+        assert_eq!(msg.key(), Some(session.as_bytes()), "keyed by session");
+        if session.starts_with("clock-") {
+            continue;
+        }
+        // Compare as the JSON sink writes: whole numbers as integers, with the output's name.
+        let output_name = "cir_per_session";
+        let time = json["time"].as_i64().unwrap();
+        let mut row = serde_json::Map::new();
+        row.insert("output".into(), output_name.into());
+        row.insert("session".into(), session.clone().into());
+        row.insert("time".into(), time.into());
+        for (k, v) in json.as_object().unwrap() {
+            if k != "session" && k != "time" {
+                let v = match v.as_f64() {
+                    Some(x) if x.fract() == 0.0 => Value::from(x as i64),
+                    _ => v.clone(),
+                };
+                row.insert(k.clone(), v);
+            }
+        }
+        got.insert(
+            (format!("{output_name}/{session}"), time),
+            Value::Object(row),
+        );
+    }
+    stop_gracefully(child, &output);
+    assert_eq!(got, want);
+}
