@@ -76,12 +76,18 @@ pub fn run(command: Command) -> ExitCode {
 }
 
 fn with_program(spec: &Path, f: impl FnOnce(&Program)) -> ExitCode {
+    with_valid_program(spec, |p| {
+        f(p);
+        ExitCode::SUCCESS
+    })
+}
+
+/// Loads and checks `spec`, then runs `f` on it; an invalid spec prints its problems and
+/// exits with [`EXIT_INVALID_SPEC`].
+pub fn with_valid_program(spec: &Path, f: impl FnOnce(&Program) -> ExitCode) -> ExitCode {
     let loaded = spec_file::load(spec);
     match loaded.program_or_report() {
-        Ok(p) => {
-            f(p);
-            ExitCode::SUCCESS
-        }
+        Ok(p) => f(p),
         Err(report) => {
             eprint!("{report}");
             ExitCode::from(EXIT_INVALID_SPEC)
@@ -302,14 +308,17 @@ fn progress_bar(input: &Path) -> Option<indicatif::ProgressBar> {
 }
 
 fn run_file(spec: &Path, input: &Path, schemas: Option<&Path>, output: &Path) -> ExitCode {
-    let loaded = spec_file::load(spec);
-    let program = match loaded.program_or_report() {
-        Ok(p) => p,
-        Err(report) => {
-            eprint!("{report}");
-            return ExitCode::from(EXIT_INVALID_SPEC);
-        }
-    };
+    with_valid_program(spec, |program| {
+        run_file_program(program, input, schemas, output)
+    })
+}
+
+fn run_file_program(
+    program: &Program,
+    input: &Path,
+    schemas: Option<&Path>,
+    output: &Path,
+) -> ExitCode {
     let result = if output == Path::new("-") {
         let stdout = io::stdout();
         run_program_on_file(program, input, schemas, &mut BufWriter::new(stdout.lock()))

@@ -1,13 +1,12 @@
 //! `spanflow run SPEC` without `--input`: the spec's streaming source, its sinks, and the
 //! signals that stop it.
 
-use crate::app::{projection_of, EXIT_INVALID_SPEC};
+use crate::app::{projection_of, with_valid_program};
 use crate::config::RuntimeConfig;
 use crate::decode::{DirFetcher, SchemaStore};
 use crate::kafka::{self, StreamSetup};
 use crate::registry::RegistryClient;
 use crate::sink::{JsonLinesSink, KafkaSink, OutputsMeta, Sink};
-use crate::spec_file;
 use spanflow_operators::spec::{SinkSpec, SourceSpec};
 use spanflow_operators::Program;
 use std::io::{self, BufWriter};
@@ -24,14 +23,17 @@ pub fn run_stream(
     output: &Path,
     config: Option<&Path>,
 ) -> ExitCode {
-    let loaded = spec_file::load(spec);
-    let program = match loaded.program_or_report() {
-        Ok(p) => p,
-        Err(report) => {
-            eprint!("{report}");
-            return ExitCode::from(EXIT_INVALID_SPEC);
-        }
-    };
+    with_valid_program(spec, |program| {
+        stream_program(program, schemas, output, config)
+    })
+}
+
+fn stream_program(
+    program: &Program,
+    schemas: Option<&Path>,
+    output: &Path,
+    config: Option<&Path>,
+) -> ExitCode {
     let stop = stop_on_signals();
     match start(program, schemas, output, config, stop) {
         Ok(summary) => {

@@ -4,7 +4,7 @@
 
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use serde_json::Value;
 use spanflow::decode::{write_confluent_header, FieldPath, Projection, SchemaStore};
 use spanflow::generate::{encode_datums, Device, Heartbeat, HEARTBEAT_SCHEMA};
@@ -299,15 +299,38 @@ fn stop_gracefully(mut child: Child, output: &Path) {
     );
 }
 
-#[test]
-fn a_kafka_run_gives_the_rows_of_the_file_run_and_stops_cleanly_on_sigterm() {
-    let scratch = Scratch::new("equal");
+/// A mock cluster with the input topic and the group's session log; and its bootstrap address.
+fn mock_cluster(group: &str) -> (MockCluster<'static, DefaultProducerContext>, String) {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("heartbeats", PARTITIONS, 1).unwrap();
     cluster
-        .create_topic("equal.spanflow-sessions", 1, 1)
+        .create_topic(&format!("{group}.spanflow-sessions"), 1, 1)
         .unwrap();
     let bootstrap = cluster.bootstrap_servers();
+    (cluster, bootstrap)
+}
+
+/// Every row ever written has the clean run's value, and the keys are the clean run's.
+fn assert_same_keys_and_never_a_different_value(
+    got: &BTreeMap<(String, i64), Vec<Value>>,
+    want: &BTreeMap<(String, i64), Value>,
+) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the same keys as the clean run"
+    );
+    for (key, values) in got {
+        for v in values {
+            assert_eq!(v, &want[key], "a different value was written for {key:?}");
+        }
+    }
+}
+
+#[test]
+fn a_kafka_run_gives_the_rows_of_the_file_run_and_stops_cleanly_on_sigterm() {
+    let scratch = Scratch::new("equal");
+    let (_cluster, bootstrap) = mock_cluster("equal");
     produce(&bootstrap, "heartbeats");
     let spec = kafka_spec(&scratch, "heartbeats", "equal");
     let want = file_rows(&spec);
@@ -325,12 +348,8 @@ fn a_kafka_run_gives_the_rows_of_the_file_run_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn kill_9_at_random_points_never_changes_or_loses_a_row() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("heartbeats", PARTITIONS, 1).unwrap();
-    cluster
-        .create_topic("crash.spanflow-sessions", 1, 1)
-        .unwrap();
-    crash_and_restart(&cluster.bootstrap_servers(), "crash");
+    let (_cluster, bootstrap) = mock_cluster("crash");
+    crash_and_restart(&bootstrap, "crash");
 }
 
 #[test]
@@ -381,19 +400,7 @@ fn crash_and_restart(bootstrap: &str, group: &str) {
     wait_for_rows(&mut child, &output, want.len(), Duration::from_secs(120));
     stop_gracefully(child, &output);
     let got = keyed(&std::fs::read_to_string(&output).unwrap());
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>(),
-        "the same keys as the clean run"
-    );
-    for (key, values) in &got {
-        for v in values {
-            assert_eq!(
-                v, &want[key],
-                "a replay wrote a different value for {key:?}"
-            );
-        }
-    }
+    assert_same_keys_and_never_a_different_value(&got, &want);
 }
 
 #[test]
@@ -425,12 +432,7 @@ fn on_tansu_a_kafka_run_gives_the_rows_of_the_file_run() {
 #[test]
 fn a_second_process_joining_and_the_first_leaving_change_no_result() {
     let scratch = Scratch::new("rebalance");
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("heartbeats", PARTITIONS, 1).unwrap();
-    cluster
-        .create_topic("rebalance.spanflow-sessions", 1, 1)
-        .unwrap();
-    let bootstrap = cluster.bootstrap_servers();
+    let (_cluster, bootstrap) = mock_cluster("rebalance");
     produce(&bootstrap, "heartbeats");
     let spec = kafka_spec(&scratch, "heartbeats", "rebalance");
     let want = file_rows(&spec);
@@ -444,18 +446,7 @@ fn a_second_process_joining_and_the_first_leaving_change_no_result() {
     wait_for_rows(&mut second, &output, want.len(), Duration::from_secs(90));
     stop_gracefully(second, &output);
     let got = keyed(&std::fs::read_to_string(&output).unwrap());
-    assert_eq!(
-        got.keys().collect::<Vec<_>>(),
-        want.keys().collect::<Vec<_>>()
-    );
-    for (key, values) in &got {
-        for v in values {
-            assert_eq!(
-                v, &want[key],
-                "a handover wrote a different value for {key:?}"
-            );
-        }
-    }
+    assert_same_keys_and_never_a_different_value(&got, &want);
 }
 
 #[test]
@@ -463,13 +454,8 @@ fn rows_can_go_to_a_kafka_topic_as_registered_avro() {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let scratch = Scratch::new("kafka-sink");
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("heartbeats", PARTITIONS, 1).unwrap();
+    let (cluster, bootstrap) = mock_cluster("sink");
     cluster.create_topic("cir_out", PARTITIONS, 1).unwrap();
-    cluster
-        .create_topic("sink.spanflow-sessions", 1, 1)
-        .unwrap();
-    let bootstrap = cluster.bootstrap_servers();
     produce(&bootstrap, "heartbeats");
     // A Schema Registry: the heartbeat schema as id 1, and registration of output schemas.
     let rt = tokio::runtime::Runtime::new().unwrap();
