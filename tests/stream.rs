@@ -338,6 +338,22 @@ fn a_kafka_run_gives_the_rows_of_the_file_run_and_stops_cleanly_on_sigterm() {
     let mut child = start(&spec, &bootstrap, &output);
     wait_for_rows(&mut child, &output, want.len(), Duration::from_secs(60));
     stop_gracefully(child, &output);
+    // Every fixture session ended before the commit (only the clock sessions are open): their
+    // completion markers were removed from the session log again.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let log = rt
+        .block_on(spanflow::kafka::SessionLog::open(
+            ClientConfig::new().set("bootstrap.servers", &bootstrap),
+            "equal.spanflow-sessions",
+        ))
+        .unwrap();
+    let partitions: Vec<(String, i32)> =
+        (0..PARTITIONS).map(|p| ("heartbeats".into(), p)).collect();
+    let kept = log.read(&partitions, Duration::from_secs(20)).unwrap();
+    let markers: usize = kept.values().map(|l| l.completed.len()).sum();
+    let checkpoints: usize = kept.values().map(|l| l.checkpoints.len()).sum();
+    assert_eq!(markers, 0, "completion markers left: {kept:?}");
+    assert!(checkpoints >= PARTITIONS as usize, "{kept:?}");
     let got = keyed(&std::fs::read_to_string(&output).unwrap());
     let got: BTreeMap<_, _> = got
         .into_iter()

@@ -14,7 +14,7 @@ mod context;
 mod session_log;
 
 pub use context::PartitionId;
-pub use session_log::SessionLog;
+pub use session_log::{PartitionLog, SessionLog};
 
 use crate::config::RuntimeConfig;
 use crate::decode::{DecodeError, DecodedEvent, SchemaStore};
@@ -93,6 +93,7 @@ enum Ack {
         partition: usize,
         generation: u64,
         first: Offset,
+        last: Offset,
         result: Result<(), String>,
     },
 }
@@ -127,6 +128,8 @@ struct PartitionRun<'p> {
     committed: Option<Checkpoint>,
     /// The offset after the last message handled.
     next_offset: Offset,
+    /// Markers in the session log (first, last offset), removed once the commit passes them.
+    recorded: Vec<(Offset, Offset)>,
 }
 
 /// Collects what a message produced.
@@ -526,6 +529,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             tracker: CommitTracker::new(Checkpoint { offset, watermark }),
             committed: None,
             next_offset: offset,
+            recorded: Vec::new(),
         };
         self.starting.remove(&run.id);
         let slot = self.partitions.iter().position(Option::is_none);
@@ -675,6 +679,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                     partition: m.partition,
                     generation: m.generation,
                     first: m.marker.first,
+                    last: m.marker.last,
                     result,
                 });
             });
@@ -768,6 +773,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 partition,
                 generation,
                 first,
+                last,
                 result,
             } => {
                 result?;
@@ -776,6 +782,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                     .filter(|p| p.generation == generation)
                 {
                     p.tracker.marker_acked(first);
+                    p.recorded.push((first, last));
                 }
             }
         }
@@ -821,6 +828,14 @@ impl<'p, 'r> Stream<'p, 'r> {
                 for (id, cp) in changed {
                     if let Some(p) = self.partitions.iter_mut().flatten().find(|p| p.id == id) {
                         p.committed = Some(cp);
+                        // Markers of sessions wholly before the commit can never be needed.
+                        let (done, kept) = p
+                            .recorded
+                            .drain(..)
+                            .partition(|(_, last)| *last < cp.offset);
+                        p.recorded = kept;
+                        let wait = matches!(mode, CommitMode::Sync);
+                        forget_markers(&self.log, self.runtime, &p.id, done, wait);
                     }
                 }
             }
@@ -828,6 +843,32 @@ impl<'p, 'r> Stream<'p, 'r> {
                 tracing::warn!(error = %e, "Offset commit failed; it is retried at the next interval.")
             }
         }
+    }
+}
+
+/// Tombstones session-log markers, in the background unless `wait` (the final commit); a lost
+/// tombstone only leaves a marker that readers skip.
+fn forget_markers(
+    log: &SessionLog,
+    runtime: &tokio::runtime::Runtime,
+    id: &PartitionId,
+    markers: Vec<(Offset, Offset)>,
+    wait: bool,
+) {
+    if markers.is_empty() {
+        return;
+    }
+    let log = log.clone();
+    let (topic, partition) = id.clone();
+    let task = runtime.spawn(async move {
+        for (first, _) in markers {
+            if let Err(e) = log.forget(&topic, partition, first).await {
+                tracing::debug!(error = %e, "Could not remove a session-log marker.");
+            }
+        }
+    });
+    if wait {
+        let _ = runtime.block_on(task);
     }
 }
 

@@ -147,6 +147,20 @@ impl SessionLog {
         .await
     }
 
+    /// Removes the marker of the session of `topic`/`partition` that started at `first` (a
+    /// tombstone): once the commit is past the session, no replay can meet its events.
+    pub async fn forget(&self, topic: &str, partition: i32, first: Offset) -> Result<(), String> {
+        let key = format!("{topic}/{partition}/{first}");
+        self.producer
+            .send(
+                FutureRecord::<str, [u8]>::to(&self.topic).key(&key),
+                Duration::from_secs(30),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| format!("session log `{}`: {e}", self.topic))
+    }
+
     /// Writes the checkpoint about to be committed for `topic`/`partition`.
     pub async fn record_checkpoint(
         &self,
@@ -216,6 +230,10 @@ impl SessionLog {
             return Ok(out);
         }
         consumer.assign(&tpl).map_err(|e| e.to_string())?;
+        // Tombstoned keys, with the tombstone's offset; and the records read, with their keys,
+        // so a tombstone that comes after a record removes it.
+        let mut forgotten: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut records: Vec<(Option<Vec<u8>>, i64, Stored)> = Vec::new();
         let deadline = Instant::now() + timeout;
         while !ends.is_empty() {
             if Instant::now() > deadline {
@@ -235,17 +253,28 @@ impl SessionLog {
                 ends.remove(&msg.partition());
             }
             let Some(payload) = msg.payload() else {
+                // A tombstone: the marker under this key is no longer needed.
+                if let Some(key) = msg.key() {
+                    forgotten.insert(key.to_vec(), msg.offset());
+                }
                 continue;
             };
             let Ok(record) = serde_json::from_slice::<Stored>(payload) else {
                 tracing::warn!(topic = %self.topic, offset = msg.offset(), "Ignored an unreadable session-log message.");
                 continue;
             };
-            let wanted = |topic: &str, partition: i32| {
-                partitions
-                    .iter()
-                    .any(|(t, p)| t == topic && *p == partition)
-            };
+            records.push((msg.key().map(<[u8]>::to_vec), msg.offset(), record));
+        }
+        let wanted = |topic: &str, partition: i32| {
+            partitions
+                .iter()
+                .any(|(t, p)| t == topic && *p == partition)
+        };
+        for (key, offset, record) in records {
+            let removed = key
+                .as_ref()
+                .and_then(|k| forgotten.get(k))
+                .is_some_and(|at| *at > offset);
             match record {
                 Stored::Completed {
                     topic,
@@ -253,7 +282,7 @@ impl SessionLog {
                     first,
                     last,
                     key,
-                } if wanted(&topic, partition) => {
+                } if !removed && wanted(&topic, partition) => {
                     out.entry((topic, partition))
                         .or_default()
                         .completed
