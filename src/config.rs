@@ -90,6 +90,12 @@ pub struct KafkaConfig {
     /// librdkafka properties passed through as they are (no secrets: those would be logged).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only (e.g. `session.timeout.ms`).
+    #[serde(default)]
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for producers only (sinks and the session log).
+    #[serde(default)]
+    pub producer_properties: BTreeMap<String, String>,
     /// Topic of completed-session markers (default `<group id>.spanflow-sessions`).
     #[serde(default)]
     pub session_log_topic: Option<String>,
@@ -210,6 +216,18 @@ const SECRET_PROPERTIES: &[&str] = &[
     "ssl.keystore.password",
 ];
 
+fn check_not_secret(key: &str, setting: &'static str) -> Result<(), ConfigError> {
+    if SECRET_PROPERTIES.contains(&key) {
+        return Err(ConfigError::Setting {
+            setting,
+            message: format!(
+                "`{key}` holds a secret: give it with the *_env or *_file settings, not in properties"
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl RuntimeConfig {
     /// Reads `path` (if given), then applies the environment.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
@@ -245,6 +263,29 @@ impl RuntimeConfig {
 }
 
 impl KafkaConfig {
+    /// Consumer settings: the common ones plus `consumer_properties`.
+    pub fn consumer_config(&self) -> Result<ClientConfig, ConfigError> {
+        self.with_properties(&self.consumer_properties, "kafka.consumer_properties")
+    }
+
+    /// Producer settings: the common ones plus `producer_properties`.
+    pub fn producer_config(&self) -> Result<ClientConfig, ConfigError> {
+        self.with_properties(&self.producer_properties, "kafka.producer_properties")
+    }
+
+    fn with_properties(
+        &self,
+        extra: &BTreeMap<String, String>,
+        setting: &'static str,
+    ) -> Result<ClientConfig, ConfigError> {
+        let mut c = self.client_config()?;
+        for (k, v) in extra {
+            check_not_secret(k, setting)?;
+            c.set(k, v);
+        }
+        Ok(c)
+    }
+
     /// librdkafka settings common to consumers and producers, secrets resolved.
     pub fn client_config(&self) -> Result<ClientConfig, ConfigError> {
         let mut c = ClientConfig::new();
@@ -254,14 +295,7 @@ impl KafkaConfig {
         })?;
         c.set("bootstrap.servers", brokers);
         for (k, v) in &self.properties {
-            if SECRET_PROPERTIES.contains(&k.as_str()) {
-                return Err(ConfigError::Setting {
-                    setting: "kafka.properties",
-                    message: format!(
-                        "`{k}` holds a secret: give it with the *_env or *_file settings, not in properties"
-                    ),
-                });
-            }
+            check_not_secret(k, "kafka.properties")?;
             c.set(k, v);
         }
         if let Some(p) = self.security_protocol {
@@ -405,6 +439,21 @@ mod tests {
         let e = k.client_config().unwrap_err().to_string();
         assert!(e.contains("`sasl.password` holds a secret"), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
+        k.properties.clear();
+        k.consumer_properties
+            .insert("session.timeout.ms".into(), "6000".into());
+        assert_eq!(
+            k.consumer_config().unwrap().get("session.timeout.ms"),
+            Some("6000")
+        );
+        assert_eq!(k.producer_config().unwrap().get("session.timeout.ms"), None);
+        k.producer_properties
+            .insert("ssl.key.password".into(), "hunter2".into());
+        let e = k.producer_config().unwrap_err().to_string();
+        assert!(
+            e.starts_with("kafka.producer_properties: `ssl.key.password` holds a secret"),
+            "{e}"
+        );
     }
 
     #[test]

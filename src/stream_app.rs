@@ -143,7 +143,7 @@ fn build_sinks(
                             out.name, k.topic
                         ));
                     };
-                    let client = config.kafka.client_config().map_err(|e| e.to_string())?;
+                    let client = config.kafka.producer_config().map_err(|e| e.to_string())?;
                     let sink = KafkaSink::for_program(program, registry, &client)
                         .map_err(|e| e.to_string())?;
                     let s = Arc::new(Sink::Kafka(sink));

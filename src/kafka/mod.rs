@@ -229,15 +229,15 @@ impl<'p, 'r> Stream<'p, 'r> {
             sinks,
             stop,
         } = setup;
-        let client = config.kafka.client_config().map_err(|e| e.to_string())?;
+        let producer = config.kafka.producer_config().map_err(|e| e.to_string())?;
         let group = group_id(program, source);
         let log_topic = config
             .kafka
             .session_log_topic
             .clone()
             .unwrap_or_else(|| format!("{group}.spanflow-sessions"));
-        let log = runtime.block_on(SessionLog::open(&client, &log_topic))?;
-        let mut consumer_config = client.clone();
+        let log = runtime.block_on(SessionLog::open(&producer, &log_topic))?;
+        let mut consumer_config = config.kafka.consumer_config().map_err(|e| e.to_string())?;
         consumer_config
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
