@@ -307,3 +307,98 @@ async fn a_value_of_another_type_is_a_permanent_write_error_naming_the_column() 
     };
     assert!(!sink.write(&other).await.unwrap_err().retryable);
 }
+
+/// A row of the `TYPED` table: time, total, select_2, c1st_cdn.
+type TypedRow = (i64, Option<f64>, Option<String>, Option<bool>);
+
+/// Three column types, nulls, and column names that are not plain CQL names.
+const TYPED: &str = r#"
+name: scylla-sink test
+input: { session_key: k, time: t }
+nodes:
+  - { id: events, op: event_source }
+  - { id: x, op: get, inputs: [events], with: { field: x, type: f64 } }
+  - { id: Total, op: cumulative_sum, inputs: [x] }
+  - { id: cdn_updates, op: get, inputs: [events], with: { field: cdn, type: string } }
+  - { id: select, op: latest_event_to_state, inputs: [cdn_updates] }
+  - { id: 1st-cdn, op: equals, inputs: [select], with: { value: CDN1 } }
+outputs:
+  - name: per_event
+    evaluate_at: every_event
+    columns: [Total, select, 1st-cdn]
+    sink: { scylla: { keyspace: ks, table: per_event } }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn booleans_texts_nulls_and_renamed_columns() {
+    let program = Program::parse(TYPED, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let targets = spanflow::sink::scylla_targets(&program);
+    assert_eq!(targets.len(), 1);
+    let meta = OutputsMeta::of(&program);
+    let layout = spanflow::sink::TableLayout::of(&meta, 0, &targets[0].1).unwrap();
+    assert_eq!(layout.columns, ["total", "select_2", "c1st_cdn"]);
+    assert_eq!(layout.types, ["double", "text", "boolean"]);
+    let server = Kassandra::start();
+    let config = config(server.node());
+    let session = connect_session(&config).await.unwrap();
+    ScyllaSink::apply_ddl(
+        &session,
+        &ddl(&meta, &targets, DEFAULT_REPLICATION).unwrap(),
+    )
+    .await
+    .unwrap();
+    let sink = ScyllaSink::for_program(&program, &config).await.unwrap();
+    let row = |time, values: Vec<Option<Scalar>>| SinkRow {
+        session: "s1".into(),
+        row: Row {
+            output: 0,
+            time,
+            values: values.into_iter().collect(),
+        },
+    };
+    sink.write(&row(1, vec![Some(Scalar::F64(1.5)), None, None]))
+        .await
+        .unwrap();
+    sink.write(&row(
+        2,
+        vec![
+            Some(Scalar::F64(3.0)),
+            Some(Scalar::Str("CDN1".into())),
+            Some(Scalar::Bool(true)),
+        ],
+    ))
+    .await
+    .unwrap();
+    let result = session
+        .query_unpaged(
+            "SELECT time, total, select_2, c1st_cdn FROM ks.per_event WHERE session = 's1'",
+            (),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
+    let mut rows: Vec<TypedRow> = result
+        .rows::<(CqlTimestamp, Option<f64>, Option<String>, Option<bool>)>()
+        .unwrap()
+        .map(|r| {
+            let (t, a, b, c) = r.unwrap();
+            (t.0, a, b, c)
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    assert_eq!(
+        rows,
+        [
+            (1, Some(1.5), None, None),
+            (2, Some(3.0), Some("CDN1".into()), Some(true))
+        ]
+    );
+}
+
+#[test]
+fn the_sink_spec_rejects_unknown_fields() {
+    let spec = TYPED.replace("table: per_event", "table: per_event, ttl: 5");
+    let e = format!("{:?}", Program::parse(&spec, None).unwrap_err());
+    assert!(e.contains("unknown field `ttl`"), "{e}");
+}
