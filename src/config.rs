@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `SPANFLOW_KAFKA_BROKERS` (or `KAFKA_BROKERS`) | `kafka.brokers` |
 //! | `SPANFLOW_SCHEMA_REGISTRY_URL`, `…_USERNAME`, `…_PASSWORD` | `schema_registry` |
+//! | `SCYLLA_NODES` (comma-separated) | `scylla.nodes` |
 //!
 //! Secrets are never written in the file: it names the environment variable or file holding
 //! each (`sasl_password_env`, `ssl_key_password_file`, …), read at startup, and never logged.
@@ -24,6 +25,12 @@
 //!   url: https://registry:8081
 //! delivery:
 //!   max_in_flight: 1024
+//! scylla:
+//!   nodes: [scylla-1:9042, scylla-2:9042]
+//!   local_datacenter: dc1
+//!   username: spanflow
+//!   password_env: SCYLLA_PASSWORD
+//!   consistency: local_quorum
 //! ```
 
 use crate::registry::{self, RegistryConfig};
@@ -48,6 +55,126 @@ pub struct RuntimeConfig {
     /// Delivery limits.
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// The ScyllaDB cluster of outputs with `sink: { scylla: ... }`.
+    #[serde(default)]
+    pub scylla: ScyllaConfig,
+}
+
+/// How to reach and write to ScyllaDB (or Cassandra).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaConfig {
+    /// Contact points (`host:port`); the driver discovers the rest of the cluster.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// The datacenter whose replicas are preferred (no failover to other datacenters when set).
+    #[serde(default)]
+    pub local_datacenter: Option<String>,
+    /// Username for password authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Write consistency (default `local_quorum`).
+    #[serde(default)]
+    pub consistency: ScyllaConsistency,
+    /// Client-side timeout of one write, in seconds (default 15).
+    #[serde(default = "defaults::scylla_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Whether the driver waits for schema agreement after schema changes (default true; off
+    /// for servers without `system.peers` schema versions, such as kassandra).
+    #[serde(default = "defaults::yes")]
+    pub await_schema_agreement: bool,
+    /// Whether the driver reads the cluster's schema metadata (default true; off for servers
+    /// without full system tables, such as kassandra).
+    #[serde(default = "defaults::yes")]
+    pub fetch_schema_metadata: bool,
+    /// Whether inserts carry `USING TIMESTAMP <evaluation time>` so replays rewrite identical
+    /// cells (default true; off for servers that do not parse it, such as kassandra).
+    #[serde(default = "defaults::yes")]
+    pub using_timestamp: bool,
+    /// Writes to ScyllaDB in flight at once, over all outputs (default 256).
+    #[serde(default = "defaults::scylla_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+impl Default for ScyllaConfig {
+    fn default() -> Self {
+        Self {
+            nodes: Vec::new(),
+            local_datacenter: None,
+            username: None,
+            password_env: None,
+            password_file: None,
+            consistency: ScyllaConsistency::default(),
+            request_timeout_secs: defaults::scylla_request_timeout_secs(),
+            await_schema_agreement: true,
+            fetch_schema_metadata: true,
+            using_timestamp: true,
+            max_in_flight: defaults::scylla_max_in_flight(),
+        }
+    }
+}
+
+impl ScyllaConfig {
+    /// The client-side timeout of one write.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs.max(1))
+    }
+
+    /// The username and password, the password read from its environment variable or file.
+    pub fn credentials(&self) -> Result<Option<(String, secret::Secret)>, ConfigError> {
+        let password = secret::resolve(
+            "password",
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )
+        .map_err(|source| ConfigError::Secret {
+            setting: "scylla.password",
+            source,
+        })?;
+        match (&self.username, password) {
+            (Some(u), Some(p)) => Ok(Some((u.clone(), p))),
+            (Some(_), None) => Err(ConfigError::Setting {
+                setting: "scylla.username",
+                message: "a username needs password_env or password_file".into(),
+            }),
+            (None, Some(_)) => Err(ConfigError::Setting {
+                setting: "scylla.password",
+                message: "a password needs username".into(),
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// CQL consistency levels for writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScyllaConsistency {
+    /// Any node, hinted handoff included.
+    Any,
+    /// One replica.
+    One,
+    /// Two replicas.
+    Two,
+    /// Three replicas.
+    Three,
+    /// A majority of all replicas.
+    Quorum,
+    /// Every replica.
+    All,
+    /// A majority of the local datacenter's replicas.
+    #[default]
+    LocalQuorum,
+    /// A majority in every datacenter.
+    EachQuorum,
+    /// One replica in the local datacenter.
+    LocalOne,
 }
 
 /// How to reach and authenticate to Kafka.
@@ -173,6 +300,15 @@ mod defaults {
     pub fn drain_timeout_secs() -> u64 {
         30
     }
+    pub fn scylla_request_timeout_secs() -> u64 {
+        15
+    }
+    pub fn scylla_max_in_flight() -> usize {
+        256
+    }
+    pub fn yes() -> bool {
+        true
+    }
 }
 
 /// A configuration that cannot be used.
@@ -254,6 +390,14 @@ impl RuntimeConfig {
         };
         if let Some(brokers) = env("SPANFLOW_KAFKA_BROKERS").or_else(|| env("KAFKA_BROKERS")) {
             config.kafka.brokers = Some(brokers);
+        }
+        if let Some(nodes) = env("SCYLLA_NODES") {
+            config.scylla.nodes = nodes
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if config.schema_registry.is_none() {
             config.schema_registry = RegistryConfig::from_env_vars(&env)?;
@@ -454,6 +598,37 @@ mod tests {
             e.starts_with("kafka.producer_properties: `ssl.key.password` holds a secret"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn scylla_settings_have_production_defaults_and_scylla_nodes_wins() {
+        let c = RuntimeConfig::load_with(None, env(&[])).unwrap();
+        assert!(c.scylla.nodes.is_empty());
+        assert_eq!(c.scylla.consistency, ScyllaConsistency::LocalQuorum);
+        assert!(c.scylla.await_schema_agreement && c.scylla.fetch_schema_metadata);
+        assert!(c.scylla.using_timestamp);
+        assert_eq!(c.scylla.max_in_flight, 256);
+        let f = write(
+            "scylla: { nodes: ['a:9042'], consistency: one, request_timeout_secs: 3, \
+             await_schema_agreement: false, username: u, password_env: SPANFLOW_TEST_SCYLLA_PW_UNSET }\n",
+        );
+        let c = RuntimeConfig::load_with(Some(&f.0), env(&[])).unwrap();
+        assert_eq!(c.scylla.nodes, ["a:9042"]);
+        assert_eq!(c.scylla.consistency, ScyllaConsistency::One);
+        assert_eq!(c.scylla.request_timeout(), Duration::from_secs(3));
+        assert!(!c.scylla.await_schema_agreement && c.scylla.fetch_schema_metadata);
+        let e = c.scylla.credentials().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "scylla.password: environment variable SPANFLOW_TEST_SCYLLA_PW_UNSET is not set"
+        );
+        let c = RuntimeConfig::load_with(Some(&f.0), env(&[("SCYLLA_NODES", "b:1, c:2")])).unwrap();
+        assert_eq!(c.scylla.nodes, ["b:1", "c:2"]);
+        let f = write("scylla: { node: ['a:9042'] }\n");
+        let e = RuntimeConfig::load_with(Some(&f.0), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `node`"), "{e}");
     }
 
     #[test]

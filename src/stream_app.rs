@@ -151,6 +151,13 @@ fn build_sinks(
                     s
                 }
             },
+            SinkSpec::Scylla(s) => {
+                return Err(format!(
+                    "output `{}` writes to ScyllaDB table `{}.{}`: ScyllaDB sinks are not wired \
+                     into streaming runs yet",
+                    out.name, s.keyspace, s.table
+                ))
+            }
         };
         sinks.push(sink);
     }

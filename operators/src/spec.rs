@@ -120,6 +120,21 @@ pub enum SinkSpec {
     Stdout,
     /// Avro records in Confluent framing on a Kafka topic, for another pipeline to read.
     Kafka(KafkaSinkSpec),
+    /// Rows in a ScyllaDB (or Cassandra) table, one row per session and evaluation time.
+    Scylla(ScyllaSinkSpec),
+}
+
+/// A ScyllaDB table receiving an output's rows (the cluster is in the runtime config).
+///
+/// The table has the columns `session text`, `time timestamp` and one column per output column
+/// (`double`, `boolean` or `text`), with primary key `((session), time)`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaSinkSpec {
+    /// The keyspace.
+    pub keyspace: String,
+    /// The table.
+    pub table: String,
 }
 
 /// A Kafka topic receiving an output's rows.

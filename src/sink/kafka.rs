@@ -335,7 +335,7 @@ impl KafkaSink {
             .enumerate()
             .filter_map(|(i, o)| match &o.sink {
                 SinkSpec::Kafka(k) => Some((i, k.clone())),
-                SinkSpec::Stdout => None,
+                SinkSpec::Stdout | SinkSpec::Scylla(_) => None,
             })
             .collect();
         Self::new(&OutputsMeta::of(program), &targets, registry, client)

@@ -8,9 +8,14 @@
 
 mod json;
 mod kafka;
+mod scylla;
 #[cfg(test)]
 mod tests;
 
+pub use self::scylla::{
+    connect_session, ddl, execution_error_is_retryable, prepare_error_is_retryable, scylla_targets,
+    ScyllaSink, ScyllaSinkError, TableLayout, DEFAULT_REPLICATION,
+};
 pub use json::JsonLinesSink;
 pub use kafka::{
     kafka_error_is_retryable, KafkaSink, KafkaSinkError, OutputSchema, DEFAULT_FLUSH_TIMEOUT,
@@ -91,6 +96,8 @@ pub enum Sink {
     JsonLines(JsonLinesSink),
     /// Avro records in Confluent framing on Kafka topics.
     Kafka(KafkaSink),
+    /// Rows of CQL tables in ScyllaDB or Cassandra.
+    Scylla(ScyllaSink),
     /// Rows are dropped once "written" (benchmarks, dry runs).
     Discard,
 }
@@ -101,6 +108,7 @@ impl Sink {
         match self {
             Sink::JsonLines(s) => s.write(row),
             Sink::Kafka(s) => s.write(row).await,
+            Sink::Scylla(s) => s.write(row).await,
             Sink::Discard => Ok(()),
         }
     }
@@ -110,6 +118,7 @@ impl Sink {
         match self {
             Sink::JsonLines(s) => s.flush(),
             Sink::Kafka(s) => s.flush().await,
+            Sink::Scylla(s) => s.flush().await,
             Sink::Discard => Ok(()),
         }
     }
