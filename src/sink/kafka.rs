@@ -431,11 +431,7 @@ impl KafkaSink {
     /// Produces one row and resolves when the broker acknowledged it.
     pub async fn write(&self, row: &SinkRow) -> Result<(), SinkError> {
         let Some(target) = self.target(row.row.output) else {
-            return Err(SinkError {
-                sink: "kafka".into(),
-                message: format!("output number {} is not routed to Kafka", row.row.output),
-                retryable: false,
-            });
+            return Err(SinkError::not_routed("kafka", "Kafka", row.row.output));
         };
         let payload = target.encode(row)?;
         let record = FutureRecord::to(&target.topic)

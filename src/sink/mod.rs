@@ -90,6 +90,17 @@ pub struct SinkError {
     pub retryable: bool,
 }
 
+impl SinkError {
+    /// A row of an output this sink was not set up for: a routing bug, never retried.
+    pub fn not_routed(sink: &str, system: &str, output: usize) -> Self {
+        SinkError {
+            sink: sink.into(),
+            message: format!("output number {output} is not routed to {system}"),
+            retryable: false,
+        }
+    }
+}
+
 /// One configured sink.
 pub enum Sink {
     /// JSON lines on stdout or a file.

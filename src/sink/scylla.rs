@@ -597,11 +597,7 @@ impl ScyllaSink {
     /// Inserts one row and resolves when the write reached the configured consistency.
     pub async fn write(&self, row: &SinkRow) -> Result<(), SinkError> {
         let Some(target) = self.target(row.row.output) else {
-            return Err(SinkError {
-                sink: "scylla".into(),
-                message: format!("output number {} is not routed to ScyllaDB", row.row.output),
-                retryable: false,
-            });
+            return Err(SinkError::not_routed("scylla", "ScyllaDB", row.row.output));
         };
         let values = target.values(row, self.using_timestamp)?;
         let _permit = self
