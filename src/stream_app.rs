@@ -6,7 +6,7 @@ use crate::config::RuntimeConfig;
 use crate::decode::{DirFetcher, SchemaStore};
 use crate::kafka::{self, StreamSetup};
 use crate::registry::RegistryClient;
-use crate::sink::{JsonLinesSink, KafkaSink, OutputsMeta, Sink};
+use crate::sink::{JsonLinesSink, KafkaSink, OutputsMeta, ScyllaSink, Sink};
 use spanflow_operators::spec::{SinkSpec, SourceSpec};
 use spanflow_operators::Program;
 use std::io::{self, BufWriter};
@@ -86,7 +86,8 @@ fn start(
             return Err("no schemas: configure schema_registry (or SPANFLOW_SCHEMA_REGISTRY_URL), or give --schemas DIR with <id>.avsc files".into())
         }
     };
-    let sinks = build_sinks(program, output, &config, registry.as_ref())?;
+    let runtime = kafka::io_runtime()?;
+    let sinks = build_sinks(program, output, &config, registry.as_ref(), &runtime)?;
     kafka::run(StreamSetup {
         program,
         source,
@@ -94,20 +95,23 @@ fn start(
         schemas: store,
         sinks,
         stop,
+        runtime: &runtime,
     })
 }
 
 /// One sink per output; outputs writing JSON lines share one writer, outputs writing to Kafka
-/// one producer.
+/// one producer, outputs writing to ScyllaDB one session.
 fn build_sinks(
     program: &Program,
     output: &Path,
     config: &RuntimeConfig,
     registry: Option<&RegistryClient>,
+    runtime: &tokio::runtime::Runtime,
 ) -> Result<Vec<Arc<Sink>>, String> {
     let meta = OutputsMeta::of(program);
     let mut json: Option<Arc<Sink>> = None;
     let mut kafka: Option<Arc<Sink>> = None;
+    let mut scylla: Option<Arc<Sink>> = None;
     let mut sinks = Vec::new();
     for out in &program.outputs {
         let sink = match &out.sink {
@@ -151,13 +155,18 @@ fn build_sinks(
                     s
                 }
             },
-            SinkSpec::Scylla(s) => {
-                return Err(format!(
-                    "output `{}` writes to ScyllaDB table `{}.{}`: ScyllaDB sinks are not wired \
-                     into streaming runs yet",
-                    out.name, s.keyspace, s.table
-                ))
-            }
+            SinkSpec::Scylla(_) => match &scylla {
+                Some(s) => s.clone(),
+                None => {
+                    // The session's connections live on the runtime that runs the writes.
+                    let sink = runtime
+                        .block_on(ScyllaSink::for_program(program, &config.scylla))
+                        .map_err(|e| e.to_string())?;
+                    let s = Arc::new(Sink::Scylla(sink));
+                    scylla = Some(s.clone());
+                    s
+                }
+            },
         };
         sinks.push(sink);
     }

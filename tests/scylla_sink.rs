@@ -402,3 +402,75 @@ fn the_sink_spec_rejects_unknown_fields() {
     let e = format!("{:?}", Program::parse(&spec, None).unwrap_err());
     assert!(e.contains("unknown field `ttl`"), "{e}");
 }
+
+/// `spanflow run` on a Kafka source (librdkafka's mock cluster) with the per-session output
+/// going to a CQL table: the table ends up with the rows of the file run.
+#[test]
+fn a_kafka_stream_lands_in_a_cql_table() {
+    use crate::stream;
+    let server = Kassandra::start();
+    let (_cluster, bootstrap) = stream::mock_cluster("cql");
+    stream::produce(&bootstrap, "heartbeats");
+    let scratch = stream::Scratch::new("cql");
+    let spec = stream::kafka_spec(&scratch, "heartbeats", "cql");
+    let want: Vec<String> = {
+        let mut lines: Vec<String> = stream::file_rows(&spec)
+            .into_iter()
+            .filter(|((key, _), _)| key.starts_with("cir_per_session/"))
+            .map(|(_, v)| v.to_string())
+            .collect();
+        lines.sort();
+        lines
+    };
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n",
+        "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: cir_stream } }\n",
+    );
+    std::fs::write(&spec, text).unwrap();
+    let config = scratch.path("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "kafka:\n  consumer_properties: {{ session.timeout.ms: \"3000\", heartbeat.interval.ms: \"300\" }}\n\
+             delivery: {{ commit_interval_ms: 200 }}\n\
+             scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n",
+            server.node()
+        ),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let program = cir();
+    let session = rt.block_on(async {
+        let session = connect_session(&self::config(server.node())).await.unwrap();
+        let statements = ddl(
+            &OutputsMeta::of(&program),
+            &target("cir_stream"),
+            DEFAULT_REPLICATION,
+        )
+        .unwrap();
+        ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
+        session
+    });
+    let output = scratch.path("per-minute.jsonl");
+    let child = stream::start_with_config(&spec, &bootstrap, &output, &config);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = rt.block_on(table_json(&session, &program, "cir_stream"));
+        if got.len() >= want.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} rows in the table:\n{}",
+            got.len(),
+            want.len(),
+            stream::log_of(&output)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    stream::stop_gracefully(child, &output);
+    assert_eq!(
+        rt.block_on(table_json(&session, &program, "cir_stream")),
+        want
+    );
+}

@@ -20,17 +20,17 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("spanflow-stream-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
@@ -46,7 +46,7 @@ impl Drop for Scratch {
 
 /// The CIR spec with a Kafka source, a 60 s session gap, and a per-minute output (rows all
 /// along a session, not only at its end).
-fn kafka_spec(scratch: &Scratch, topic: &str, group: &str) -> PathBuf {
+pub(crate) fn kafka_spec(scratch: &Scratch, topic: &str, group: &str) -> PathBuf {
     let text =
         std::fs::read_to_string(root().join("dag-specs/video/connection_induced_rebuffering.yaml"))
             .unwrap();
@@ -145,7 +145,7 @@ fn generated(scratch: &Scratch, sessions: usize, events: usize) -> PathBuf {
     path
 }
 
-fn produce(bootstrap: &str, topic: &str) {
+pub(crate) fn produce(bootstrap: &str, topic: &str) {
     produce_file(bootstrap, topic, &root().join(FIXTURE));
 }
 
@@ -182,7 +182,7 @@ fn produce_over(bootstrap: &str, topic: &str, framed: &Path, duration: Duration)
 }
 
 /// Rows of `spec` run on the fixture file, keyed by (output/session, time).
-fn file_rows(spec: &Path) -> BTreeMap<(String, i64), Value> {
+pub(crate) fn file_rows(spec: &Path) -> BTreeMap<(String, i64), Value> {
     file_rows_of(spec, &root().join(FIXTURE))
 }
 
@@ -211,7 +211,7 @@ fn file_rows_of(spec: &Path, framed: &Path) -> BTreeMap<(String, i64), Value> {
 
 /// Every row of a JSON-lines output by (session, time), in write order; clock sessions left
 /// out, and a torn last line (a kill during a write) ignored.
-fn keyed(text: &str) -> BTreeMap<(String, i64), Vec<Value>> {
+pub(crate) fn keyed(text: &str) -> BTreeMap<(String, i64), Vec<Value>> {
     let mut rows: BTreeMap<(String, i64), Vec<Value>> = BTreeMap::new();
     for line in text.lines() {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
@@ -230,7 +230,22 @@ fn keyed(text: &str) -> BTreeMap<(String, i64), Vec<Value>> {
 }
 
 /// Starts `spanflow run`; its log goes to `<output>.log`.
-fn start(spec: &Path, bootstrap: &str, output: &Path) -> Child {
+pub(crate) fn start(spec: &Path, bootstrap: &str, output: &Path) -> Child {
+    start_with_config(
+        spec,
+        bootstrap,
+        output,
+        &root().join("tests/data/stream-config.yaml"),
+    )
+}
+
+/// [`start`] with another runtime config file.
+pub(crate) fn start_with_config(
+    spec: &Path,
+    bootstrap: &str,
+    output: &Path,
+    config: &Path,
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -244,10 +259,7 @@ fn start(spec: &Path, bootstrap: &str, output: &Path) -> Child {
         .arg("--output")
         .arg(output)
         .env("SPANFLOW_KAFKA_BROKERS", bootstrap)
-        .env(
-            "SPANFLOW_CONFIG",
-            root().join("tests/data/stream-config.yaml"),
-        )
+        .env("SPANFLOW_CONFIG", config)
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
@@ -285,11 +297,11 @@ fn wait_for_rows(child: &mut Child, output: &Path, want: usize, timeout: Duratio
     }
 }
 
-fn log_of(output: &Path) -> String {
+pub(crate) fn log_of(output: &Path) -> String {
     std::fs::read_to_string(output.with_extension("log")).unwrap_or_default()
 }
 
-fn stop_gracefully(mut child: Child, output: &Path) {
+pub(crate) fn stop_gracefully(mut child: Child, output: &Path) {
     signal(&child, "-TERM");
     let status = child.wait().unwrap();
     assert!(
@@ -300,7 +312,7 @@ fn stop_gracefully(mut child: Child, output: &Path) {
 }
 
 /// A mock cluster with the input topic and the group's session log; and its bootstrap address.
-fn mock_cluster(group: &str) -> (MockCluster<'static, DefaultProducerContext>, String) {
+pub(crate) fn mock_cluster(group: &str) -> (MockCluster<'static, DefaultProducerContext>, String) {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("heartbeats", PARTITIONS, 1).unwrap();
     cluster

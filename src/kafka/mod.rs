@@ -72,6 +72,19 @@ pub struct StreamSetup<'a> {
     pub sinks: Vec<Arc<Sink>>,
     /// Set to stop: drain writes, commit, return.
     pub stop: Arc<AtomicBool>,
+    /// The runtime that runs sink I/O (sinks with connections of their own, like ScyllaDB
+    /// sessions, must have been created on it).
+    pub runtime: &'a tokio::runtime::Runtime,
+}
+
+/// The runtime for sink I/O: two worker threads beside the consumer thread.
+pub fn io_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("spanflow-io")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))
 }
 
 /// The group id of a run.
@@ -175,13 +188,8 @@ impl Emit for Collector<'_> {
 
 /// Runs the spec on its Kafka source until `stop` is set or a fatal error.
 pub fn run(setup: StreamSetup<'_>) -> Result<StreamSummary, String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("spanflow-io")
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
-    let mut stream = Stream::connect(setup, &runtime)?;
+    let runtime = setup.runtime;
+    let mut stream = Stream::connect(setup, runtime)?;
     let result = stream.run_loop();
     let summary = stream.finish(result.is_ok());
     result.map(|()| summary)
@@ -228,6 +236,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             schemas,
             sinks,
             stop,
+            runtime: _,
         } = setup;
         let producer = config.kafka.producer_config().map_err(|e| e.to_string())?;
         let group = group_id(program, source);
