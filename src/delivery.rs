@@ -99,6 +99,11 @@ impl CommitTracker {
         self.watermark = watermark;
     }
 
+    /// The offset after the last message processed: where reading continues.
+    pub fn next_offset(&self) -> Offset {
+        self.next
+    }
+
     /// A session opened at `first`.
     pub fn opened(&mut self, first: Offset, watermark_before: Option<Time>) {
         self.holds.insert(

@@ -139,8 +139,6 @@ struct PartitionRun<'p> {
     processor: SessionProcessor<'p>,
     tracker: CommitTracker,
     committed: Option<Checkpoint>,
-    /// The offset after the last message handled.
-    next_offset: Offset,
     /// Markers in the session log (first, last offset), removed once the commit passes them.
     recorded: Vec<(Offset, Offset)>,
 }
@@ -369,7 +367,8 @@ impl<'p, 'r> Stream<'p, 'r> {
             return Ok(());
         };
         let run = self.partitions[index].as_mut().expect("partition is owned");
-        if msg.offset() < run.next_offset {
+        let position = run.tracker.next_offset();
+        if msg.offset() < position {
             // Already processed (a broker re-sent part of a batch): the state includes it.
             self.summary.redelivered += 1;
             if self.summary.redelivered.is_power_of_two() {
@@ -377,14 +376,13 @@ impl<'p, 'r> Stream<'p, 'r> {
                     topic = msg.topic(),
                     partition = msg.partition(),
                     offset = msg.offset(),
-                    expected = run.next_offset,
+                    expected = position,
                     count = self.summary.redelivered,
                     "Ignored a message before the partition's position."
                 );
             }
             return Ok(());
         }
-        run.next_offset = msg.offset() + 1;
         self.summary.messages += 1;
         let Some(payload) = msg.payload() else {
             return self.bad(
@@ -537,7 +535,6 @@ impl<'p, 'r> Stream<'p, 'r> {
             processor,
             tracker: CommitTracker::new(Checkpoint { offset, watermark }),
             committed: None,
-            next_offset: offset,
             recorded: Vec::new(),
         };
         self.starting.remove(&run.id);
@@ -608,7 +605,12 @@ impl<'p, 'r> Stream<'p, 'r> {
             .ok()?;
         let e = committed.find_partition(&id.0, id.1)?;
         let offset = e.offset().to_raw().filter(|o| *o >= 0)?;
-        Some((offset, Checkpoint::watermark_from_metadata(e.metadata())))
+        // rdkafka panics on metadata that is not UTF-8, which any client of the group may
+        // have committed: treat that as no watermark rather than crash.
+        let metadata =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.metadata().to_owned()))
+                .unwrap_or_default();
+        Some((offset, Checkpoint::watermark_from_metadata(&metadata)))
     }
 
     fn drop_revoked(&mut self) {
