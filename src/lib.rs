@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod generate;
 pub mod graph;
 pub mod kafka;
+pub mod lookup;
 pub mod output;
 pub mod pipeline;
 pub mod registry;

@@ -12,6 +12,7 @@ mod pointwise;
 mod prelude;
 
 pub mod evaluate_at;
+pub mod lookups;
 pub mod program;
 pub mod spec;
 pub mod testing;

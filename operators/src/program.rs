@@ -97,6 +97,15 @@ pub struct InputPlan {
     pub session_gap: Option<Time>,
     /// The streaming source, if the spec names one.
     pub source: Option<SourceSpec>,
+    /// Lookups joined onto events; their columns fill the slots after `fields`.
+    pub lookups: Vec<crate::lookups::LookupPlan>,
+}
+
+impl InputPlan {
+    /// Slots of an enriched record: the decoder's fields, then every lookup column.
+    pub fn slots(&self) -> usize {
+        self.fields.len() + self.lookups.iter().map(|l| l.columns.len()).sum::<usize>()
+    }
 }
 
 /// On a stream, sessions end after 30 minutes of event time without events unless the spec
@@ -170,8 +179,16 @@ impl Program {
             }
         }
 
-        // Resolve `get` fields into decoder slots, checking them against the schema.
+        // Resolve `get` fields into decoder slots, checking them against the schema; lookup
+        // keys are decoder fields too, lookup columns get slots after them.
         let mut fields: Vec<(String, ValueType)> = Vec::new();
+        let mut spec = spec;
+        let mut lookups = crate::lookups::Resolver::new(
+            std::mem::take(&mut spec.input.lookups),
+            schema,
+            &mut fields,
+            &mut problems,
+        );
         let mut decls = Vec::with_capacity(spec.nodes.len());
         for node in spec.nodes {
             let mut op = match node.operator {
@@ -181,7 +198,32 @@ impl Program {
                     continue;
                 }
             };
-            if let AnyOperator::Get(get) = &mut op {
+            let lookup = match &op {
+                AnyOperator::Get(get) => lookups.get(decls.len(), &get.field),
+                _ => None,
+            };
+            if let (AnyOperator::Get(get), Some(found)) = (&mut op, lookup) {
+                let declared = get.field_type.map(ValueType::from);
+                match found {
+                    Err(m) => problems.push(SpecProblem::new(
+                        location(&node.id),
+                        format!("node `{}` (get): {m}", node.id.value),
+                    )),
+                    Ok(ty) => {
+                        if let Some(d) = declared.filter(|d| *d != ty) {
+                            problems.push(SpecProblem::new(
+                                location(&node.id),
+                                format!("node `{}` (get): lookup field `{}` is {ty} (from its CQL type), but `type` says {d}", node.id.value, get.field),
+                            ));
+                        }
+                        get.field_type = Some(match ty {
+                            ValueType::F64 => crate::FieldType::F64,
+                            ValueType::Bool => crate::FieldType::Bool,
+                            _ => crate::FieldType::Str,
+                        });
+                    }
+                }
+            } else if let AnyOperator::Get(get) = &mut op {
                 let declared = get.field_type.map(ValueType::from);
                 let found = schema.map(|s| s.field_type(&get.field));
                 let ty = match (declared, found) {
@@ -229,6 +271,17 @@ impl Program {
                     .collect(),
                 op,
             });
+        }
+
+        let (lookups, lookup_slots, lookup_warnings) = lookups.finish(fields.len());
+        for (decl, slot) in lookup_slots {
+            if let Some(NodeDecl {
+                op: AnyOperator::Get(get),
+                ..
+            }) = decls.get_mut(decl)
+            {
+                get.slot = slot;
+            }
         }
 
         let plan = match build_plan(decls) {
@@ -336,7 +389,7 @@ impl Program {
             .iter()
             .flat_map(|o| o.digest.columns.iter().copied())
             .collect();
-        let warnings = plan
+        let mut warnings: Vec<SpecProblem> = plan
             .unconsumed()
             .into_iter()
             .filter(|id| plan.index_of(id).is_some_and(|i| !used.contains(&i)))
@@ -348,6 +401,7 @@ impl Program {
                 )
             })
             .collect();
+        warnings.extend(lookup_warnings);
         Ok(Program {
             name: spec.name,
             description: spec.description,
@@ -364,6 +418,7 @@ impl Program {
                 lateness: spec.input.lateness_secs.map_or(0, Secs::millis),
                 session_gap: spec.input.session_gap_secs.map(Secs::millis),
                 source: spec.input.source,
+                lookups,
             },
             plan,
             outputs,
@@ -389,6 +444,25 @@ impl Program {
             s.push_str(&format!(" [{i}] {path}: {ty}"));
             if i + 1 < self.input.fields.len() {
                 s.push(',');
+            }
+        }
+        for l in &self.input.lookups {
+            let key = match &l.key {
+                crate::lookups::LookupKey::Session => crate::lookups::SESSION_KEY.to_string(),
+                crate::lookups::LookupKey::Field { path, .. } => path.clone(),
+            };
+            s.push_str(&format!(
+                "\nlookup {}: {}.{} where {} = {key}:",
+                l.name, l.keyspace, l.table, l.key_column
+            ));
+            for (i, c) in l.columns.iter().enumerate() {
+                s.push_str(&format!(
+                    " [{}] {}.{}: {}",
+                    c.slot, l.name, c.name, c.cql_type
+                ));
+                if i + 1 < l.columns.len() {
+                    s.push(',');
+                }
             }
         }
         s.push_str("\nnodes:\n");

@@ -76,6 +76,149 @@ pub struct InputSpec {
     /// Where records come from when `spanflow run` is given no `--input` file.
     #[serde(default)]
     pub source: Option<SourceSpec>,
+    /// Values joined onto each event from ScyllaDB tables, by key (`get` nodes read them as
+    /// `<lookup name>.<column>`).
+    #[serde(default)]
+    pub lookups: Vec<LookupSpec>,
+}
+
+/// A lookup: for each event, the row of a ScyllaDB (or Cassandra) table whose key column equals
+/// a field of the event (or the session key), joined onto the event as extra fields.
+///
+/// The cluster comes from the runtime configuration (`scylla:`), never from the spec.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupSpec {
+    /// The lookup's name: `get` nodes read its columns as `<name>.<column>`.
+    pub name: Spanned<String>,
+    /// Field path of the event whose value is the key, or `$session` for the session key.
+    pub key: Spanned<String>,
+    /// The key field's type when the spec names no schema (default `string`).
+    #[serde(default)]
+    pub key_type: Option<crate::FieldType>,
+    /// The keyspace.
+    pub keyspace: Spanned<String>,
+    /// The table.
+    pub table: Spanned<String>,
+    /// The column compared with the key (`WHERE <key_column> = ?`): the table's partition key.
+    pub key_column: Spanned<String>,
+    /// The columns fetched, with their CQL types.
+    pub columns: Spanned<BTreeMap<String, Spanned<CqlType>>>,
+    /// The in-process cache of rows by key.
+    #[serde(default)]
+    pub cache: LookupCacheSpec,
+    /// What an event whose key has no row (or a null key) gets.
+    #[serde(default)]
+    pub on_missing: OnMissing,
+    /// Which row is joined when the key matches several (a table with clustering columns).
+    #[serde(default)]
+    pub on_multiple_rows: OnMultipleRows,
+}
+
+/// The CQL type of a lookup column, as written in `columns:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CqlType {
+    /// `text` (alias `varchar`).
+    #[serde(alias = "varchar")]
+    Text,
+    /// `ascii`.
+    Ascii,
+    /// `double`.
+    Double,
+    /// `float`.
+    Float,
+    /// `int` (32 bits).
+    Int,
+    /// `bigint` (64 bits; beyond 2^53 rounds to the nearest f64).
+    Bigint,
+    /// `smallint`.
+    Smallint,
+    /// `tinyint`.
+    Tinyint,
+    /// `boolean`.
+    Boolean,
+}
+
+impl CqlType {
+    /// The engine type the column's values are read as.
+    pub fn value_type(self) -> spanflow_engine::ValueType {
+        use spanflow_engine::ValueType;
+        match self {
+            CqlType::Text | CqlType::Ascii => ValueType::Str,
+            CqlType::Boolean => ValueType::Bool,
+            _ => ValueType::F64,
+        }
+    }
+}
+
+impl fmt::Display for CqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CqlType::Text => "text",
+            CqlType::Ascii => "ascii",
+            CqlType::Double => "double",
+            CqlType::Float => "float",
+            CqlType::Int => "int",
+            CqlType::Bigint => "bigint",
+            CqlType::Smallint => "smallint",
+            CqlType::Tinyint => "tinyint",
+            CqlType::Boolean => "boolean",
+        })
+    }
+}
+
+/// The lookup cache: at most `capacity` keys (least recently used evicted first), each kept
+/// `ttl_secs` after it was fetched. Keys without a row are cached too.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupCacheSpec {
+    /// Keys kept (default 10000).
+    #[serde(default = "default_cache_capacity")]
+    pub capacity: u64,
+    /// Seconds a fetched row (or its absence) is used before it is fetched again (default 300).
+    #[serde(default = "default_cache_ttl")]
+    pub ttl_secs: Secs,
+}
+
+fn default_cache_capacity() -> u64 {
+    10_000
+}
+
+fn default_cache_ttl() -> Secs {
+    Secs(300.0)
+}
+
+impl Default for LookupCacheSpec {
+    fn default() -> Self {
+        Self {
+            capacity: default_cache_capacity(),
+            ttl_secs: default_cache_ttl(),
+        }
+    }
+}
+
+/// What an event whose lookup key has no row gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMissing {
+    /// The event is kept with the lookup's fields null (a left join): `get` nodes reading them
+    /// emit nothing for it.
+    #[default]
+    NullFields,
+    /// The event is dropped (an inner join) and counted.
+    DropEvent,
+}
+
+/// Which row a key matching several rows joins (rows come in clustering order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMultipleRows {
+    /// The first row in clustering order; the others are not read.
+    #[default]
+    First,
+    /// The last row in clustering order: every page of the partition is read.
+    Last,
 }
 
 /// A streaming source of records.
@@ -222,6 +365,10 @@ pub struct TestSpec {
     pub events: Vec<BTreeMap<String, Option<crate::Constant>>>,
     /// Expected rows: `output`, `session`, `time` and one entry per column.
     pub expect: Vec<BTreeMap<String, Option<crate::Constant>>>,
+    /// The rows of each lookup's table during the test, by lookup name: the key column and
+    /// the lookup's columns (a lookup not listed has an empty table).
+    #[serde(default)]
+    pub lookups: BTreeMap<String, Vec<BTreeMap<String, Option<crate::Constant>>>>,
 }
 
 /// Converts a serde-saphyr location to the engine's.
