@@ -40,8 +40,14 @@ pub fn run(command: Command) -> ExitCode {
             input: Some(input),
             schemas,
             output,
-            config: _,
-        } => run_file(&spec, &input, schemas.as_deref(), &output),
+            config,
+        } => run_file(
+            &spec,
+            &input,
+            schemas.as_deref(),
+            &output,
+            config.as_deref(),
+        ),
         Command::Run {
             spec,
             input: None,
@@ -201,13 +207,27 @@ pub struct RunSummary {
     pub stats: crate::pipeline::Stats,
 }
 
-/// Runs `program` over an input file, writing JSON lines to `out`.
+/// Runs `program` over an input file, writing JSON lines to `out`. A spec with lookups needs
+/// [`run_program_on_file_with_lookups`].
 pub fn run_program_on_file(
     program: &Program,
     input: &Path,
     schemas: Option<&Path>,
     out: &mut dyn Write,
 ) -> Result<RunSummary, String> {
+    run_program_on_file_with_lookups(program, input, schemas, out, None)
+}
+
+/// [`run_program_on_file`], joining the spec's lookups with `lookups` between decoding and
+/// the sessions.
+pub fn run_program_on_file_with_lookups(
+    program: &Program,
+    input: &Path,
+    schemas: Option<&Path>,
+    out: &mut dyn Write,
+    mut lookups: Option<&mut crate::lookup::Enricher>,
+) -> Result<RunSummary, String> {
+    crate::lookup::check_enricher(program, lookups.is_some())?;
     let projection = projection_of(program)?;
     let mut reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
     let mut processor = SessionProcessor::new(program);
@@ -229,10 +249,12 @@ pub fn run_program_on_file(
         match item {
             Ok(_) => {
                 summary.records += 1;
-                let record = std::mem::take(&mut event.record);
-                processor
-                    .push(&event.session_key, record, &mut sink)
-                    .map_err(|e| e.to_string())?;
+                let mut record = std::mem::take(&mut event.record);
+                if crate::lookup::join(lookups.as_deref_mut(), &event.session_key, &mut record)? {
+                    processor
+                        .push(&event.session_key, record, &mut sink)
+                        .map_err(|e| e.to_string())?;
+                }
             }
             Err(e) => bad_record(program, &mut summary, &mut errors, e)?,
         }
@@ -307,9 +329,15 @@ fn progress_bar(input: &Path) -> Option<indicatif::ProgressBar> {
     })
 }
 
-fn run_file(spec: &Path, input: &Path, schemas: Option<&Path>, output: &Path) -> ExitCode {
+fn run_file(
+    spec: &Path,
+    input: &Path,
+    schemas: Option<&Path>,
+    output: &Path,
+    config: Option<&Path>,
+) -> ExitCode {
     with_valid_program(spec, |program| {
-        run_file_program(program, input, schemas, output)
+        run_file_program(program, input, schemas, output, config)
     })
 }
 
@@ -318,13 +346,26 @@ fn run_file_program(
     input: &Path,
     schemas: Option<&Path>,
     output: &Path,
+    config: Option<&Path>,
 ) -> ExitCode {
+    let mut lookups = match crate::lookup::FileLookups::connect(program, config) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let enricher = lookups.as_mut().map(|l| &mut l.enricher);
     let result = if output == Path::new("-") {
         let stdout = io::stdout();
-        run_program_on_file(program, input, schemas, &mut BufWriter::new(stdout.lock()))
+        let mut out = BufWriter::new(stdout.lock());
+        run_program_on_file_with_lookups(program, input, schemas, &mut out, enricher)
     } else {
         match std::fs::File::create(output) {
-            Ok(f) => run_program_on_file(program, input, schemas, &mut BufWriter::new(f)),
+            Ok(f) => {
+                let mut out = BufWriter::new(f);
+                run_program_on_file_with_lookups(program, input, schemas, &mut out, enricher)
+            }
             Err(e) => Err(format!("cannot create {}: {e}", output.display())),
         }
     };

@@ -1,5 +1,6 @@
 //! Runs the `tests:` block of a spec: input events written as YAML maps, expected output rows.
 
+use crate::lookup::{Enricher, Joined, StaticRows};
 use crate::output::{row_to_json, scalar_to_json};
 use crate::pipeline::SessionProcessor;
 use serde_json::Value;
@@ -31,11 +32,27 @@ pub fn run_all(program: &Program) -> Vec<TestOutcome> {
 
 fn run_one(program: &Program, test: &TestSpec) -> Result<(), String> {
     let mut processor = SessionProcessor::new(program);
+    // Lookups read the test's own rows (`lookups:`), never a cluster.
+    let mut lookups = if program.input.lookups.is_empty() {
+        None
+    } else {
+        let rows = StaticRows::from_spec_rows(&program.input.lookups, &test.lookups)?;
+        Some(Enricher::new(program, Box::new(rows)))
+    };
     let mut produced: Vec<serde_json::Map<String, Value>> = Vec::new();
     let mut sink = |session: &str, row: &_| produced.push(row_to_json(program, session, row));
     for (i, event) in test.events.iter().enumerate() {
-        let (key, record) =
+        let (key, mut record) =
             to_record(program, event).map_err(|e| format!("event #{}: {e}", i + 1))?;
+        if let Some(lookups) = &mut lookups {
+            if lookups
+                .enrich(&key, &mut record)
+                .map_err(|e| e.to_string())?
+                == Joined::Drop
+            {
+                continue;
+            }
+        }
         processor
             .push(&key, record, &mut sink)
             .map_err(|e| e.to_string())?;
@@ -129,6 +146,12 @@ fn to_record(
             || input.fields.iter().any(|(p, _)| p == k)
     };
     if let Some(unused) = event.keys().find(|k| !known(k)) {
+        let lookup = unused.split('.').next().unwrap_or_default();
+        if input.lookups.iter().any(|l| l.name == lookup) {
+            return Err(format!(
+                "field `{unused}` is a lookup column: give the rows of lookup `{lookup}` under the test's `lookups:`, keyed by its key column"
+            ));
+        }
         let read: Vec<&str> = input.fields.iter().map(|(p, _)| p.as_str()).collect();
         return Err(format!(
             "field `{unused}` is not read by any `get` node (fields read: {})",

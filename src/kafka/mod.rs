@@ -56,6 +56,8 @@ pub struct StreamSummary {
     pub redelivered: u64,
     /// Messages of other record types than `input.record_name` (skipped).
     pub other_records: u64,
+    /// Events dropped because a lookup with `on_missing: drop_event` found no row.
+    pub lookup_dropped: u64,
 }
 
 /// The pieces a streaming run is made of.
@@ -220,6 +222,8 @@ struct Stream<'p, 'r> {
     bad_policy: BadRecordPolicy,
     /// Partitions assigned but not yet started at their committed offset.
     starting: HashMap<PartitionId, Starting>,
+    /// The spec's lookups, joined onto each decoded event.
+    lookups: Option<crate::lookup::Enricher>,
 }
 
 impl<'p, 'r> Stream<'p, 'r> {
@@ -236,6 +240,9 @@ impl<'p, 'r> Stream<'p, 'r> {
             stop,
             runtime: _,
         } = setup;
+        // Before joining the group: a lookup table that does not match the spec stops here.
+        let lookups = crate::lookup::connect(program, &config.scylla, runtime)?
+            .map(|l| l.with_stop(stop.clone()));
         let producer = config.kafka.producer_config().map_err(|e| e.to_string())?;
         let group = group_id(program, source);
         let log_topic = config
@@ -303,6 +310,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             summary: StreamSummary::default(),
             bad_policy: program.input.on_bad_record,
             starting: HashMap::new(),
+            lookups,
         })
     }
 
@@ -424,7 +432,30 @@ impl<'p, 'r> Stream<'p, 'r> {
             }
             return self.bad(index, msg, e.reason(), e.to_string());
         }
-        let record = std::mem::take(&mut self.event.record);
+        let mut record = std::mem::take(&mut self.event.record);
+        if let Some(lookups) = self.lookups.as_mut() {
+            match lookups.enrich(&self.event.session_key, &mut record) {
+                Ok(crate::lookup::Joined::Keep) => {}
+                Ok(crate::lookup::Joined::Drop) => {
+                    self.summary.lookup_dropped += 1;
+                    if let Some(run) = self.partitions[index].as_mut() {
+                        run.tracker
+                            .consumed(msg.offset(), run.processor.watermark());
+                    }
+                    return Ok(());
+                }
+                // Stopping while the cluster is unreachable: the message stays unconsumed.
+                Err(e) if e.stopped => return Ok(()),
+                Err(e) => {
+                    return Err(format!(
+                        "{}/{} offset {}: {e}",
+                        msg.topic(),
+                        msg.partition(),
+                        msg.offset()
+                    ))
+                }
+            }
+        }
         let run = self.partitions[index].as_mut().expect("partition is owned");
         let mut collector = Collector {
             partition: index,
