@@ -49,6 +49,24 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
         &["`playerState`", "type: string"],
     ),
     ("get_without_with", &["`player_state_updates`", "`field`"]),
+    (
+        "lookup_duplicate_name",
+        &["input.lookups[1]", "`cdn_info`", "line 8"],
+    ),
+    (
+        "lookup_get_type_conflict",
+        &["`tier_updates`", "`cdn_info.tier`", "string", "f64"],
+    ),
+    (
+        "lookup_key_not_in_schema",
+        &["input.lookups[0]", "`cdnName`", "`cdn`"],
+    ),
+    (
+        "lookup_unknown_column",
+        &["`tier_updates`", "`teir`", "`cdn_info.tier`"],
+    ),
+    ("lookup_unknown_column_type", &["`txt`", "text", "double"]),
+    ("lookup_unknown_field", &["`ttl`", "cache"]),
     ("missing_outputs", &["`outputs`"]),
     ("missing_session_key", &["`session_key`"]),
     (

@@ -163,28 +163,28 @@ impl Resolver {
                     );
                 }
             }
-            if spec.columns.value.is_empty() {
+            if spec.columns.is_empty() {
                 problem(
-                    location(&spec.columns),
+                    location(&spec.name),
                     "`columns` is empty: list the columns to fetch with their CQL types, e.g. `{ tier: text }`".into(),
                 );
             }
             let mut columns = Vec::new();
-            for (column, ty) in &spec.columns.value {
+            for (column, ty) in &spec.columns {
                 if !is_plain_name(column) {
                     problem(
-                        location(ty),
+                        location(&spec.name),
                         format!("column `{column}` is not a plain CQL name (a letter, then letters, digits or `_`)"),
                     );
                 } else if column.eq_ignore_ascii_case(&spec.key_column.value) {
                     problem(
-                        location(ty),
+                        location(&spec.key_column),
                         format!("column `{column}` is the key column; read the key from the event instead"),
                     );
                 }
                 columns.push(LookupColumn {
                     name: column.clone(),
-                    cql_type: ty.value,
+                    cql_type: *ty,
                     slot: 0,
                 });
             }
@@ -321,5 +321,174 @@ impl Resolver {
             })
             .collect();
         (self.plans, slots, warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::program::Program;
+    use crate::AnyOperator;
+    use spanflow_engine::ValueType;
+
+    const SPEC: &str = r#"
+name: t
+input:
+  session_key: k
+  time: t
+  lookups:
+    - name: cdn_info
+      key: cdn
+      keyspace: ref
+      table: cdns
+      key_column: name
+      columns: { tier: text, max_bitrate: double, live: boolean }
+    - name: owner
+      key: $session
+      keyspace: ref
+      table: owners
+      key_column: session
+      columns: { team: text }
+      cache: { capacity: 5, ttl_secs: 2 }
+      on_missing: drop_event
+      on_multiple_rows: last
+nodes:
+  - { id: events, op: event_source }
+  - { id: x, op: get, inputs: [events], with: { field: x, type: f64 } }
+  - { id: tier, op: get, inputs: [events], with: { field: cdn_info.tier } }
+  - { id: live, op: get, inputs: [events], with: { field: cdn_info.live, type: bool } }
+  - { id: team, op: get, inputs: [events], with: { field: owner.team } }
+outputs:
+  - { name: o, evaluate_at: every_event, columns: [x, tier, live, team] }
+"#;
+
+    fn messages(yaml: &str) -> Vec<String> {
+        Program::parse(yaml, None)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn lookup_columns_get_slots_after_the_decoded_fields() {
+        let p = Program::parse(SPEC, None).unwrap_or_else(|e| panic!("{e:?}"));
+        // The key `cdn` is decoded (first: lookups are resolved before nodes), then `x`.
+        assert_eq!(
+            p.input.fields,
+            [
+                ("cdn".to_string(), ValueType::Str),
+                ("x".into(), ValueType::F64)
+            ]
+        );
+        let cdn = &p.input.lookups[0];
+        assert_eq!(
+            cdn.key,
+            super::LookupKey::Field {
+                path: "cdn".into(),
+                slot: 0,
+                ty: ValueType::Str
+            }
+        );
+        let slots: Vec<(&str, usize)> = cdn
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.slot))
+            .collect();
+        assert_eq!(slots, [("live", 2), ("max_bitrate", 3), ("tier", 4)]);
+        let owner = &p.input.lookups[1];
+        assert_eq!(owner.key, super::LookupKey::Session);
+        assert_eq!(owner.columns[0].slot, 5);
+        assert_eq!(owner.cache_capacity, 5);
+        assert_eq!(owner.cache_ttl_ms, 2000);
+        assert_eq!(p.input.slots(), 6);
+        assert_eq!(
+            cdn.select(),
+            "SELECT live, max_bitrate, tier FROM ref.cdns WHERE name = ?"
+        );
+        let get_slot = |id: &str| match &p.plan.node(id).unwrap().op {
+            AnyOperator::Get(g) => (g.slot, g.field_type.map(ValueType::from)),
+            _ => panic!("{id} is a get"),
+        };
+        assert_eq!(get_slot("x"), (1, Some(ValueType::F64)));
+        assert_eq!(get_slot("tier"), (4, Some(ValueType::Str)));
+        assert_eq!(get_slot("live"), (2, Some(ValueType::Bool)));
+        assert_eq!(get_slot("team"), (5, Some(ValueType::Str)));
+        // max_bitrate is fetched though no node reads it: no warning, the lookup is read.
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let explain = p.explain();
+        assert!(
+            explain.contains("lookup cdn_info: ref.cdns where name = cdn: [2] cdn_info.live: boolean, [3] cdn_info.max_bitrate: double, [4] cdn_info.tier: text"),
+            "{explain}"
+        );
+        assert!(
+            explain.contains(
+                "lookup owner: ref.owners where session = $session: [5] owner.team: text"
+            ),
+            "{explain}"
+        );
+    }
+
+    #[test]
+    fn a_lookup_no_node_reads_is_a_warning() {
+        let yaml = SPEC
+            .replace(
+                "  - { id: team, op: get, inputs: [events], with: { field: owner.team } }\n",
+                "",
+            )
+            .replace(", team]", "]");
+        let p = Program::parse(&yaml, None).unwrap_or_else(|e| panic!("{e:?}"));
+        let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+        assert_eq!(
+            w,
+            ["13:13: lookup `owner` is fetched but no `get` node reads its columns"]
+        );
+    }
+
+    #[test]
+    fn names_keys_and_columns_are_checked() {
+        let m = messages(&SPEC.replace("name: owner", "name: cdn_info"));
+        assert!(
+            m.iter()
+                .any(|m| m.contains("duplicate lookup name `cdn_info` (first at line 7)")),
+            "{m:?}"
+        );
+        let m = messages(&SPEC.replace("name: owner", "name: own-er"));
+        assert!(
+            m.iter()
+                .any(|m| m.contains("the name `own-er` must be a letter")),
+            "{m:?}"
+        );
+        let m = messages(&SPEC.replace("table: owners", "table: \"owners;\""));
+        assert!(
+            m.iter()
+                .any(|m| m.contains("table `owners;` is not a plain CQL name")),
+            "{m:?}"
+        );
+        let m = messages(&SPEC.replace("{ team: text }", "{ session: text }"));
+        assert!(
+            m.iter()
+                .any(|m| m.contains("column `session` is the key column")),
+            "{m:?}"
+        );
+        let m = messages(&SPEC.replace("{ team: text }", "{}"));
+        assert!(m.iter().any(|m| m.contains("`columns` is empty")), "{m:?}");
+        let m = messages(&SPEC.replace("key: cdn\n", "key: owner.team\n"));
+        assert!(
+            m.iter()
+                .any(|m| m.contains("key `owner.team` is a lookup's column")),
+            "{m:?}"
+        );
+        let m = messages(&SPEC.replace("capacity: 5", "capacity: 0"));
+        assert!(m.iter().any(|m| m.contains("cache.capacity is 0")), "{m:?}");
+        let m = messages(&SPEC.replace("field: owner.team", "field: owner"));
+        assert!(
+            m.iter().any(|m| m.contains("node `team` (get): `owner` is a lookup, not a value: read one of its columns (`owner.team`)")),
+            "{m:?}"
+        );
+        let m = messages(&SPEC.replace("on_missing: drop_event", "on_missing: skip"));
+        assert!(
+            m[0].contains("unknown variant `skip`, expected one of null_fields, drop_event"),
+            "{m:?}"
+        );
     }
 }

@@ -205,10 +205,14 @@ impl Program {
             if let (AnyOperator::Get(get), Some(found)) = (&mut op, lookup) {
                 let declared = get.field_type.map(ValueType::from);
                 match found {
-                    Err(m) => problems.push(SpecProblem::new(
-                        location(&node.id),
-                        format!("node `{}` (get): {m}", node.id.value),
-                    )),
+                    Err(m) => {
+                        problems.push(SpecProblem::new(
+                            location(&node.id),
+                            format!("node `{}` (get): {m}", node.id.value),
+                        ));
+                        // Keep checking the rest of the graph as if the column were a string.
+                        get.field_type = get.field_type.or(Some(crate::FieldType::Str));
+                    }
                     Ok(ty) => {
                         if let Some(d) = declared.filter(|d| *d != ty) {
                             problems.push(SpecProblem::new(

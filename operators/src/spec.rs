@@ -102,8 +102,8 @@ pub struct LookupSpec {
     pub table: Spanned<String>,
     /// The column compared with the key (`WHERE <key_column> = ?`): the table's partition key.
     pub key_column: Spanned<String>,
-    /// The columns fetched, with their CQL types.
-    pub columns: Spanned<BTreeMap<String, Spanned<CqlType>>>,
+    /// The columns fetched, with their CQL types (joined in name order).
+    pub columns: BTreeMap<String, CqlType>,
     /// The in-process cache of rows by key.
     #[serde(default)]
     pub cache: LookupCacheSpec,
