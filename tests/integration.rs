@@ -3,6 +3,7 @@
 mod allocations;
 mod bad_input;
 mod kafka_smoke;
+mod lookups;
 mod properties;
 mod scylla_sink;
 mod specs;

@@ -129,6 +129,10 @@ fn golden_outputs_of_shipped_specs() {
     let mut failures = Vec::new();
     for path in shipped_specs() {
         let program = program(&path);
+        if !program.input.lookups.is_empty() {
+            // Lookups need a cluster: `lookups.rs` runs these against kassandra.
+            continue;
+        }
         let dataset = dataset_for(&path, &program);
         let mut first: Option<(&str, String)> = None;
         for &(input, schemas) in dataset.inputs {

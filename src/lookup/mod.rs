@@ -21,7 +21,7 @@ mod cache;
 mod memory;
 mod scylla;
 
-pub use self::scylla::{ScyllaLookups, DEFAULT_PAGE_SIZE};
+pub use self::scylla::{LookupSetupError, ScyllaLookups, DEFAULT_PAGE_SIZE};
 pub use cache::LookupCache;
 pub use memory::StaticRows;
 

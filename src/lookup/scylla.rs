@@ -7,7 +7,7 @@ use crate::sink::{connect_session, execution_error_is_retryable, prepare_error_i
 use futures_util::StreamExt;
 use scylla::client::pager::{NextPageError, NextRowError};
 use scylla::client::session::Session;
-use scylla::errors::PagerExecutionError;
+use scylla::errors::{PagerExecutionError, RequestAttemptError, RequestError};
 use scylla::frame::response::result::{ColumnType, NativeType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
@@ -55,7 +55,8 @@ impl LookupSetupError {
 
 struct Prepared {
     plan: LookupPlan,
-    select: PreparedStatement,
+    /// Replaced when a restarted server no longer knows it under its id.
+    select: std::sync::Mutex<PreparedStatement>,
     key_type: NativeType,
 }
 
@@ -72,6 +73,7 @@ pub struct ScyllaLookups {
     lookups: Vec<Prepared>,
     runtime: tokio::runtime::Handle,
     timeout: Duration,
+    page_size: i32,
 }
 
 impl std::fmt::Debug for ScyllaLookups {
@@ -124,6 +126,7 @@ impl ScyllaLookups {
             lookups: prepared,
             runtime: tokio::runtime::Handle::current(),
             timeout,
+            page_size: page_size.max(1),
         })
     }
 
@@ -147,18 +150,31 @@ impl ScyllaLookups {
             // Say 1.5 for an int column: no row can match.
             return Ok(Fetched::default());
         };
-        let pager = self
-            .session
-            .execute_iter(lookup.select.clone(), (value,))
-            .await
-            .map_err(|e| error(e.to_string(), pager_error_is_retryable(&e)))?;
+        let select = lookup
+            .select
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let pager = match self.session.execute_iter(select, (value,)).await {
+            Ok(pager) => pager,
+            Err(PagerExecutionError::NextPageError(e)) if reprepared_id_changed(&e) => {
+                return Err(self.reprepare(lookup, e.to_string()).await);
+            }
+            Err(e) => return Err(error(e.to_string(), pager_error_is_retryable(&e))),
+        };
         let mut rows = pager
             .rows_stream::<Row>()
             .map_err(|e| error(e.to_string(), false))?;
         let mut chosen: Option<Row> = None;
         let mut read = 0u64;
         while let Some(row) = rows.next().await {
-            let row = row.map_err(|e| error(e.to_string(), next_row_error_is_retryable(&e)))?;
+            let row = match row {
+                Ok(row) => row,
+                Err(NextRowError::NextPageError(e)) if reprepared_id_changed(&e) => {
+                    return Err(self.reprepare(lookup, e.to_string()).await);
+                }
+                Err(e) => return Err(error(e.to_string(), next_row_error_is_retryable(&e))),
+            };
             read += 1;
             match plan.on_multiple_rows {
                 OnMultipleRows::First if read == 1 => chosen = Some(row),
@@ -175,6 +191,35 @@ impl ScyllaLookups {
             row,
             rows_read: read,
         })
+    }
+}
+
+impl ScyllaLookups {
+    /// A server that lost its prepared statements (a restart) and gives the select a new id
+    /// (servers deriving ids from the statement's text never do): prepares it again, checking
+    /// the table once more. Returns the error of this attempt: retryable when the select was
+    /// prepared again, so the fetch is retried with it.
+    async fn reprepare(&self, lookup: &Prepared, cause: String) -> LookupError {
+        let plan = &lookup.plan;
+        match prepare_select(&self.session, plan, self.page_size).await {
+            Ok(fresh) => {
+                let fresh = fresh.select.into_inner().unwrap_or_else(|p| p.into_inner());
+                *lookup.select.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                tracing::warn!(lookup = %plan.name, "The server gave the lookup's select a new id; prepared it again.");
+                LookupError {
+                    lookup: plan.name.clone(),
+                    message: format!("the select was prepared again after: {cause}"),
+                    retryable: true,
+                    stopped: false,
+                }
+            }
+            Err(e) => LookupError {
+                lookup: plan.name.clone(),
+                retryable: e.is_retryable(),
+                message: e.to_string(),
+                stopped: false,
+            },
+        }
     }
 }
 
@@ -339,7 +384,7 @@ async fn prepare_select(
     }
     Ok(Prepared {
         plan: plan.clone(),
-        select,
+        select: std::sync::Mutex::new(select),
         key_type,
     })
 }
@@ -416,6 +461,16 @@ fn next_page_error_is_retryable(e: &NextPageError) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the driver prepared a statement again and the server answered with another id.
+fn reprepared_id_changed(e: &NextPageError) -> bool {
+    matches!(
+        e,
+        NextPageError::RequestFailure(RequestError::LastAttemptError(
+            RequestAttemptError::RepreparedIdChanged { .. }
+        ))
+    )
 }
 
 fn next_row_error_is_retryable(e: &NextRowError) -> bool {

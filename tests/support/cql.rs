@@ -25,7 +25,12 @@ pub struct Kassandra {
 impl Kassandra {
     /// Starts a fresh, empty server on `127.0.0.1:<free port>`.
     pub fn start() -> Kassandra {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0)
+    }
+
+    /// Starts a fresh, empty server on `127.0.0.1:port` (0: a free port).
+    pub fn start_on(port: u16) -> Kassandra {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel();
