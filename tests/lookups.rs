@@ -547,3 +547,99 @@ fn an_unreachable_cluster_is_retried_until_it_comes_back() {
     );
     assert!(enricher.stats().retries > 0, "{:?}", enricher.stats());
 }
+
+/// `spanflow run` on a Kafka source (librdkafka's mock cluster) with the CDN lookup: the rows
+/// are those of a file run of the same spec and table.
+#[test]
+fn a_kafka_stream_joins_the_lookup() {
+    use crate::stream;
+    let server = Kassandra::start();
+    let rt = runtime();
+    rt.block_on(async {
+        let session = connect_session(&config(server.node())).await.unwrap();
+        cdn_table(&session).await;
+    });
+    let (_cluster, bootstrap) = stream::mock_cluster("lookups");
+    stream::produce(&bootstrap, "heartbeats");
+    let scratch = stream::Scratch::new("lookups");
+    let schema = repo_root().join("fixtures/avro/heartbeat.avsc");
+    let text = std::fs::read_to_string(repo_root().join("dag-specs/video/play_time_by_cdn_tier.yaml"))
+        .unwrap()
+        .replace(
+            "  schema: ../../fixtures/avro/heartbeat.avsc\n",
+            &format!(
+                "  schema: {}\n  session_gap_secs: 60\n  source:\n    kafka:\n      topics: [heartbeats]\n      group_id: lookups\n",
+                schema.display()
+            ),
+        );
+    assert!(text.contains("group_id: lookups"));
+    let spec = scratch.path("tiers.yaml");
+    std::fs::write(&spec, text).unwrap();
+    let config = scratch.path("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "kafka:\n  consumer_properties: {{ session.timeout.ms: \"3000\", heartbeat.interval.ms: \"300\" }}\n\
+             delivery: {{ commit_interval_ms: 200 }}\n\
+             scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n",
+            server.node()
+        ),
+    )
+    .unwrap();
+    // The file run of the same messages and table.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        .arg("run")
+        .arg(&spec)
+        .arg("--input")
+        .arg(repo_root().join("fixtures/generated/heartbeats-small.framed"))
+        .arg("--schemas")
+        .arg(repo_root().join("fixtures/avro/registry"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file_rows = stream::keyed(&String::from_utf8(out.stdout).unwrap());
+    assert!(!file_rows.is_empty());
+
+    let output = scratch.path("tiers.jsonl");
+    let child = stream::start_with_config(&spec, &bootstrap, &output, &config);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = stream::keyed(&std::fs::read_to_string(&output).unwrap_or_default());
+        if got.len() >= file_rows.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} rows:\n{}",
+            got.len(),
+            file_rows.len(),
+            stream::log_of(&output)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stream::stop_gracefully(child, &output);
+    let got = stream::keyed(&std::fs::read_to_string(&output).unwrap());
+    for (key, rows) in &got {
+        let want = &file_rows[key];
+        for row in rows {
+            assert_eq!(row, &want[0], "{key:?}");
+        }
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        file_rows.keys().collect::<Vec<_>>()
+    );
+    // The joined values matter: some session played on a premium CDN.
+    assert!(
+        got.values()
+            .flatten()
+            .any(|r| r["premium_play_secs"].as_f64().unwrap_or(0.0) > 0.0),
+        "{got:?}"
+    );
+}
