@@ -369,6 +369,9 @@ fn run_file_program(
             Err(e) => Err(format!("cannot create {}: {e}", output.display())),
         }
     };
+    if let Some(l) = &lookups {
+        tracing::info!(stats = ?l.enricher.stats(), "Lookups.");
+    }
     match result {
         Ok(s) => {
             let bad: u64 = s.bad_records.values().sum();
