@@ -17,6 +17,7 @@ pub mod kafka;
 pub mod output;
 pub mod pipeline;
 pub mod registry;
+pub mod scylla_admin;
 pub mod secret;
 pub mod sink;
 pub mod spec_file;

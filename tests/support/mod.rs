@@ -1,4 +1,5 @@
 //! Shared helpers of the integration tests.
 
 pub mod cql;
+pub mod cql_server;
 pub mod kafka;
