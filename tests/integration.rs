@@ -6,6 +6,7 @@ mod kafka_smoke;
 mod properties;
 mod scylla_cli;
 mod scylla_sink;
+mod scylla_tls;
 mod specs;
 mod stream;
 mod support;

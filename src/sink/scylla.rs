@@ -1,9 +1,12 @@
 //! The ScyllaDB sink: output rows as rows of CQL tables (see [`ScyllaSink`]).
 
 use super::{OutputsMeta, SinkError, SinkRow};
-use crate::config::{ConfigError, ScyllaConfig, ScyllaConsistency};
+use crate::config::{ConfigError, ScyllaConfig, ScyllaConsistency, ScyllaTlsConfig};
+use openssl::error::ErrorStack;
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
+use scylla::client::session::{OpenSsl010Config, TlsContext};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, PrepareError, RequestAttemptError};
 use scylla::frame::response::result::{ColumnType, NativeType};
@@ -390,6 +393,15 @@ pub enum ScyllaSinkError {
         /// table or a column of another type).
         retryable: bool,
     },
+    /// The TLS settings cannot be used (a missing or unreadable file, a key not matching the
+    /// certificate).
+    #[error("scylla.tls.{setting}: {message}")]
+    Tls {
+        /// The setting, e.g. `ca_file`.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
+    },
     /// A DDL statement failed.
     #[error("ScyllaDB sink: `{statement}` failed: {message}")]
     Ddl {
@@ -574,10 +586,73 @@ pub async fn connect_session(config: &ScyllaConfig) -> Result<Session, ScyllaSin
     if let Some((user, password)) = config.credentials()? {
         builder = builder.user(user, password.expose());
     }
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_context(Some(tls_context(tls)?));
+    }
     builder.build().await.map_err(|e| ScyllaSinkError::Connect {
         nodes: config.nodes.join(","),
         message: e.to_string(),
     })
+}
+
+/// The driver's TLS context for `tls`: peers must present a certificate chaining to
+/// `ca_file`; `cert_file` and `key_file` authenticate this client.
+pub fn tls_context(tls: &ScyllaTlsConfig) -> Result<TlsContext, ScyllaSinkError> {
+    let error =
+        |setting: &'static str, path: &std::path::Path, e: ErrorStack| ScyllaSinkError::Tls {
+            setting,
+            message: format!("{}: {e}", path.display()),
+        };
+    let mut builder =
+        SslConnector::builder(SslMethod::tls_client()).map_err(|e| ScyllaSinkError::Tls {
+            setting: "ca_file",
+            message: format!("cannot set up OpenSSL: {e}"),
+        })?;
+    for (setting, path) in [
+        ("ca_file", Some(&tls.ca_file)),
+        ("cert_file", tls.cert_file.as_ref()),
+        ("key_file", tls.key_file.as_ref()),
+    ] {
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(ScyllaSinkError::Tls {
+                    setting,
+                    message: format!("{}: no such file", path.display()),
+                });
+            }
+        }
+    }
+    builder
+        .set_ca_file(&tls.ca_file)
+        .map_err(|e| error("ca_file", &tls.ca_file, e))?;
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            builder
+                .set_certificate_chain_file(cert)
+                .map_err(|e| error("cert_file", cert, e))?;
+            builder
+                .set_private_key_file(key, SslFiletype::PEM)
+                .map_err(|e| error("key_file", key, e))?;
+            builder
+                .check_private_key()
+                .map_err(|e| error("key_file", key, e))?;
+        }
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(ScyllaSinkError::Tls {
+                setting: if tls.key_file.is_none() {
+                    "key_file"
+                } else {
+                    "cert_file"
+                },
+                message: "cert_file and key_file go together: give both for client \
+                          authentication, or neither"
+                    .into(),
+            })
+        }
+    }
+    builder.set_verify(SslVerifyMode::PEER);
+    Ok(TlsContext::from(OpenSsl010Config::new(builder)))
 }
 
 impl ScyllaSink {

@@ -3,3 +3,4 @@
 pub mod cql;
 pub mod cql_server;
 pub mod kafka;
+pub mod tls_proxy;
