@@ -1,13 +1,18 @@
 //! The subcommands, wired to the library. Exit codes: 0 success, 1 a failed run or test,
 //! 78 an invalid spec (EX_CONFIG, as Vector uses), 2 bad command-line usage (clap).
 
-use crate::cli::{Command, Dataset, FixtureFormat, GraphFormat};
+use crate::cli::{Command, Dataset, FixtureFormat, GraphFormat, ScyllaCommand};
+use crate::config::RuntimeConfig;
 use crate::decode::files::{ReadError, RecordReader};
 use crate::decode::{DecodedEvent, FieldPath, Projection};
+use crate::lookup::Enricher;
 use crate::output::JsonLines;
 use crate::pipeline::SessionProcessor;
+use crate::registry::RegistryClient;
+use crate::sink::{build_sinks, RowWriter, SinkRow};
 use crate::spec_file::{self, LoadedSpec};
-use spanflow_operators::spec::BadRecordPolicy;
+use spanflow_operators::evaluate_at::Row;
+use spanflow_operators::spec::{BadRecordPolicy, SinkSpec};
 use spanflow_operators::Program;
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -24,6 +29,8 @@ pub fn init_logging(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        // Colour only for people: log files and pipes get plain text.
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_target(false);
     let _ = if json {
         builder.json().try_init()
@@ -41,12 +48,16 @@ pub fn run(command: Command) -> ExitCode {
             schemas,
             output,
             config,
+            stdout_only,
         } => run_file(
             &spec,
-            &input,
-            schemas.as_deref(),
-            &output,
-            config.as_deref(),
+            FileRun {
+                input: &input,
+                schemas: schemas.as_deref(),
+                output: &output,
+                config: config.as_deref(),
+                stdout_only,
+            },
         ),
         Command::Run {
             spec,
@@ -54,11 +65,27 @@ pub fn run(command: Command) -> ExitCode {
             schemas,
             output,
             config,
+            stdout_only: _,
         } => crate::stream_app::run_stream(&spec, schemas.as_deref(), &output, config.as_deref()),
         Command::Validate {
             specs,
             deny_warnings,
-        } => validate(&specs, deny_warnings),
+            with_environment,
+            config,
+        } => validate(
+            &specs,
+            deny_warnings,
+            with_environment.then_some(config.as_deref()),
+        ),
+        Command::Scylla {
+            command:
+                ScyllaCommand::Ddl {
+                    spec,
+                    apply,
+                    replication,
+                    config,
+                },
+        } => crate::scylla_admin::ddl_command(&spec, apply, &replication, config.as_deref()),
         Command::Explain { spec } => with_program(&spec, |p| print!("{}", p.explain())),
         Command::Graph { spec, format } => with_program(&spec, |p| {
             print!(
@@ -101,19 +128,46 @@ pub fn with_valid_program(spec: &Path, f: impl FnOnce(&Program) -> ExitCode) -> 
     }
 }
 
-/// `validate`: one ✓/✗ line per file, then the problems.
-fn validate(specs: &[std::path::PathBuf], deny_warnings: bool) -> ExitCode {
-    let mut failed = 0;
+/// `validate`: one ✓/✗ line per file, then the problems; with `environment` (the runtime
+/// config, `Some(None)` for the default), also one line per check against the running systems.
+/// Exits 78 when a spec is invalid, 1 when only the environment does not fit.
+fn validate(
+    specs: &[std::path::PathBuf],
+    deny_warnings: bool,
+    environment: Option<Option<&Path>>,
+) -> ExitCode {
+    let config = match environment.map(RuntimeConfig::load).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut failed, mut environment_failed) = (0, 0);
     for path in specs {
         let loaded = spec_file::load(path);
         let (ok, report) = validate_report(&loaded, deny_warnings);
         println!("{} {}", if ok { "✓" } else { "✗" }, path.display());
         print!("{report}");
         failed += usize::from(!ok);
+        if let (Some(config), Ok(program)) = (&config, &loaded.program) {
+            for check in crate::scylla_admin::check_environment(program, config) {
+                match check.result {
+                    Ok(()) => println!("  ✓ {}", check.what),
+                    Err(e) => {
+                        environment_failed += 1;
+                        println!("  ✗ {}: {e}", check.what);
+                    }
+                }
+            }
+        }
     }
     if failed > 0 {
         println!("{failed} of {} spec(s) invalid", specs.len());
         ExitCode::from(EXIT_INVALID_SPEC)
+    } else if environment_failed > 0 {
+        println!("{environment_failed} environment check(s) failed");
+        ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
@@ -207,8 +261,8 @@ pub struct RunSummary {
     pub stats: crate::pipeline::Stats,
 }
 
-/// Runs `program` over an input file, writing JSON lines to `out`. A spec with lookups needs
-/// [`run_program_on_file_with_lookups`].
+/// Runs `program` over an input file, writing JSON lines to `out` (whatever the outputs'
+/// sinks). A spec with lookups needs [`run_program_on_file_with_lookups`].
 pub fn run_program_on_file(
     program: &Program,
     input: &Path,
@@ -225,18 +279,57 @@ pub fn run_program_on_file_with_lookups(
     input: &Path,
     schemas: Option<&Path>,
     out: &mut dyn Write,
-    mut lookups: Option<&mut crate::lookup::Enricher>,
+    lookups: Option<&mut Enricher>,
+) -> Result<RunSummary, String> {
+    let mut writer = JsonLines::new(out);
+    let summary = process_file(program, input, schemas, lookups, |session, row| {
+        writer
+            .write(program, session, row)
+            .map_err(|e| format!("writing output: {e}"))
+    })?;
+    writer.flush().map_err(|e| format!("writing output: {e}"))?;
+    Ok(summary)
+}
+
+/// Runs `program` over an input file, each row going to its output's sink through `writer`
+/// (which blocks the run while its write slots are full); returns once every row is written.
+pub fn run_program_on_file_to_sinks(
+    program: &Program,
+    input: &Path,
+    schemas: Option<&Path>,
+    writer: RowWriter<'_>,
+    lookups: Option<&mut Enricher>,
+) -> Result<(RunSummary, u64), String> {
+    let summary = process_file(program, input, schemas, lookups, |session, row| {
+        writer
+            .write(SinkRow {
+                session: session.into(),
+                row: row.clone(),
+            })
+            .map_err(|e| e.to_string())
+    })?;
+    let written = writer.finish().map_err(|e| e.to_string())?;
+    Ok((summary, written))
+}
+
+/// Decodes `input` and runs its events through `program`, handing each row to `write_row`;
+/// stops at the first error `write_row` returns.
+fn process_file(
+    program: &Program,
+    input: &Path,
+    schemas: Option<&Path>,
+    mut lookups: Option<&mut Enricher>,
+    mut write_row: impl FnMut(&str, &Row) -> Result<(), String>,
 ) -> Result<RunSummary, String> {
     crate::lookup::check_enricher(program, lookups.is_some())?;
     let projection = projection_of(program)?;
     let mut reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
     let mut processor = SessionProcessor::new(program);
-    let mut writer = JsonLines::new(out);
-    let write_error: std::cell::RefCell<Option<io::Error>> = Default::default();
-    let mut sink = |session: &str, row: &_| {
+    let write_error: std::cell::RefCell<Option<String>> = Default::default();
+    let mut sink = |session: &str, row: &Row| {
         let mut slot = write_error.borrow_mut();
         if slot.is_none() {
-            if let Err(e) = writer.write(program, session, row) {
+            if let Err(e) = write_row(session, row) {
                 *slot = Some(e);
             }
         }
@@ -264,15 +357,14 @@ pub fn run_program_on_file_with_lookups(
             }
         }
         if let Some(e) = write_error.borrow_mut().take() {
-            return Err(format!("writing output: {e}"));
+            return Err(e);
         }
     }
     processor.finish(&mut sink);
     let _ = sink;
     if let Some(e) = write_error.into_inner() {
-        return Err(format!("writing output: {e}"));
+        return Err(e);
     }
-    writer.flush().map_err(|e| format!("writing output: {e}"))?;
     if let Some(p) = progress {
         p.finish_and_clear();
     }
@@ -329,57 +421,75 @@ fn progress_bar(input: &Path) -> Option<indicatif::ProgressBar> {
     })
 }
 
-fn run_file(
-    spec: &Path,
-    input: &Path,
-    schemas: Option<&Path>,
-    output: &Path,
-    config: Option<&Path>,
-) -> ExitCode {
-    with_valid_program(spec, |program| {
-        run_file_program(program, input, schemas, output, config)
-    })
+/// What `run --input` was asked to do.
+pub struct FileRun<'a> {
+    /// The input file.
+    pub input: &'a Path,
+    /// `--schemas`.
+    pub schemas: Option<&'a Path>,
+    /// `--output`.
+    pub output: &'a Path,
+    /// `--config`.
+    pub config: Option<&'a Path>,
+    /// `--stdout-only`: every output as JSON lines, whatever its sink.
+    pub stdout_only: bool,
 }
 
-fn run_file_program(
-    program: &Program,
-    input: &Path,
-    schemas: Option<&Path>,
-    output: &Path,
-    config: Option<&Path>,
-) -> ExitCode {
-    let mut lookups = match crate::lookup::FileLookups::connect(program, config) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let enricher = lookups.as_mut().map(|l| &mut l.enricher);
-    let result = if output == Path::new("-") {
-        let stdout = io::stdout();
-        let mut out = BufWriter::new(stdout.lock());
-        run_program_on_file_with_lookups(program, input, schemas, &mut out, enricher)
-    } else {
-        match std::fs::File::create(output) {
-            Ok(f) => {
-                let mut out = BufWriter::new(f);
-                run_program_on_file_with_lookups(program, input, schemas, &mut out, enricher)
+fn run_file(spec: &Path, run: FileRun<'_>) -> ExitCode {
+    with_valid_program(spec, |program| run_file_program(program, &run))
+}
+
+/// Whether every output of `program` writes JSON lines (no sink needs a connection).
+fn json_only(program: &Program) -> bool {
+    program
+        .outputs
+        .iter()
+        .all(|o| matches!(o.sink, SinkSpec::Stdout))
+}
+
+fn run_file_program(program: &Program, run: &FileRun<'_>) -> ExitCode {
+    let FileRun {
+        input,
+        schemas,
+        output,
+        ..
+    } = *run;
+    let result = if run.stdout_only || json_only(program) {
+        let written = crate::lookup::FileLookups::connect(program, run.config).and_then(|mut l| {
+            let lookups = l.as_mut().map(|l| &mut l.enricher);
+            let result = if output == Path::new("-") {
+                let mut out = BufWriter::new(io::stdout().lock());
+                run_program_on_file_with_lookups(program, input, schemas, &mut out, lookups)
+            } else {
+                match std::fs::File::create(output) {
+                    Ok(f) => {
+                        let mut out = BufWriter::new(f);
+                        run_program_on_file_with_lookups(program, input, schemas, &mut out, lookups)
+                    }
+                    Err(e) => Err(format!("cannot create {}: {e}", output.display())),
+                }
+            };
+            if let Some(l) = &l {
+                tracing::info!(stats = ?l.enricher.stats(), "Lookups.");
             }
-            Err(e) => Err(format!("cannot create {}: {e}", output.display())),
-        }
+            result
+        });
+        written.map(|s| {
+            let rows = s.stats.rows;
+            (s, rows)
+        })
+    } else {
+        run_file_to_sinks(program, run)
     };
-    if let Some(l) = &lookups {
-        tracing::info!(stats = ?l.enricher.stats(), "Lookups.");
-    }
     match result {
-        Ok(s) => {
+        Ok((s, written)) => {
             let bad: u64 = s.bad_records.values().sum();
             tracing::info!(
                 spec = %program.name,
                 records = s.records,
                 sessions = s.stats.sessions,
                 rows = s.stats.rows,
+                rows_written = written,
                 bad_records = bad,
                 late_dropped = s.stats.late_dropped,
                 "Run finished."
@@ -400,6 +510,33 @@ fn run_file_program(
             ExitCode::FAILURE
         }
     }
+}
+
+/// A file run whose outputs go to the sinks the spec names (ScyllaDB tables, Kafka topics,
+/// JSON lines to `--output`), configured by the runtime config.
+fn run_file_to_sinks(program: &Program, run: &FileRun<'_>) -> Result<(RunSummary, u64), String> {
+    let config = RuntimeConfig::load(run.config).map_err(|e| e.to_string())?;
+    if run.output != Path::new("-") {
+        // The file is appended to by the shared JSON sink; a file run starts it afresh.
+        std::fs::File::create(run.output)
+            .map_err(|e| format!("cannot create {}: {e}", run.output.display()))?;
+    }
+    let registry = config
+        .schema_registry
+        .as_ref()
+        .map(RegistryClient::new)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let runtime = crate::kafka::io_runtime()?;
+    let mut lookups = crate::lookup::connect(program, &config.scylla, &runtime)?;
+    let sinks = build_sinks(program, run.output, &config, registry.as_ref(), &runtime)?;
+    let writer = RowWriter::new(&runtime, sinks, config.delivery.max_in_flight);
+    let result =
+        run_program_on_file_to_sinks(program, run.input, run.schemas, writer, lookups.as_mut());
+    if let Some(l) = &lookups {
+        tracing::info!(stats = ?l.stats(), "Lookups.");
+    }
+    result
 }
 
 fn generate(

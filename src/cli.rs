@@ -20,8 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a spec over an input file, or on its streaming source until SIGINT/SIGTERM.
     ///
-    /// With `--input`, rows are written as JSON lines. Without it, the spec's `input.source`
-    /// is read (Kafka) and rows go to each output's `sink` (default: JSON lines here).
+    /// With `--input`, the file is read; without it, the spec's `input.source` (Kafka) until
+    /// stopped. Rows go to each output's `sink`: JSON lines to `--output` (the default), a Kafka
+    /// topic or a ScyllaDB table (configured by `--config`).
     Run {
         /// The DAG spec (YAML).
         spec: PathBuf,
@@ -38,6 +39,10 @@ pub enum Command {
         /// Runtime configuration (brokers, registry, credentials, limits); see the README.
         #[arg(long, env = "SPANFLOW_CONFIG")]
         config: Option<PathBuf>,
+        /// With `--input`: write every output as JSON lines to `--output`, ignoring the
+        /// outputs' sinks (a dry run needing no Kafka or ScyllaDB).
+        #[arg(long, requires = "input")]
+        stdout_only: bool,
     },
     /// Check specs: syntax, graph, types and field references; every problem at once.
     Validate {
@@ -47,6 +52,19 @@ pub enum Command {
         /// Treat warnings (e.g. nodes nothing reads) as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Also check the spec against the running systems it names: each ScyllaDB table
+        /// exists with columns of the types its output writes.
+        #[arg(long)]
+        with_environment: bool,
+        /// Runtime configuration for `--with-environment`.
+        #[arg(long, env = "SPANFLOW_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// ScyllaDB schema management.
+    Scylla {
+        /// What to do.
+        #[command(subcommand)]
+        command: ScyllaCommand,
     },
     /// Print the validated plan.
     Explain {
@@ -87,6 +105,27 @@ pub enum Command {
         /// Output file.
         #[arg(long)]
         output: PathBuf,
+    },
+}
+
+/// `spanflow scylla …` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScyllaCommand {
+    /// Print the `CREATE KEYSPACE` / `CREATE TABLE IF NOT EXISTS` statements for the spec's
+    /// ScyllaDB outputs; with `--apply`, run them on the configured cluster.
+    Ddl {
+        /// The spec.
+        spec: PathBuf,
+        /// Run the statements (each is `IF NOT EXISTS`, so running them again changes nothing).
+        #[arg(long)]
+        apply: bool,
+        /// Replication of created keyspaces, a CQL map; production clusters want
+        /// `{'class': 'NetworkTopologyStrategy', '<dc>': 3}`.
+        #[arg(long, default_value = crate::sink::DEFAULT_REPLICATION)]
+        replication: String,
+        /// Runtime configuration (the cluster, for `--apply`).
+        #[arg(long, env = "SPANFLOW_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 

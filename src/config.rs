@@ -31,6 +31,7 @@
 //!   username: spanflow
 //!   password_env: SCYLLA_PASSWORD
 //!   consistency: local_quorum
+//!   tls: { ca_file: /etc/spanflow/scylla-ca.pem }
 //! ```
 
 use crate::registry::{self, RegistryConfig};
@@ -100,6 +101,26 @@ pub struct ScyllaConfig {
     /// Writes to ScyllaDB in flight at once, over all outputs (default 256).
     #[serde(default = "defaults::scylla_max_in_flight")]
     pub max_in_flight: usize,
+    /// TLS to the nodes (default: plaintext).
+    #[serde(default)]
+    pub tls: Option<ScyllaTlsConfig>,
+}
+
+/// TLS to ScyllaDB nodes: their certificates must chain to `ca_file`. As in the Java and Python
+/// drivers' defaults, the driver does not match host names (it connects to the IPs the cluster
+/// reports).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScyllaTlsConfig {
+    /// PEM file with the CA certificate(s) that signed the nodes' certificates.
+    pub ca_file: PathBuf,
+    /// PEM client certificate (chain), for clusters that require client authentication
+    /// (`require_client_auth: true` in scylla.yaml).
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for ScyllaConfig {
@@ -116,6 +137,7 @@ impl Default for ScyllaConfig {
             fetch_schema_metadata: true,
             using_timestamp: true,
             max_in_flight: defaults::scylla_max_in_flight(),
+            tls: None,
         }
     }
 }

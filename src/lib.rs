@@ -18,6 +18,7 @@ pub mod lookup;
 pub mod output;
 pub mod pipeline;
 pub mod registry;
+pub mod scylla_admin;
 pub mod secret;
 pub mod sink;
 pub mod spec_file;

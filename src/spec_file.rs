@@ -85,13 +85,46 @@ pub fn load(path: &Path) -> LoadedSpec {
         }
     }
     let fields = schema.as_ref().map(AvroFields);
-    let program = Program::from_spec(spec, fields.as_ref().map(|f| f as &dyn SchemaFields));
+    let output_names: Vec<_> = spec
+        .outputs
+        .iter()
+        .map(|o| (o.name.value.clone(), location(&o.name)))
+        .collect();
+    let program = Program::from_spec(spec, fields.as_ref().map(|f| f as &dyn SchemaFields))
+        .and_then(|p| {
+            let problems = sink_problems(&p, &output_names);
+            if problems.is_empty() {
+                Ok(p)
+            } else {
+                Err(problems)
+            }
+        });
     LoadedSpec {
         path: path.into(),
         source,
         schema,
         program,
     }
+}
+
+/// What is wrong with the outputs' sinks (ScyllaDB table and column names), each at its
+/// output's name.
+fn sink_problems(
+    program: &Program,
+    output_names: &[(String, Option<spanflow_engine::Location>)],
+) -> Vec<SpecProblem> {
+    let meta = crate::sink::OutputsMeta::of(program);
+    crate::sink::scylla_targets(program)
+        .into_iter()
+        .filter_map(|(output, spec)| {
+            crate::sink::TableLayout::of(&meta, output, &spec)
+                .err()
+                .map(|e| SpecProblem {
+                    at: output_names.get(output).and_then(|(_, at)| *at),
+                    message: e.to_string(),
+                })
+        })
+        .collect()
 }
 
 /// Field lookups against the spec's Avro schema, resolved by the decoder's own

@@ -1,13 +1,17 @@
-//! The ScyllaDB sink against kassandra (an in-memory CQL server started inside each test): DDL,
-//! the rows of the CIR spec read back, replays, and errors for missing tables and wrong types.
+//! The ScyllaDB sink against kassandra (an in-memory CQL server started inside each test), or
+//! against the real cluster in `SCYLLA_NODES` when that is set: DDL, the rows of the CIR spec
+//! read back, replays, file and Kafka runs into tables, and errors for missing tables and wrong
+//! types.
 //!
 //! kassandra cannot parse `USING TIMESTAMP` (its parser ignores what follows `VALUES (...)`,
-//! so the bound timestamp would be one value too many): these tests run with
+//! so the bound timestamp would be one value too many): on it these tests run with
 //! `using_timestamp: false`, as they do without schema agreement and schema metadata, which
-//! kassandra's system tables cannot serve.
+//! kassandra's system tables cannot serve. Tests that only a real cluster can answer (TTL
+//! expiry, write timestamps) say "skipped" without one.
 
 use crate::specs::repo_root;
 use crate::support::cql::Kassandra;
+use crate::support::cql_server::CqlServer;
 use scylla::client::session::Session;
 use scylla::value::CqlTimestamp;
 use spanflow::app::{projection_of, run_program_on_file};
@@ -42,12 +46,13 @@ fn target(table: &str) -> Vec<(usize, ScyllaSinkSpec)> {
         ScyllaSinkSpec {
             keyspace: "spanflow_test".into(),
             table: table.into(),
+            ..ScyllaSinkSpec::default()
         },
     )]
 }
 
 /// The settings kassandra needs.
-fn config(node: String) -> ScyllaConfig {
+fn kassandra_config(node: String) -> ScyllaConfig {
     ScyllaConfig {
         nodes: vec![node],
         await_schema_agreement: false,
@@ -142,16 +147,19 @@ fn the_ddl_of_the_cir_spec() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cir_rows_round_trip_and_replays_change_nothing() {
-    let server = Kassandra::start();
-    let config = config(server.node());
+    let server = CqlServer::start();
+    let config = server.config();
     let program = cir();
     let meta = OutputsMeta::of(&program);
-    let targets = target("cir_per_session");
+    let targets = target("cir_round_trip");
     let session = connect_session(&config).await.unwrap();
     let statements = ddl(&meta, &targets, DEFAULT_REPLICATION).unwrap();
     ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
     // IF NOT EXISTS: applying the DDL again is harmless.
     ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
+    server
+        .empty_table(&session, "spanflow_test.cir_round_trip")
+        .await;
 
     let sink = Sink::Scylla(ScyllaSink::connect(&meta, &targets, &config).await.unwrap());
     let rows = rows_of(&program, &heartbeats());
@@ -162,7 +170,7 @@ async fn cir_rows_round_trip_and_replays_change_nothing() {
     }
     sink.flush().await.unwrap();
     let expected = reference_json(&program);
-    let written = table_json(&session, &program, "cir_per_session").await;
+    let written = table_json(&session, &program, "cir_round_trip").await;
     assert_eq!(written, expected);
 
     // A replay (say, after a restart from an older commit) writes the same rows again.
@@ -171,15 +179,15 @@ async fn cir_rows_round_trip_and_replays_change_nothing() {
     }
     sink.flush().await.unwrap();
     assert_eq!(
-        table_json(&session, &program, "cir_per_session").await,
+        table_json(&session, &program, "cir_round_trip").await,
         expected
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_table_is_a_permanent_error_naming_it() {
-    let server = Kassandra::start();
-    let config = config(server.node());
+    let server = CqlServer::start();
+    let config = server.config();
     let program = cir();
     let meta = OutputsMeta::of(&program);
     let session = connect_session(&config).await.unwrap();
@@ -202,8 +210,8 @@ async fn a_missing_table_is_a_permanent_error_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_column_of_another_type_is_a_permanent_error_naming_it() {
-    let server = Kassandra::start();
-    let config = config(server.node());
+    let server = CqlServer::start();
+    let config = server.config();
     let program = cir();
     let meta = OutputsMeta::of(&program);
     let session = connect_session(&config).await.unwrap();
@@ -239,7 +247,7 @@ async fn unreachable_nodes_are_a_retryable_startup_error() {
         .unwrap()
         .port();
     let program = cir();
-    let mut config = config(format!("127.0.0.1:{port}"));
+    let mut config = kassandra_config(format!("127.0.0.1:{port}"));
     config.request_timeout_secs = 2;
     let e = ScyllaSink::connect(&OutputsMeta::of(&program), &target("t"), &config)
         .await
@@ -252,7 +260,7 @@ async fn a_server_ignoring_using_timestamp_is_caught_at_startup() {
     // kassandra prepares `... VALUES (?, ?, ?, ?) USING TIMESTAMP ?` with four bound values:
     // the sink checks the count rather than failing on every write.
     let server = Kassandra::start();
-    let mut config = config(server.node());
+    let mut config = kassandra_config(server.node());
     let program = cir();
     let meta = OutputsMeta::of(&program);
     let session = connect_session(&config).await.unwrap();
@@ -273,11 +281,11 @@ async fn a_server_ignoring_using_timestamp_is_caught_at_startup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_value_of_another_type_is_a_permanent_write_error_naming_the_column() {
-    let server = Kassandra::start();
-    let config = config(server.node());
+    let server = CqlServer::start();
+    let config = server.config();
     let program = cir();
     let meta = OutputsMeta::of(&program);
-    let targets = target("cir_per_session");
+    let targets = target("cir_wrong_value");
     let session = connect_session(&config).await.unwrap();
     let statements = ddl(&meta, &targets, DEFAULT_REPLICATION).unwrap();
     ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
@@ -292,10 +300,10 @@ async fn a_value_of_another_type_is_a_permanent_write_error_naming_the_column() 
     };
     let e = sink.write(&row).await.unwrap_err();
     assert!(!e.retryable, "{e:?}");
-    assert_eq!(e.sink, "scylla table spanflow_test.cir_per_session");
+    assert_eq!(e.sink, "scylla table spanflow_test.cir_wrong_value");
     assert!(
         e.message
-            .contains("keyspace `spanflow_test`, table `cir_per_session`, column `cir_secs_cdn1`"),
+            .contains("keyspace `spanflow_test`, table `cir_wrong_value`, column `cir_secs_cdn1`"),
         "{e}"
     );
     let other = SinkRow {
@@ -338,8 +346,8 @@ async fn booleans_texts_nulls_and_renamed_columns() {
     let layout = spanflow::sink::TableLayout::of(&meta, 0, &targets[0].1).unwrap();
     assert_eq!(layout.columns, ["total", "select_2", "c1st_cdn"]);
     assert_eq!(layout.types, ["double", "text", "boolean"]);
-    let server = Kassandra::start();
-    let config = config(server.node());
+    let server = CqlServer::start();
+    let config = server.config();
     let session = connect_session(&config).await.unwrap();
     ScyllaSink::apply_ddl(
         &session,
@@ -347,6 +355,7 @@ async fn booleans_texts_nulls_and_renamed_columns() {
     )
     .await
     .unwrap();
+    server.empty_table(&session, "ks.per_event").await;
     let sink = ScyllaSink::for_program(&program, &config).await.unwrap();
     let row = |time, values: Vec<Option<Scalar>>| SinkRow {
         session: "s1".into(),
@@ -408,7 +417,7 @@ fn the_sink_spec_rejects_unknown_fields() {
 #[test]
 fn a_kafka_stream_lands_in_a_cql_table() {
     use crate::stream;
-    let server = Kassandra::start();
+    let server = CqlServer::start();
     let (_cluster, bootstrap) = stream::mock_cluster("cql");
     stream::produce(&bootstrap, "heartbeats");
     let scratch = stream::Scratch::new("cql");
@@ -432,16 +441,15 @@ fn a_kafka_stream_lands_in_a_cql_table() {
         &config,
         format!(
             "kafka:\n  consumer_properties: {{ session.timeout.ms: \"3000\", heartbeat.interval.ms: \"300\" }}\n\
-             delivery: {{ commit_interval_ms: 200 }}\n\
-             scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n",
-            server.node()
+             delivery: {{ commit_interval_ms: 200 }}\n{}",
+            server.config_yaml()
         ),
     )
     .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let program = cir();
     let session = rt.block_on(async {
-        let session = connect_session(&self::config(server.node())).await.unwrap();
+        let session = connect_session(&server.config()).await.unwrap();
         let statements = ddl(
             &OutputsMeta::of(&program),
             &target("cir_stream"),
@@ -449,6 +457,9 @@ fn a_kafka_stream_lands_in_a_cql_table() {
         )
         .unwrap();
         ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
+        server
+            .empty_table(&session, "spanflow_test.cir_stream")
+            .await;
         session
     });
     let output = scratch.path("per-minute.jsonl");

@@ -82,6 +82,15 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ),
     ("output_without_columns", &["`states`"]),
     ("schema_file_missing", &["heartbeats.avsc"]),
+    (
+        "scylla_column_unknown",
+        &["`buffer_secs`", "buffering_secs"],
+    ),
+    (
+        "scylla_reserved_column",
+        &["time_column", "`order`", "reserved"],
+    ),
+    ("scylla_table_name", &["`buffering-secs`", "plain CQL name"]),
     ("session_key_not_in_schema", &["`sessionID`", "`sessionId`"]),
     (
         "time_not_a_number",

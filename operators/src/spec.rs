@@ -269,15 +269,29 @@ pub enum SinkSpec {
 
 /// A ScyllaDB table receiving an output's rows (the cluster is in the runtime config).
 ///
-/// The table has the columns `session text`, `time timestamp` and one column per output column
-/// (`double`, `boolean` or `text`), with primary key `((session), time)`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+/// The table has a `text` column for the session key, a `timestamp` column for the evaluation
+/// time, and one column per output column (`double`, `boolean` or `text`), with primary key
+/// `((session), time)`: one partition per session, its rows ordered by time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScyllaSinkSpec {
     /// The keyspace.
     pub keyspace: String,
     /// The table.
     pub table: String,
+    /// The column holding the session key (default `session`).
+    #[serde(default)]
+    pub session_column: Option<String>,
+    /// The column holding the evaluation time (default `time`).
+    #[serde(default)]
+    pub time_column: Option<String>,
+    /// CQL column names for output columns, by output column (node id); columns not listed
+    /// keep their node id (lowercased, made a valid CQL name when it is not one).
+    #[serde(default)]
+    pub columns: BTreeMap<String, String>,
+    /// Rows expire this many seconds after their write (`USING TTL`); default: never.
+    #[serde(default)]
+    pub ttl_secs: Option<u32>,
 }
 
 /// A Kafka topic receiving an output's rows.

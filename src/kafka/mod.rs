@@ -20,7 +20,7 @@ use crate::config::RuntimeConfig;
 use crate::decode::{DecodeError, DecodedEvent, SchemaStore};
 use crate::delivery::{Checkpoint, CommitTracker, CompletionMarker};
 use crate::pipeline::{Emit, Offset, SessionProcessor, SessionRef};
-use crate::sink::{Sink, SinkError, SinkRow};
+use crate::sink::{write_with_retry, Sink, SinkError, SinkRow};
 use context::{commit_list, LoopContext};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::BorrowedMessage;
@@ -911,25 +911,5 @@ fn forget_markers(
     });
     if wait {
         let _ = runtime.block_on(task);
-    }
-}
-
-/// Writes a row, retrying failures that may heal with exponential backoff until `stop`.
-async fn write_with_retry(sink: &Sink, row: &SinkRow, stop: &AtomicBool) -> Result<(), SinkError> {
-    let mut backoff = Duration::from_millis(50);
-    let mut attempts = 0u32;
-    loop {
-        match sink.write(row).await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.retryable && !stop.load(Ordering::Relaxed) => {
-                attempts += 1;
-                if attempts == 1 || attempts.is_power_of_two() {
-                    tracing::warn!(error = %e, attempts, "Write failed; retrying with backoff.");
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e),
-        }
     }
 }

@@ -26,6 +26,11 @@ impl JsonLinesSink {
         }
     }
 
+    /// The name given at creation (`stdout` or the file's path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Writes and flushes one row.
     pub fn write(&self, row: &SinkRow) -> Result<(), SinkError> {
         let (output, columns) = &self.meta.outputs[row.row.output];

@@ -9,18 +9,22 @@
 mod json;
 mod kafka;
 mod scylla;
+mod setup;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 pub use self::scylla::{
-    connect_session, ddl, execution_error_is_retryable, prepare_error_is_retryable, scylla_targets,
-    ScyllaSink, ScyllaSinkError, TableLayout, DEFAULT_REPLICATION,
+    check_table, connect_session, ddl, execution_error_is_retryable, prepare_error_is_retryable,
+    scylla_targets, ScyllaSink, ScyllaSinkError, TableLayout, DEFAULT_REPLICATION,
 };
 pub use json::JsonLinesSink;
 pub use kafka::{
     kafka_error_is_retryable, KafkaSink, KafkaSinkError, OutputSchema, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_QUEUE_TIMEOUT,
 };
+pub use setup::build_sinks;
+pub use writer::{write_with_retry, RowWriter};
 
 use spanflow_engine::{Str, ValueType};
 use spanflow_operators::evaluate_at::Row;
@@ -114,6 +118,16 @@ pub enum Sink {
 }
 
 impl Sink {
+    /// The sink's name in logs and errors.
+    pub fn name(&self) -> &str {
+        match self {
+            Sink::JsonLines(s) => s.name(),
+            Sink::Kafka(_) => "kafka",
+            Sink::Scylla(_) => "scylla",
+            Sink::Discard => "discard",
+        }
+    }
+
     /// Writes one row; resolves when it is durable.
     pub async fn write(&self, row: &SinkRow) -> Result<(), SinkError> {
         match self {

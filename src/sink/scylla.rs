@@ -1,9 +1,12 @@
 //! The ScyllaDB sink: output rows as rows of CQL tables (see [`ScyllaSink`]).
 
 use super::{OutputsMeta, SinkError, SinkRow};
-use crate::config::{ConfigError, ScyllaConfig, ScyllaConsistency};
+use crate::config::{ConfigError, ScyllaConfig, ScyllaConsistency, ScyllaTlsConfig};
+use openssl::error::ErrorStack;
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
+use scylla::client::session::{OpenSsl010Config, TlsContext};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, PrepareError, RequestAttemptError};
 use scylla::frame::response::result::{ColumnType, NativeType};
@@ -14,6 +17,7 @@ use scylla::value::{CqlTimestamp, CqlValue};
 use spanflow_engine::{Scalar, ValueType};
 use spanflow_operators::spec::{ScyllaSinkSpec, SinkSpec};
 use spanflow_operators::Program;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -86,16 +90,17 @@ const RESERVED: &[&str] = &[
 
 /// The CQL table of one output.
 ///
-/// Columns: `session text`, `time timestamp` (the row's evaluation time), then one column per
-/// output column in column order, `double`, `boolean` or `text` by the column's value type
-/// (`NULL` when the column is undefined at that time); primary key `((session), time)`, so a
-/// session's rows form one partition ordered by time.
+/// Columns: the session key (`text`, named `session` unless the spec says otherwise), the
+/// evaluation time (`timestamp`, default name `time`), then one column per output column in
+/// column order, `double`, `boolean` or `text` by the column's value type (`NULL` when the
+/// column is undefined at that time); primary key `((session), time)`, so a session's rows form
+/// one partition ordered by time.
 ///
-/// Names are unquoted CQL identifiers, so case-insensitive: a column keeps its id, lowercased,
-/// when that is `[a-z][a-z0-9_]*`, not a CQL reserved word and not taken by `session`, `time`
-/// or an earlier column; otherwise it gets its id sanitised (characters other than ASCII letters,
-/// digits and `_` become `_`, a `c` in front when it does not start with a letter) with `_2`,
-/// `_3`, … appended as needed.
+/// Names are unquoted CQL identifiers, so case-insensitive. Names the spec gives must be plain
+/// CQL names (`[a-z][a-z0-9_]*`, not reserved words, all distinct). Other output columns keep
+/// their id, lowercased, when that is a plain name not yet taken; otherwise they get their id
+/// sanitised (characters other than ASCII letters, digits and `_` become `_`, a `c` in front
+/// when it does not start with a letter) with `_2`, `_3`, … appended as needed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableLayout {
     /// The output's name.
@@ -104,10 +109,16 @@ pub struct TableLayout {
     pub keyspace: String,
     /// The table.
     pub table: String,
+    /// The column of the session key.
+    pub session_column: String,
+    /// The column of the evaluation time.
+    pub time_column: String,
     /// The CQL column of each output column, in column order.
     pub columns: Vec<String>,
     /// The CQL type of each output column (`double`, `boolean`, `text`).
     pub types: Vec<&'static str>,
+    /// `USING TTL` of every insert, in seconds.
+    pub ttl_secs: Option<u32>,
 }
 
 impl TableLayout {
@@ -151,12 +162,56 @@ impl TableLayout {
                 }
             });
         }
+        if let Some(unknown) = spec.columns.keys().find(|k| !columns.contains(k)) {
+            return Err(schema_error(format!(
+                "sink.scylla.columns names `{unknown}`, which is not a column of the output \
+                 (its columns: {})",
+                columns.join(", ")
+            )));
+        }
+        if spec.ttl_secs == Some(0) {
+            return Err(schema_error(
+                "sink.scylla.ttl_secs is 0: give a positive number of seconds, or leave it out \
+                 for rows that never expire"
+                    .into(),
+            ));
+        }
+        let session_column = spec.session_column.as_deref().unwrap_or("session");
+        let time_column = spec.time_column.as_deref().unwrap_or("time");
+        let mut explicit: Vec<(String, String)> = vec![
+            ("session_column".into(), session_column.to_ascii_lowercase()),
+            ("time_column".into(), time_column.to_ascii_lowercase()),
+        ];
+        for (column, cql) in &spec.columns {
+            explicit.push((format!("columns.{column}"), cql.to_ascii_lowercase()));
+        }
+        for (i, (what, cql)) in explicit.iter().enumerate() {
+            if !is_plain_identifier(cql) || RESERVED.contains(&cql.as_str()) || cql.len() > 48 {
+                return Err(schema_error(format!(
+                    "sink.scylla.{what} is `{cql}`, which is not a plain CQL column name (a \
+                     letter, then up to 47 letters, digits or `_`, not a reserved word)"
+                )));
+            }
+            if let Some((other, _)) = explicit[..i].iter().find(|(_, c)| c == cql) {
+                return Err(schema_error(format!(
+                    "sink.scylla.{what} and sink.scylla.{other} are both `{cql}`: each column \
+                     needs its own name"
+                )));
+            }
+        }
         Ok(TableLayout {
             output: name.clone(),
             keyspace: spec.keyspace.clone(),
             table: spec.table.clone(),
-            columns: cql_column_names(columns),
+            session_column: explicit[0].1.clone(),
+            time_column: explicit[1].1.clone(),
+            columns: cql_column_names(
+                columns,
+                &spec.columns,
+                [explicit[0].1.clone(), explicit[1].1.clone()],
+            ),
             types,
+            ttl_secs: spec.ttl_secs,
         })
     }
 
@@ -172,26 +227,29 @@ impl TableLayout {
             columns.push_str(&format!("{c} {t}, "));
         }
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (session text, time timestamp, {columns}PRIMARY KEY \
-             ((session), time))",
-            self.qualified()
+            "CREATE TABLE IF NOT EXISTS {} ({session} text, {time} timestamp, {columns}PRIMARY \
+             KEY (({session}), {time}))",
+            self.qualified(),
+            session = self.session_column,
+            time = self.time_column,
         )
     }
 
     /// The insert prepared for each row: bound values are the session, the time, the columns
     /// and, with `using_timestamp`, the write timestamp in microseconds.
     pub fn insert(&self, using_timestamp: bool) -> String {
-        let mut names = String::from("session, time");
+        let mut names = format!("{}, {}", self.session_column, self.time_column);
         let mut marks = String::from("?, ?");
         for c in &self.columns {
             names.push_str(", ");
             names.push_str(c);
             marks.push_str(", ?");
         }
-        let using = if using_timestamp {
-            " USING TIMESTAMP ?"
-        } else {
-            ""
+        let using = match (using_timestamp, self.ttl_secs) {
+            (true, Some(ttl)) => format!(" USING TIMESTAMP ? AND TTL {ttl}"),
+            (true, None) => " USING TIMESTAMP ?".into(),
+            (false, Some(ttl)) => format!(" USING TTL {ttl}"),
+            (false, None) => String::new(),
         };
         format!(
             "INSERT INTO {} ({names}) VALUES ({marks}){using}",
@@ -206,12 +264,22 @@ fn is_plain_identifier(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The CQL column names of output columns (see [`TableLayout`]).
-fn cql_column_names(columns: &[String]) -> Vec<String> {
-    let mut taken: Vec<String> = vec!["session".into(), "time".into()];
+/// The CQL column names of output columns (see [`TableLayout`]): `explicit` ones as given
+/// (already checked), the others derived so they differ from each other, from the explicit
+/// ones and from `key_columns`.
+fn cql_column_names(
+    columns: &[String],
+    explicit: &BTreeMap<String, String>,
+    key_columns: [String; 2],
+) -> Vec<String> {
+    let mut taken: Vec<String> = key_columns.into();
+    taken.extend(explicit.values().map(|c| c.to_ascii_lowercase()));
     let mut names: Vec<Option<String>> = columns
         .iter()
         .map(|c| {
+            if let Some(name) = explicit.get(c) {
+                return Some(name.to_ascii_lowercase());
+            }
             let lower = c.to_ascii_lowercase();
             (is_plain_identifier(&lower)
                 && !RESERVED.contains(&lower.as_str())
@@ -324,6 +392,15 @@ pub enum ScyllaSinkError {
         /// Whether trying again later may succeed (no node answered, as opposed to a missing
         /// table or a column of another type).
         retryable: bool,
+    },
+    /// The TLS settings cannot be used (a missing or unreadable file, a key not matching the
+    /// certificate).
+    #[error("scylla.tls.{setting}: {message}")]
+    Tls {
+        /// The setting, e.g. `ca_file`.
+        setting: &'static str,
+        /// What is wrong.
+        message: String,
     },
     /// A DDL statement failed.
     #[error("ScyllaDB sink: `{statement}` failed: {message}")]
@@ -509,10 +586,73 @@ pub async fn connect_session(config: &ScyllaConfig) -> Result<Session, ScyllaSin
     if let Some((user, password)) = config.credentials()? {
         builder = builder.user(user, password.expose());
     }
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_context(Some(tls_context(tls)?));
+    }
     builder.build().await.map_err(|e| ScyllaSinkError::Connect {
         nodes: config.nodes.join(","),
         message: e.to_string(),
     })
+}
+
+/// The driver's TLS context for `tls`: peers must present a certificate chaining to
+/// `ca_file`; `cert_file` and `key_file` authenticate this client.
+pub fn tls_context(tls: &ScyllaTlsConfig) -> Result<TlsContext, ScyllaSinkError> {
+    let error =
+        |setting: &'static str, path: &std::path::Path, e: ErrorStack| ScyllaSinkError::Tls {
+            setting,
+            message: format!("{}: {e}", path.display()),
+        };
+    let mut builder =
+        SslConnector::builder(SslMethod::tls_client()).map_err(|e| ScyllaSinkError::Tls {
+            setting: "ca_file",
+            message: format!("cannot set up OpenSSL: {e}"),
+        })?;
+    for (setting, path) in [
+        ("ca_file", Some(&tls.ca_file)),
+        ("cert_file", tls.cert_file.as_ref()),
+        ("key_file", tls.key_file.as_ref()),
+    ] {
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(ScyllaSinkError::Tls {
+                    setting,
+                    message: format!("{}: no such file", path.display()),
+                });
+            }
+        }
+    }
+    builder
+        .set_ca_file(&tls.ca_file)
+        .map_err(|e| error("ca_file", &tls.ca_file, e))?;
+    match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => {
+            builder
+                .set_certificate_chain_file(cert)
+                .map_err(|e| error("cert_file", cert, e))?;
+            builder
+                .set_private_key_file(key, SslFiletype::PEM)
+                .map_err(|e| error("key_file", key, e))?;
+            builder
+                .check_private_key()
+                .map_err(|e| error("key_file", key, e))?;
+        }
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(ScyllaSinkError::Tls {
+                setting: if tls.key_file.is_none() {
+                    "key_file"
+                } else {
+                    "cert_file"
+                },
+                message: "cert_file and key_file go together: give both for client \
+                          authentication, or neither"
+                    .into(),
+            })
+        }
+    }
+    builder.set_verify(SslVerifyMode::PEER);
+    Ok(TlsContext::from(OpenSsl010Config::new(builder)))
 }
 
 impl ScyllaSink {
@@ -634,6 +774,18 @@ impl ScyllaSink {
     }
 }
 
+/// Checks that `layout`'s table exists with columns of the types its output writes, by
+/// preparing its insert (what [`ScyllaSink::connect`] does for every output).
+pub async fn check_table(
+    session: &Session,
+    layout: &TableLayout,
+    using_timestamp: bool,
+) -> Result<(), ScyllaSinkError> {
+    prepare_insert(session, layout, using_timestamp)
+        .await
+        .map(|_| ())
+}
+
 /// Prepares `layout`'s insert, idempotent, and checks the table's column types.
 async fn prepare_insert(
     session: &Session,
@@ -659,8 +811,8 @@ async fn prepare_insert(
     insert.set_is_idempotent(true);
     let specs = insert.get_variable_col_specs();
     let mut expected: Vec<(&str, NativeType)> = vec![
-        ("session", NativeType::Text),
-        ("time", NativeType::Timestamp),
+        (&layout.session_column, NativeType::Text),
+        (&layout.time_column, NativeType::Timestamp),
     ];
     for (c, t) in layout.columns.iter().zip(&layout.types) {
         let ty = match *t {

@@ -1,4 +1,6 @@
 //! Shared helpers of the integration tests.
 
 pub mod cql;
+pub mod cql_server;
 pub mod kafka;
+pub mod tls_proxy;
