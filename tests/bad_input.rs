@@ -8,13 +8,14 @@ use crate::specs::repo_root;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use spanflow::app::{run_program_on_file, RunSummary};
+use spanflow::app::{run_program_on_file_with_lookups, RunSummary};
 use spanflow::decode::files::write_framed;
 use spanflow::decode::write_confluent_header;
 use spanflow::generate::{
     encode_datums, video_sessions, write_ocf, Device, GenConfig, Heartbeat, OcfCodec, UserAction,
     HEARTBEAT_SCHEMA,
 };
+use spanflow::lookup::{Enricher, StaticRows};
 use spanflow::spec_file::load;
 use spanflow_operators::spec::{BadRecordPolicy, LateEventPolicy};
 use spanflow_operators::Program;
@@ -211,7 +212,14 @@ fn run(
     schemas: Option<&Path>,
 ) -> Result<(String, RunSummary), String> {
     let mut out = Vec::new();
-    let summary = run_program_on_file(program, input, schemas, &mut out)?;
+    // Specs with lookups join the rows of their first test (no cluster here).
+    let mut lookups = (!program.input.lookups.is_empty()).then(|| {
+        let rows = &program.tests[0].lookups;
+        let rows = StaticRows::from_spec_rows(&program.input.lookups, rows);
+        Enricher::new(program, Box::new(rows.unwrap()))
+    });
+    let summary =
+        run_program_on_file_with_lookups(program, input, schemas, &mut out, lookups.as_mut())?;
     Ok((String::from_utf8(out).unwrap(), summary))
 }
 
