@@ -151,7 +151,11 @@ fn validate(
         print!("{report}");
         failed += usize::from(!ok);
         if let (Some(config), Ok(program)) = (&config, &loaded.program) {
-            for check in crate::scylla_admin::check_environment(program, config) {
+            let lookups = crate::lookup::check_environment(program, &config.scylla);
+            for check in crate::scylla_admin::check_environment(program, config)
+                .into_iter()
+                .chain(lookups)
+            {
                 match check.result {
                     Ok(()) => println!("  ✓ {}", check.what),
                     Err(e) => {

@@ -643,3 +643,49 @@ fn a_kafka_stream_joins_the_lookup() {
         "{got:?}"
     );
 }
+
+#[test]
+fn validate_with_environment_checks_the_lookup_tables() {
+    let server = Kassandra::start();
+    let rt = runtime();
+    let dir = std::env::temp_dir().join(format!("spanflow-lookup-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_file = dir.join("config.yaml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n",
+            server.node()
+        ),
+    )
+    .unwrap();
+    let validate = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+            .arg("validate")
+            .arg(repo_root().join("dag-specs/video/play_time_by_cdn_tier.yaml"))
+            .arg("--with-environment")
+            .arg("--config")
+            .arg(&config_file)
+            .env_remove("SCYLLA_NODES")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("  ✗ lookup `cdn_info` ← scylla table spanflow_ref.cdns: lookup `cdn_info` (keyspace `spanflow_ref`, table `cdns`): preparing"),
+        "{stdout}"
+    );
+    rt.block_on(async {
+        let session = connect_session(&config(server.node())).await.unwrap();
+        cdn_table(&session).await;
+    });
+    let (code, stdout) = validate();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("  ✓ lookup `cdn_info` ← scylla table spanflow_ref.cdns"),
+        "{stdout}"
+    );
+}

@@ -412,6 +412,57 @@ pub fn connect(
     Ok(Some(Enricher::new(program, Box::new(source))))
 }
 
+/// `validate --with-environment`: checks each lookup's table on the cluster of `config` (it
+/// exists, with the key and columns of the declared types). No checks without lookups.
+pub fn check_environment(
+    program: &Program,
+    config: &ScyllaConfig,
+) -> Vec<crate::scylla_admin::EnvironmentCheck> {
+    use crate::scylla_admin::EnvironmentCheck;
+    let lookups = &program.input.lookups;
+    if lookups.is_empty() {
+        return Vec::new();
+    }
+    let runtime = match crate::kafka::io_runtime() {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![EnvironmentCheck {
+                what: "scylla".into(),
+                result: Err(e),
+            }]
+        }
+    };
+    runtime.block_on(async {
+        let session = match crate::sink::connect_session(config).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                return vec![EnvironmentCheck {
+                    what: format!("scylla cluster {} (lookups)", config.nodes.join(",")),
+                    result: Err(e.to_string()),
+                }]
+            }
+        };
+        let mut checks = Vec::new();
+        for plan in lookups {
+            let result = ScyllaLookups::prepare(
+                session.clone(),
+                std::slice::from_ref(plan),
+                config.request_timeout(),
+                DEFAULT_PAGE_SIZE,
+            )
+            .await;
+            checks.push(EnvironmentCheck {
+                what: format!(
+                    "lookup `{}` ← scylla table {}.{}",
+                    plan.name, plan.keyspace, plan.table
+                ),
+                result: result.map(|_| ()).map_err(|e| e.to_string()),
+            });
+        }
+        checks
+    })
+}
+
 /// The lookups of a file run, with the runtime their connections live on.
 pub struct FileLookups {
     /// The enricher.
