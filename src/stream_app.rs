@@ -41,6 +41,7 @@ fn stream_program(
                 rows_written = summary.rows_written,
                 sessions = summary.sessions,
                 late_dropped = summary.late_dropped,
+                lookup_dropped = summary.lookup_dropped,
                 replay_skipped = summary.replay_skipped,
                 bad_records = summary.bad_records.values().sum::<u64>(),
                 "Stopped after draining and committing."
