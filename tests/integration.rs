@@ -4,6 +4,7 @@ mod allocations;
 mod bad_input;
 mod kafka_smoke;
 mod properties;
+mod scylla_faults;
 mod scylla_sink;
 mod specs;
 mod stream;
