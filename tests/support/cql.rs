@@ -11,6 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use kassandra::error::DbError;
 use kassandra::frame::request::Request;
 use kassandra::frame::response::error::Error;
+use kassandra::frame::response::result::QueryResult;
 use kassandra::frame::response::Response;
 use kassandra::frame::{request_stream, response_sink};
 use kassandra::KassandraSession;
@@ -98,7 +99,8 @@ impl Kassandra {
             .store(delay.as_millis() as u64, Ordering::Relaxed);
     }
 
-    /// How many prepared statements (the sink's inserts) were executed successfully so far.
+    /// How many prepared writes (the sink's inserts; not the driver's prepared reads of
+    /// system tables) were executed successfully so far.
     pub fn executed(&self) -> u64 {
         self.shared.executed.load(Ordering::Relaxed)
     }
@@ -211,7 +213,8 @@ fn handle(db: &Mutex<KassandraSession>, shared: &Shared, request: Request) -> Re
         Request::Prepare(prepare) => db.prepare(prepare),
         Request::Execute(execute) => {
             let result = db.execute(execute);
-            if result.is_ok() {
+            // Writes answer `Void`; the driver's own reads (system tables) answer rows.
+            if matches!(result, Ok(QueryResult::Void)) {
                 shared.executed.fetch_add(1, Ordering::Relaxed);
             }
             result
