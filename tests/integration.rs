@@ -2,6 +2,7 @@
 
 mod allocations;
 mod bad_input;
+mod deploy;
 mod kafka_smoke;
 mod properties;
 mod scylla_faults;

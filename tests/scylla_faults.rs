@@ -200,7 +200,7 @@ fn proc_kb(pid: u32, field: &str) -> Option<u64> {
 
 /// Every row of the spec's Scylla tables, keyed like [`crate::stream::file_rows`] (clock
 /// sessions left out), values as the JSON sink writes them.
-async fn table_rows(
+pub(crate) async fn table_rows(
     session: &Session,
     program: &Program,
 ) -> std::collections::BTreeMap<(String, i64), String> {
