@@ -79,13 +79,13 @@ async fn keys(session: &Session, table: &str) -> Vec<(String, i64)> {
     keys
 }
 
-async fn sink_on(server: &Kassandra, table: &str, config: &ScyllaConfig) -> ScyllaSink {
+/// The CIR per-session output's table `table`, created, and a sink writing it.
+async fn sink_on(table: &str, config: &ScyllaConfig) -> ScyllaSink {
     let program = cir();
     let meta = OutputsMeta::of(&program);
     let session = connect_session(config).await.unwrap();
     let statements = ddl(&meta, &target(table), DEFAULT_REPLICATION).unwrap();
     ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
-    let _ = server;
     ScyllaSink::connect(&meta, &target(table), config)
         .await
         .unwrap()
@@ -113,7 +113,7 @@ fn kassandra_refuses_connections_during_an_outage_and_comes_back_on_its_port() {
 async fn while_the_server_is_down_writes_fail_fast_and_retryably_then_the_driver_reconnects() {
     let server = Kassandra::start();
     let config = config(server.node());
-    let sink = sink_on(&server, "outage", &config).await;
+    let sink = sink_on("outage", &config).await;
     sink.write(&row("before", 1)).await.unwrap();
 
     server.outage();
@@ -171,7 +171,7 @@ async fn a_slow_server_times_out_retryably() {
     let server = Kassandra::start();
     let mut config = config(server.node());
     config.request_timeout_secs = 1;
-    let sink = sink_on(&server, "slow", &config).await;
+    let sink = sink_on("slow", &config).await;
     server.set_delay(Duration::from_secs(4));
     let started = Instant::now();
     let e = sink.write(&row("slow", 1)).await.unwrap_err();
