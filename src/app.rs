@@ -532,8 +532,18 @@ fn run_file_to_sinks(program: &Program, run: &FileRun<'_>) -> Result<(RunSummary
         .transpose()
         .map_err(|e| e.to_string())?;
     let runtime = crate::kafka::io_runtime()?;
-    let mut lookups = crate::lookup::connect(program, &config.scylla, &runtime)?;
-    let sinks = build_sinks(program, run.output, &config, registry.as_ref(), &runtime)?;
+    // A file run has no stop signal to honour: it waits for an unreachable cluster until
+    // interrupted.
+    let wait = std::sync::atomic::AtomicBool::new(false);
+    let mut lookups = crate::lookup::connect(program, &config.scylla, &runtime, &wait)?;
+    let sinks = build_sinks(
+        program,
+        run.output,
+        &config,
+        registry.as_ref(),
+        &runtime,
+        &wait,
+    )?;
     let writer = RowWriter::new(&runtime, sinks, config.delivery.max_in_flight);
     let result =
         run_program_on_file_to_sinks(program, run.input, run.schemas, writer, lookups.as_mut());

@@ -87,7 +87,7 @@ fn start(
         }
     };
     let runtime = kafka::io_runtime()?;
-    let sinks = build_sinks(program, output, &config, registry.as_ref(), &runtime)?;
+    let sinks = build_sinks(program, output, &config, registry.as_ref(), &runtime, &stop)?;
     kafka::run(StreamSetup {
         program,
         source,

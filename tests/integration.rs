@@ -2,10 +2,12 @@
 
 mod allocations;
 mod bad_input;
+mod deploy;
 mod kafka_smoke;
 mod lookups;
 mod properties;
 mod scylla_cli;
+mod scylla_faults;
 mod scylla_sink;
 mod scylla_tls;
 mod specs;

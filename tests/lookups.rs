@@ -1,4 +1,5 @@
-//! Lookups against kassandra (an in-memory CQL server started inside each test): the shipped
+//! Lookups against kassandra (an in-memory CQL server started inside each test; the join tests
+//! use the cluster in `SCYLLA_NODES` instead when that is set): the shipped
 //! `play_time_by_cdn_tier` spec joined with a CDN table, compared with a computation by hand;
 //! several rows for a key read page by page; tables that do not match the spec; and a cluster
 //! that goes away and comes back.
@@ -8,6 +9,7 @@
 
 use crate::specs::repo_root;
 use crate::support::cql::Kassandra;
+use crate::support::cql_server::CqlServer;
 use scylla::client::session::Session;
 use serde_json::Value;
 use spanflow::app::run_program_on_file_with_lookups;
@@ -147,9 +149,9 @@ fn check_rows(text: &str) {
 
 #[test]
 fn the_tier_spec_joins_a_cql_table_end_to_end() {
-    let server = Kassandra::start();
+    let server = CqlServer::start();
     let rt = runtime();
-    let config = config(server.node());
+    let config = server.config();
     let program = tier_spec();
     rt.block_on(async {
         let session = connect_session(&config).await.unwrap();
@@ -186,14 +188,7 @@ fn the_tier_spec_joins_a_cql_table_end_to_end() {
     let dir = std::env::temp_dir().join(format!("spanflow-lookups-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_file = dir.join("config.yaml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n",
-            server.node()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config_file, format!("{}", server.config_yaml())).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .arg("run")
         .arg(repo_root().join("dag-specs/video/play_time_by_cdn_tier.yaml"))
@@ -268,9 +263,9 @@ fn spec_tests_join_the_rows_they_give() {
 
 #[test]
 fn drop_event_drops_events_of_cdns_without_a_row() {
-    let server = Kassandra::start();
+    let server = CqlServer::start();
     let rt = runtime();
-    let config = config(server.node());
+    let config = server.config();
     let program = tier_spec_with("drop", "on_missing: null_fields", "on_missing: drop_event");
     rt.block_on(async {
         let session = connect_session(&config).await.unwrap();
@@ -340,9 +335,9 @@ outputs:
 
 #[test]
 fn several_rows_for_a_key_join_the_first_or_last_in_clustering_order() {
-    let server = Kassandra::start();
+    let server = CqlServer::start();
     let rt = runtime();
-    let config = config(server.node());
+    let config = server.config();
     rt.block_on(async {
         let session = connect_session(&config).await.unwrap();
         run_cql(
@@ -553,10 +548,10 @@ fn an_unreachable_cluster_is_retried_until_it_comes_back() {
 #[test]
 fn a_kafka_stream_joins_the_lookup() {
     use crate::stream;
-    let server = Kassandra::start();
+    let server = CqlServer::start();
     let rt = runtime();
     rt.block_on(async {
-        let session = connect_session(&config(server.node())).await.unwrap();
+        let session = connect_session(&server.config()).await.unwrap();
         cdn_table(&session).await;
     });
     let (_cluster, bootstrap) = stream::mock_cluster("lookups");
@@ -581,8 +576,8 @@ fn a_kafka_stream_joins_the_lookup() {
         format!(
             "kafka:\n  consumer_properties: {{ session.timeout.ms: \"3000\", heartbeat.interval.ms: \"300\" }}\n\
              delivery: {{ commit_interval_ms: 200 }}\n\
-             scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n",
-            server.node()
+             {}",
+            server.config_yaml()
         ),
     )
     .unwrap();
@@ -646,19 +641,12 @@ fn a_kafka_stream_joins_the_lookup() {
 
 #[test]
 fn validate_with_environment_checks_the_lookup_tables() {
-    let server = Kassandra::start();
+    let server = CqlServer::start();
     let rt = runtime();
     let dir = std::env::temp_dir().join(format!("spanflow-lookup-env-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_file = dir.join("config.yaml");
-    std::fs::write(
-        &config_file,
-        format!(
-            "scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n",
-            server.node()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config_file, format!("{}", server.config_yaml())).unwrap();
     let validate = || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
             .arg("validate")
@@ -678,7 +666,7 @@ fn validate_with_environment_checks_the_lookup_tables() {
         "{stdout}"
     );
     rt.block_on(async {
-        let session = connect_session(&config(server.node())).await.unwrap();
+        let session = connect_session(&server.config()).await.unwrap();
         cdn_table(&session).await;
     });
     let (code, stdout) = validate();

@@ -3,6 +3,7 @@
 //! kassandra or the cluster in `SCYLLA_NODES`.
 
 use crate::specs::repo_root;
+use crate::support::cql::Kassandra;
 use crate::support::cql_server::{skip_without_cluster, CqlServer};
 use scylla::client::session::Session;
 use scylla::value::CqlTimestamp;
@@ -392,4 +393,65 @@ fn replayed_rows_keep_their_event_time_write_timestamp_on_a_real_cluster() {
         }
     }
     assert!(n > 0);
+}
+
+#[test]
+fn a_run_started_while_the_cql_server_is_away_waits_for_it() {
+    // kassandra's outage switch: this one never runs on a real cluster.
+    let server = CqlServer::Kassandra(Kassandra::start());
+    let CqlServer::Kassandra(kassandra) = &server else {
+        unreachable!()
+    };
+    let scratch = Scratch::new("late-server");
+    let config = config_file(&scratch, &server);
+    let spec = cir_into_table(&scratch, "cir_late_server", "");
+    let applied = spanflow(&["scylla", "ddl", s(&spec), "--apply", "--config", s(&config)]);
+    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    kassandra.outage();
+
+    let log = scratch.path("run.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        .args([
+            "run",
+            s(&spec),
+            "--input",
+            "fixtures/generated/heartbeats-small.avro",
+        ])
+        .args(["--config", s(&config)])
+        .current_dir(repo_root())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !log_text().contains("Not reachable yet; retrying.") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retry logged:\n{}",
+            log_text()
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run gave up:\n{}",
+            log_text()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    kassandra.resume();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", log_text());
+    assert!(
+        log_text().contains("Connected after retrying."),
+        "{}",
+        log_text()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let session = rt.block_on(connect_session(&server.config())).unwrap();
+    let input = repo_root().join("fixtures/generated/heartbeats-small.avro");
+    assert_eq!(
+        rt.block_on(table_rows(&session, "cir_late_server")),
+        json_run(&spec, &input)
+    );
 }

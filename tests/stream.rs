@@ -126,7 +126,7 @@ fn clock_messages() -> Vec<(i32, String, Vec<u8>)> {
 }
 
 /// Generated sessions as a framed file in `scratch`.
-fn generated(scratch: &Scratch, sessions: usize, events: usize) -> PathBuf {
+pub(crate) fn generated(scratch: &Scratch, sessions: usize, events: usize) -> PathBuf {
     let path = scratch.path("generated.framed");
     let status = Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .args([
@@ -154,7 +154,7 @@ fn produce_file(bootstrap: &str, topic: &str, framed: &Path) {
 }
 
 /// Produces a framed file's messages spread over `duration`, then the clock messages.
-fn produce_over(bootstrap: &str, topic: &str, framed: &Path, duration: Duration) {
+pub(crate) fn produce_over(bootstrap: &str, topic: &str, framed: &Path, duration: Duration) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -187,7 +187,7 @@ pub(crate) fn file_rows(spec: &Path) -> BTreeMap<(String, i64), Value> {
 }
 
 /// Rows of `spec` run on a framed file, keyed by (output/session, time).
-fn file_rows_of(spec: &Path, framed: &Path) -> BTreeMap<(String, i64), Value> {
+pub(crate) fn file_rows_of(spec: &Path, framed: &Path) -> BTreeMap<(String, i64), Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .arg("run")
         .arg(spec)

@@ -241,7 +241,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             runtime: _,
         } = setup;
         // Before joining the group: a lookup table that does not match the spec stops here.
-        let lookups = crate::lookup::connect(program, &config.scylla, runtime)?
+        let lookups = crate::lookup::connect(program, &config.scylla, runtime, &stop)?
             .map(|l| l.with_stop(stop.clone()));
         let producer = config.kafka.producer_config().map_err(|e| e.to_string())?;
         let group = group_id(program, source);

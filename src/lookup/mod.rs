@@ -393,20 +393,22 @@ pub fn join(
 
 /// Connects the lookups of `program` to the cluster of `config` on `runtime` (which then runs
 /// their I/O): `None` when the spec has no lookups. Fails when a table, column or type does not
-/// match the spec, or no node answers.
+/// match the spec; waits for a cluster that is not reachable until `stop`.
 pub fn connect(
     program: &Program,
     config: &ScyllaConfig,
     runtime: &tokio::runtime::Runtime,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<Option<Enricher>, String> {
     if program.input.lookups.is_empty() {
         return Ok(None);
     }
     let source = runtime
-        .block_on(ScyllaLookups::connect(
-            &program.input.lookups,
-            config,
-            DEFAULT_PAGE_SIZE,
+        .block_on(crate::sink::retry_while_unreachable(
+            "ScyllaDB lookups",
+            stop,
+            |e: &LookupSetupError| e.is_retryable(),
+            || ScyllaLookups::connect(&program.input.lookups, config, DEFAULT_PAGE_SIZE),
         ))
         .map_err(|e| e.to_string())?;
     Ok(Some(Enricher::new(program, Box::new(source))))
@@ -518,9 +520,11 @@ impl FileLookups {
         let config = crate::config::RuntimeConfig::load(config).map_err(|e| e.to_string())?;
         let runtime = crate::kafka::io_runtime()?;
         Ok(
-            connect(program, &config.scylla, &runtime)?.map(|enricher| FileLookups {
-                enricher,
-                _runtime: runtime,
+            connect(program, &config.scylla, &runtime, &AtomicBool::new(false))?.map(|enricher| {
+                FileLookups {
+                    enricher,
+                    _runtime: runtime,
+                }
             }),
         )
     }

@@ -23,7 +23,7 @@ pub use kafka::{
     kafka_error_is_retryable, KafkaSink, KafkaSinkError, OutputSchema, DEFAULT_FLUSH_TIMEOUT,
     DEFAULT_QUEUE_TIMEOUT,
 };
-pub use setup::build_sinks;
+pub use setup::{build_sinks, retry_while_unreachable};
 pub use writer::{write_with_retry, RowWriter};
 
 use spanflow_engine::{Str, ValueType};

@@ -5,22 +5,68 @@ use crate::config::RuntimeConfig;
 use crate::registry::RegistryClient;
 use spanflow_operators::spec::SinkSpec;
 use spanflow_operators::Program;
+use std::fmt::Display;
+use std::future::Future;
 use std::io::{self, BufWriter};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs `attempt` until it succeeds, fails in a way that retrying cannot fix, or `stop` is set:
+/// a cluster that is not reachable yet at startup (restarting, still booting beside us in a
+/// compose file) is waited for, with one log line per retry and backoff from 0.5 s doubling
+/// to 10 s.
+pub async fn retry_while_unreachable<T, E: Display, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    stop: &AtomicBool,
+    is_retryable: impl Fn(&E) -> bool,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, E> {
+    let mut delay = Duration::from_millis(500);
+    let mut attempts = 0u32;
+    loop {
+        match attempt().await {
+            Ok(t) => {
+                if attempts > 0 {
+                    tracing::info!(what, attempts, "Connected after retrying.");
+                }
+                return Ok(t);
+            }
+            Err(e) if is_retryable(&e) && !stop.load(Ordering::Relaxed) => {
+                attempts += 1;
+                tracing::warn!(
+                    what,
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "Not reachable yet; retrying."
+                );
+                // Sleep in short steps so a stop request is seen promptly.
+                let until = tokio::time::Instant::now() + delay;
+                while tokio::time::Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 /// One sink per output, by output index; JSON-lines outputs write to `output` (`-` for stdout,
 /// else appended to that file).
 ///
 /// Outputs writing JSON lines share one writer, outputs writing to Kafka one producer, outputs
 /// writing to ScyllaDB one session (connected on `runtime`, which must be the runtime that
-/// runs the writes).
+/// runs the writes). A ScyllaDB cluster that is not reachable is waited for until `stop`
+/// ([`retry_while_unreachable`]).
 pub fn build_sinks(
     program: &Program,
     output: &Path,
     config: &RuntimeConfig,
     registry: Option<&RegistryClient>,
     runtime: &tokio::runtime::Runtime,
+    stop: &AtomicBool,
 ) -> Result<Vec<Arc<Sink>>, String> {
     let meta = OutputsMeta::of(program);
     let mut json: Option<Arc<Sink>> = None;
@@ -74,7 +120,12 @@ pub fn build_sinks(
                 None => {
                     // The session's connections live on the runtime that runs the writes.
                     let sink = runtime
-                        .block_on(ScyllaSink::for_program(program, &config.scylla))
+                        .block_on(retry_while_unreachable(
+                            "ScyllaDB sink",
+                            stop,
+                            |e: &super::ScyllaSinkError| e.is_retryable(),
+                            || ScyllaSink::for_program(program, &config.scylla),
+                        ))
                         .map_err(|e| e.to_string())?;
                     let s = Arc::new(Sink::Scylla(sink));
                     scylla = Some(s.clone());

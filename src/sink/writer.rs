@@ -9,21 +9,54 @@ use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
-/// Writes a row, retrying failures that may heal with exponential backoff (50 ms doubling up to
-/// 5 s) until `stop`; one warning on the first retry and at each power of two, never one per
-/// attempt.
+/// The wait before a write's first retry; it doubles with each failed attempt up to
+/// [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
+/// The longest wait between two attempts of a write.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// The wait before retry number `attempt` (from 1) of a write: exponential backoff from
+/// [`FIRST_RETRY_DELAY`] capped at [`MAX_RETRY_DELAY`], with "equal jitter" (between half of
+/// it and all of it, chosen by hashing `seed` and `attempt`).
+///
+/// The writes that fail together (all those in flight when a cluster goes away) then spread
+/// their retries instead of retrying in lockstep: the cluster is not hit by all of them at
+/// once when it returns, and the first write after its return does not wait for a whole
+/// backoff step of all of them (measured: 5.3 s in one run out of three without jitter).
+fn retry_delay(attempt: u32, seed: u64) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let doubled = FIRST_RETRY_DELAY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let full = doubled.min(MAX_RETRY_DELAY);
+    // SipHash with fixed keys: deterministic for a row and an attempt, spread over rows.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (seed, attempt).hash(&mut hasher);
+    let fraction = (hasher.finish() % 1024) as u32;
+    full / 2 + full / 2 * fraction / 1024
+}
+
+/// A seed for [`retry_delay`] that differs between rows.
+fn row_seed(row: &SinkRow) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&*row.session, row.row.output, row.row.time).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Writes a row, retrying failures that may heal with jittered exponential backoff
+/// ([`retry_delay`]: 50 ms doubling to 5 s) until `stop`; one warning on the first retry and
+/// at each power of two, never one per attempt.
 pub async fn write_with_retry(
     sink: &Sink,
     row: &SinkRow,
     stop: &AtomicBool,
 ) -> Result<(), SinkError> {
-    let mut backoff = Duration::from_millis(50);
+    let seed = row_seed(row);
     let mut attempts = 0u32;
     loop {
         match sink.write(row).await {
             Ok(()) => {
                 if attempts > 0 {
-                    tracing::info!(sink = %sink.name(), attempts, "Write succeeded after retrying.");
+                    tracing::debug!(sink = %sink.name(), attempts, "Write succeeded after retrying.");
                 }
                 return Ok(());
             }
@@ -32,8 +65,7 @@ pub async fn write_with_retry(
                 if attempts == 1 || attempts.is_power_of_two() {
                     tracing::warn!(error = %e, attempts, "Write failed; retrying with backoff.");
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(retry_delay(attempts, seed)).await;
             }
             Err(e) => return Err(e),
         }
@@ -133,5 +165,52 @@ fn closed() -> SinkError {
         sink: "writer".into(),
         message: "the write slots were closed".into(),
         retryable: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanflow_operators::evaluate_at::Row;
+
+    #[test]
+    fn retry_delays_double_up_to_the_cap_with_equal_jitter() {
+        for seed in 0..200u64 {
+            for attempt in 1..40u32 {
+                let full = (FIRST_RETRY_DELAY * 2u32.pow(attempt.min(20) - 1)).min(MAX_RETRY_DELAY);
+                let d = retry_delay(attempt, seed);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "attempt {attempt}: {d:?} for {full:?}"
+                );
+            }
+        }
+        assert_eq!(retry_delay(3, 7), retry_delay(3, 7), "deterministic");
+    }
+
+    #[test]
+    fn writes_failing_together_do_not_retry_in_lockstep() {
+        // 64 writes that failed at the same instant, after the same number of attempts: their
+        // next retries are spread over the second half of the backoff step.
+        let mut delays: Vec<Duration> = (0..64)
+            .map(|i| {
+                let row = SinkRow {
+                    session: format!("session-{i}").as_str().into(),
+                    row: Row {
+                        output: 0,
+                        time: 1_700_000_000_000,
+                        values: Default::default(),
+                    },
+                };
+                retry_delay(12, row_seed(&row))
+            })
+            .collect();
+        delays.sort();
+        delays.dedup();
+        assert!(delays.len() > 50, "{delays:?}");
+        let earliest = delays[0];
+        let latest = delays[delays.len() - 1];
+        assert!(earliest < Duration::from_millis(2800), "{earliest:?}");
+        assert!(latest > Duration::from_millis(4700), "{latest:?}");
     }
 }
