@@ -188,7 +188,7 @@ fn the_tier_spec_joins_a_cql_table_end_to_end() {
     let dir = std::env::temp_dir().join(format!("spanflow-lookups-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_file = dir.join("config.yaml");
-    std::fs::write(&config_file, format!("{}", server.config_yaml())).unwrap();
+    std::fs::write(&config_file, server.config_yaml()).unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
         .arg("run")
         .arg(repo_root().join("dag-specs/video/play_time_by_cdn_tier.yaml"))
@@ -646,7 +646,7 @@ fn validate_with_environment_checks_the_lookup_tables() {
     let dir = std::env::temp_dir().join(format!("spanflow-lookup-env-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_file = dir.join("config.yaml");
-    std::fs::write(&config_file, format!("{}", server.config_yaml())).unwrap();
+    std::fs::write(&config_file, server.config_yaml()).unwrap();
     let validate = || {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
             .arg("validate")
