@@ -579,6 +579,7 @@ fn generate(
         events_per_session: events,
         interleave: true,
         start_time: 1_700_000_000_000,
+        events_per_step: 1,
     };
     match write_fixture(kind, output, &config) {
         Ok(n) => {

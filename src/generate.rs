@@ -36,10 +36,16 @@ pub struct GenConfig {
     pub interleave: bool,
     /// Epoch milliseconds around which sessions start (they start within 5 minutes after it).
     pub start_time: i64,
+    /// Video sessions: how many consecutive events of a session share one timestamp (a step of
+    /// the DAG); their `seq` keeps increasing. Each group of `events_per_step` events takes the
+    /// time of its first event. 1 (the default; 0 counts as 1) keeps every event at its own
+    /// time, as the checked-in fixtures were generated. Device telemetry ignores it.
+    pub events_per_step: usize,
 }
 
 impl Default for GenConfig {
-    /// 20 sessions of 60 events, interleaved, starting 2026-01-01T00:00:00Z, seed 42.
+    /// 20 sessions of 60 events, one event per step, interleaved, starting
+    /// 2026-01-01T00:00:00Z, seed 42.
     fn default() -> Self {
         GenConfig {
             seed: 42,
@@ -47,6 +53,7 @@ impl Default for GenConfig {
             events_per_session: 60,
             interleave: true,
             start_time: 1_767_225_600_000,
+            events_per_step: 1,
         }
     }
 }

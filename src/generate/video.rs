@@ -167,7 +167,21 @@ fn simulate(cfg: &GenConfig, index: usize) -> Vec<Heartbeat> {
         events: Vec::with_capacity(cfg.events_per_session),
     };
     p.run(cfg.events_per_session);
+    share_timestamps(&mut p.events, cfg.events_per_step);
     p.events
+}
+
+/// Gives each group of `per_step` consecutive events the time of the group's first event.
+fn share_timestamps(events: &mut [Heartbeat], per_step: usize) {
+    if per_step <= 1 {
+        return;
+    }
+    for step in events.chunks_mut(per_step) {
+        let time = step[0].timestamp;
+        for e in step {
+            e.timestamp = time;
+        }
+    }
 }
 
 impl Player {
@@ -401,6 +415,33 @@ mod tests {
             assert!(session[0].cdn.is_some() && session[0].network.is_some());
             assert_eq!(session[79].player_state.as_deref(), Some("stop"));
         }
+    }
+
+    #[test]
+    fn events_per_step_share_timestamps() {
+        let one = video_sessions(&cfg(false));
+        let three = video_sessions(&GenConfig {
+            events_per_step: 3,
+            ..cfg(false)
+        });
+        assert_eq!(one.len(), three.len());
+        for (session_one, session_three) in one.chunks(80).zip(three.chunks(80)) {
+            for (i, (a, b)) in session_one.iter().zip(session_three).enumerate() {
+                // Same events, same seq; only the time moves to the step's first event.
+                assert_eq!(a.seq, b.seq);
+                assert_eq!(a.player_state, b.player_state);
+                assert_eq!(b.timestamp, session_one[i - i % 3].timestamp);
+            }
+            assert!(session_three
+                .windows(2)
+                .all(|w| w[0].timestamp <= w[1].timestamp));
+        }
+        // Interleaved: still in global time order, each session's seq increasing.
+        let merged = video_sessions(&GenConfig {
+            events_per_step: 3,
+            ..cfg(true)
+        });
+        assert!(merged.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
     }
 
     #[test]
