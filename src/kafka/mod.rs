@@ -31,7 +31,7 @@ use spanflow_operators::program::DEFAULT_SESSION_GAP_SECS;
 use spanflow_operators::spec::{BadRecordPolicy, KafkaSourceSpec, StartFrom};
 use spanflow_operators::Program;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,8 +188,26 @@ impl Emit for Collector<'_> {
 
 /// Runs the spec on its Kafka source until `stop` is set or a fatal error.
 pub fn run(setup: StreamSetup<'_>) -> Result<StreamSummary, String> {
+    run_inner(setup, None)
+}
+
+/// [`run`], storing in `progress` how many messages have been read and processed so far
+/// (decoded and run through their sessions; their rows may still be in flight). Benchmarks
+/// watch it to know when a topic has been consumed.
+pub fn run_with_progress(
+    setup: StreamSetup<'_>,
+    progress: Arc<AtomicU64>,
+) -> Result<StreamSummary, String> {
+    run_inner(setup, Some(progress))
+}
+
+fn run_inner(
+    setup: StreamSetup<'_>,
+    progress: Option<Arc<AtomicU64>>,
+) -> Result<StreamSummary, String> {
     let runtime = setup.runtime;
     let mut stream = Stream::connect(setup, runtime)?;
+    stream.progress = progress;
     let result = stream.run_loop();
     let summary = stream.finish(result.is_ok());
     result.map(|()| summary)
@@ -224,6 +242,8 @@ struct Stream<'p, 'r> {
     starting: HashMap<PartitionId, Starting>,
     /// The spec's lookups, joined onto each decoded event.
     lookups: Option<crate::lookup::Enricher>,
+    /// Where [`run_with_progress`] reports the messages handled.
+    progress: Option<Arc<AtomicU64>>,
 }
 
 impl<'p, 'r> Stream<'p, 'r> {
@@ -311,6 +331,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             bad_policy: program.input.on_bad_record,
             starting: HashMap::new(),
             lookups,
+            progress: None,
         })
     }
 
@@ -325,7 +346,12 @@ impl<'p, 'r> Stream<'p, 'r> {
             match polled {
                 None => {}
                 Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error."),
-                Some(Ok(msg)) => self.handle_message(&msg)?,
+                Some(Ok(msg)) => {
+                    self.handle_message(&msg)?;
+                    if let Some(progress) = &self.progress {
+                        progress.store(self.summary.messages, Ordering::Relaxed);
+                    }
+                }
             }
             if self.last_commit.elapsed() >= self.commit_interval {
                 self.commit(CommitMode::Async);
