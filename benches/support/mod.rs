@@ -1,0 +1,3 @@
+//! Shared code of the benchmarks.
+
+pub mod workload;

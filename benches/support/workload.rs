@@ -1,0 +1,249 @@
+//! The benchmark workloads: deterministic generated video sessions, turned into exactly what
+//! the engine sees (session key + [`Record`] per event, in stream order, as the real decoder
+//! produces them), and the loop that runs them through a [`SessionProcessor`].
+//!
+//! Every result printed by a benchmark names its [`Workload`] (its `Display`), so a number can
+//! always be reproduced.
+
+use spanflow::app::projection_of;
+use spanflow::decode::{write_confluent_header, DecodedEvent, DirFetcher, SchemaStore};
+use spanflow::generate::{encode_datums, video_sessions, GenConfig, Heartbeat, HEARTBEAT_SCHEMA};
+use spanflow::pipeline::SessionProcessor;
+use spanflow_engine::{Record, Scalar, Str};
+use spanflow_operators::evaluate_at::Row;
+use spanflow_operators::Program;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The schema id of every framed heartbeat (`fixtures/avro/registry/1.avsc`).
+pub const HEARTBEAT_SCHEMA_ID: u32 = 1;
+
+/// The workspace root (where the specs and fixtures are).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A shipped spec the benchmarks run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spec {
+    /// `dag-specs/video/connection_induced_rebuffering.yaml`: one row per session, at its end.
+    Cir,
+    /// `dag-specs/video/play_time_on_cdn.yaml`: a row after every event and every minute.
+    PlayTime,
+}
+
+impl Spec {
+    /// Both specs, CIR first.
+    pub const ALL: [Spec; 2] = [Spec::Cir, Spec::PlayTime];
+
+    /// The spec file, relative to the workspace root.
+    pub fn path(self) -> &'static str {
+        match self {
+            Spec::Cir => "dag-specs/video/connection_induced_rebuffering.yaml",
+            Spec::PlayTime => "dag-specs/video/play_time_on_cdn.yaml",
+        }
+    }
+
+    /// A short name for tables (`cir`, `play_time`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Spec::Cir => "cir",
+            Spec::PlayTime => "play_time",
+        }
+    }
+
+    /// The validated program (panics when the shipped spec does not load).
+    pub fn program(self) -> Program {
+        spanflow::spec_file::load(&root().join(self.path()))
+            .program
+            .unwrap_or_else(|e| panic!("{}: {e:?}", self.path()))
+    }
+}
+
+/// What to generate: the parameters printed with every result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Workload {
+    /// Number of sessions, interleaved in time order as on a Kafka topic.
+    pub sessions: usize,
+    /// Events per session.
+    pub events_per_session: usize,
+    /// Consecutive events of a session sharing one timestamp (one DAG step).
+    pub events_per_step: usize,
+    /// The generator's seed.
+    pub seed: u64,
+}
+
+impl Workload {
+    /// Total events.
+    pub fn events(&self) -> usize {
+        self.sessions * self.events_per_session
+    }
+
+    /// The generator config of this workload.
+    pub fn gen_config(&self) -> GenConfig {
+        GenConfig {
+            seed: self.seed,
+            sessions: self.sessions,
+            events_per_session: self.events_per_session,
+            events_per_step: self.events_per_step,
+            interleave: true,
+            ..GenConfig::default()
+        }
+    }
+
+    /// The generated heartbeats, in stream order.
+    pub fn heartbeats(&self) -> Vec<Heartbeat> {
+        video_sessions(&self.gen_config())
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sessions={} events/session={} events/step={} seed={} ({} events)",
+            self.sessions,
+            self.events_per_session,
+            self.events_per_step,
+            self.seed,
+            self.events()
+        )
+    }
+}
+
+/// The heartbeats as Confluent-framed Avro messages (schema id [`HEARTBEAT_SCHEMA_ID`]), each
+/// with its session id as the key: what a Kafka topic of them holds.
+pub fn framed_messages(heartbeats: &[Heartbeat]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let datums = encode_datums(HEARTBEAT_SCHEMA, heartbeats).expect("heartbeats encode");
+    heartbeats
+        .iter()
+        .zip(datums)
+        .map(|(hb, datum)| {
+            let mut framed = Vec::with_capacity(5 + datum.len());
+            write_confluent_header(HEARTBEAT_SCHEMA_ID, &mut framed);
+            framed.extend_from_slice(&datum);
+            (hb.session_id.as_bytes().to_vec(), framed)
+        })
+        .collect()
+}
+
+/// The decoder of `program`'s projection, with the writer schemas of the fixture registry
+/// (`fixtures/avro/registry/<id>.avsc`).
+pub fn schema_store(program: &Program) -> SchemaStore {
+    let registry = DirFetcher::new(&root().join("fixtures/avro/registry"))
+        .expect("the fixture registry loads");
+    SchemaStore::new(
+        projection_of(program).expect("the spec's projection"),
+        registry,
+    )
+}
+
+/// A decoded event: the session key and the record the engine steps.
+pub type Event = (Str, Record);
+
+/// The events `program` sees for `messages`, decoded once by the real decoder.
+pub fn decode_messages(program: &Program, messages: &[(Vec<u8>, Vec<u8>)]) -> Vec<Event> {
+    let mut store = schema_store(program);
+    let mut out = DecodedEvent::default();
+    messages
+        .iter()
+        .map(|(_, m)| {
+            store
+                .decode(m, &mut out)
+                .expect("a generated heartbeat decodes");
+            (out.session_key.clone(), std::mem::take(&mut out.record))
+        })
+        .collect()
+}
+
+/// The events `program` sees for `workload` (generated, encoded, decoded).
+pub fn decoded_events(program: &Program, workload: &Workload) -> Vec<Event> {
+    decode_messages(program, &framed_messages(&workload.heartbeats()))
+}
+
+/// Runs `events` through a fresh [`SessionProcessor`] of `program` and ends every session (as
+/// at the end of a file); each row goes to `on_row`. Returns the number of rows.
+pub fn run_events(
+    program: &Program,
+    events: Vec<Event>,
+    mut on_row: impl FnMut(&str, &Row),
+) -> u64 {
+    let mut processor = SessionProcessor::new(program);
+    let mut rows = 0u64;
+    let mut emit = |key: &str, row: &Row| {
+        rows += 1;
+        on_row(key, row);
+    };
+    for (key, record) in events {
+        processor
+            .push(&key, record, &mut emit)
+            .expect("generated events are in order");
+    }
+    processor.finish(&mut emit);
+    rows
+}
+
+/// A digest of a run's rows that an implementation in another language computes the same way:
+/// `rows=R;nulls=N;time=T;value=V` with R rows, N null values, T the wrapping sum of the rows'
+/// times (epoch ms) and V the wrapping sum of `round(v * 1000)` over non-null numeric values
+/// (booleans count 1 or 0; strings are not summed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checksum {
+    /// Rows.
+    pub rows: u64,
+    /// Null values.
+    pub nulls: u64,
+    /// Wrapping sum of row times.
+    pub time: i64,
+    /// Wrapping sum of numeric values × 1000, rounded.
+    pub value: i64,
+}
+
+impl Checksum {
+    /// Adds one row.
+    pub fn add(&mut self, row: &Row) {
+        self.rows += 1;
+        self.time = self.time.wrapping_add(row.time);
+        for v in &row.values {
+            match v {
+                None => self.nulls += 1,
+                Some(Scalar::F64(x)) => {
+                    self.value = self.value.wrapping_add((x * 1000.0).round() as i64)
+                }
+                Some(Scalar::Bool(b)) => self.value = self.value.wrapping_add(i64::from(*b)),
+                Some(Scalar::Str(_)) => {}
+            }
+        }
+    }
+
+    /// The checksum of `program`'s rows over `events`.
+    pub fn of_run(program: &Program, events: Vec<Event>) -> Checksum {
+        let mut sum = Checksum::default();
+        run_events(program, events, |_, row| sum.add(row));
+        sum
+    }
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rows={};nulls={};time={};value={}",
+            self.rows, self.nulls, self.time, self.value
+        )
+    }
+}
+
+/// Cargo's target directory, where benchmark outputs go: the one this benchmark binary was
+/// built in (`<target>/<profile>/deps/<bench>`, so `CARGO_TARGET_DIR` and `build.target-dir`
+/// are respected), else `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    let from_exe = std::env::current_exe().ok().and_then(|exe| {
+        let deps = exe.parent()?;
+        (deps.file_name()? == "deps").then(|| deps.parent()?.parent().map(Path::to_path_buf))?
+    });
+    from_exe
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .map(|p| if p.is_relative() { root().join(p) } else { p })
+        .unwrap_or_else(|| root().join("target"))
+}
