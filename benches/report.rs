@@ -142,7 +142,7 @@ impl Mode {
                 w1: w(500, 200),
                 iterations: 5,
                 w2: w(200, 100),
-                w3: w(2_000, 10),
+                w3: w(5_000, 20),
                 w4_sessions: 100_000,
                 w4_open_events: 3,
                 w4_steady_events: 2,
@@ -894,6 +894,13 @@ fn w3_with(mode: &Mode, report: &mut Report, tansu: &kafka_support::Tansu) -> Re
     ] {
         config.kafka.consumer_properties.insert(k.into(), v.into());
     }
+    // `SPANFLOW_BENCH_MAX_IN_FLIGHT`: the delivery bound (default: the production default).
+    if let Some(n) = std::env::var("SPANFLOW_BENCH_MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.delivery.max_in_flight = n;
+    }
     let runtime = spanflow::kafka::io_runtime()?;
 
     let bare = w3_bare(&bootstrap, &topic, n)?;
@@ -1197,6 +1204,14 @@ fn w4(mode: &Mode, report: &mut Report) {
 // ---------------------------------------------------------------------------------------------
 
 fn main() -> ExitCode {
+    // spanflow's logs (W3) on stderr: warnings, or what `RUST_LOG` asks for.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let has = |flag: &str| args.iter().any(|a| a == flag);
     let value_of = |flag: &str| {
