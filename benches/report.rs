@@ -909,7 +909,9 @@ fn w3_with(mode: &Mode, report: &mut Report, tansu: &kafka_support::Tansu) -> Re
         &program,
         &config,
         &runtime,
-        vec![Arc::new(Sink::Discard); program.outputs.len()],
+        (0..program.outputs.len())
+            .map(|_| Arc::new(Sink::Discard))
+            .collect(),
         &topic,
         n,
         &|| true,
@@ -1039,8 +1041,8 @@ fn w4_record(program: &Program, sessions: usize, s: usize, i: usize) -> Record {
     let value = |path: &str| {
         let v = match path {
             "playerState" => ["buffer", "play", "play", "pause"][(i + s) % 4],
-            "cdn" if i % 3 == 0 => ["CDN1", "CDN2"][(i / 3 + s) % 2],
-            "network" if i % 5 == 0 => ["wifi", "cellular"][(i / 5 + s) % 2],
+            "cdn" if i.is_multiple_of(3) => ["CDN1", "CDN2"][(i / 3 + s) % 2],
+            "network" if i.is_multiple_of(5) => ["wifi", "cellular"][(i / 5 + s) % 2],
             "userAction" if i % 10 == 7 => "seek",
             _ => return FieldValue::Null,
         };
@@ -1204,11 +1206,12 @@ fn w4(mode: &Mode, report: &mut Report) {
 // ---------------------------------------------------------------------------------------------
 
 fn main() -> ExitCode {
-    // spanflow's logs (W3) on stderr: warnings, or what `RUST_LOG` asks for.
+    // spanflow's logs (W3) on stderr: warnings (not the Scylla driver's complaints about
+    // kassandra's system tables), or what `RUST_LOG` asks for.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,scylla=off")),
         )
         .with_writer(std::io::stderr)
         .try_init();
