@@ -1,0 +1,3 @@
+//! Helpers shared by the bench targets.
+
+pub mod scala;
