@@ -17,7 +17,9 @@
 mod support;
 
 use spanflow::decode::{DecodePlan, DecodedEvent, SchemaSource};
-use spanflow::generate::{encode_datums, video_sessions, GenConfig, HEARTBEAT_SCHEMA};
+use spanflow::generate::{
+    encode_datums, video_sessions, Device, GenConfig, Heartbeat, UserAction, HEARTBEAT_SCHEMA,
+};
 use spanflow::pipeline::SessionProcessor;
 use spanflow_engine::{Record, Str};
 use spanflow_operators::evaluate_at::Row;
@@ -163,17 +165,108 @@ fn check(seed: u64, sessions: usize, per_session: usize, iterations: u32) -> Res
         ..GenConfig::default()
     };
     let events = video_sessions(&config);
+    let label = format!("seed {seed}, {sessions} sessions x {per_session} events");
+    check_events(
+        &label,
+        &format!("{seed}-{sessions}x{per_session}"),
+        &events,
+        iterations,
+    )
+}
+
+/// One hand-made event: only the fields the specs read are set.
+fn event(
+    session: &str,
+    timestamp: i64,
+    seq: i64,
+    state: Option<&str>,
+    action: Option<UserAction>,
+    cdn: Option<&str>,
+    network: Option<&str>,
+) -> Heartbeat {
+    Heartbeat {
+        session_id: session.into(),
+        timestamp,
+        seq,
+        player_state: state.map(str::to_owned),
+        cdn: cdn.map(str::to_owned),
+        bitrate_kbps: None,
+        network: network.map(str::to_owned),
+        user_action: action,
+        device: Device {
+            os: "Web".into(),
+            model: "Firefox".into(),
+        },
+        buffer_length_sec: None,
+        tags: Default::default(),
+    }
+}
+
+/// Cases the generator rarely or never produces: events sharing a time and arriving out of
+/// `seq` order, late events, a seek exactly when the previous seek's window closes, windows
+/// closing at and between events, sliding-window edges and minute points on event instants.
+fn edge_cases() -> Vec<Heartbeat> {
+    use UserAction::{Click, Seek};
+    let a = |t, seq, st, act, cdn| event("a", t, seq, st, act, cdn, None);
+    let b = |t, seq, st, cdn, net| event("b", t, seq, st, None, cdn, net);
+    vec![
+        a(0, 0, Some("init"), None, Some("CDN1")),
+        b(60_000, 0, Some("init"), Some("CDN1"), Some("wifi")),
+        a(1_000, 1, Some("buffer"), None, None),
+        a(2_000, 2, Some("play"), None, None),
+        a(3_000, 3, Some("buffer"), Some(Seek), None),
+        // A seek exactly when the window closes extends it.
+        a(8_000, 4, None, Some(Seek), None),
+        // Same time, arriving out of sequence order: `play` (seq 5) then `buffer` (seq 6).
+        a(9_000, 6, Some("buffer"), None, None),
+        a(9_000, 5, Some("play"), Some(Click), None),
+        b(61_000, 1, Some("play"), None, None),
+        // The window closes at this event's time; the next one closes between events.
+        a(13_000, 7, None, None, None),
+        a(14_000, 8, None, Some(Seek), None),
+        a(25_000, 9, None, None, None),
+        // Late: behind the session's newest event, dropped.
+        a(20_000, 10, Some("play"), None, None),
+        a(26_000, 11, None, None, Some("CDN2")),
+        a(27_000, 12, None, None, Some("CDN1")),
+        a(30_000, 13, None, None, None),
+        b(90_000, 2, None, None, Some("cellular")),
+        // The trailing edge of the change at 61 s coincides with this change.
+        b(121_000, 3, None, None, Some("wifi")),
+        b(150_000, 4, Some("pause"), None, None),
+        b(150_000, 5, Some("play"), None, None),
+        // A minute point on an event instant, with a trailing edge on it too.
+        b(180_000, 6, None, Some("CDN2"), None),
+        b(181_000, 7, None, Some("CDN1"), None),
+        b(240_000, 8, None, None, None),
+        b(241_000, 9, Some("buffer"), None, None),
+        b(400_000, 10, Some("stop"), None, None),
+        event(
+            "c",
+            500_000,
+            0,
+            Some("play"),
+            None,
+            Some("CDN1"),
+            Some("wifi"),
+        ),
+    ]
+}
+
+/// Runs `events` through spanflow and both Scala versions; whether every checksum matched.
+fn check_events(
+    label: &str,
+    file: &str,
+    events: &[Heartbeat],
+    iterations: u32,
+) -> Result<bool, String> {
     let dir = work_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let tsv = dir.join(format!("heartbeats-{seed}-{sessions}x{per_session}.tsv"));
-    write_events_tsv(&events, &tsv).map_err(|e| format!("{}: {e}", tsv.display()))?;
-    let datums = encode_datums(HEARTBEAT_SCHEMA, &events).map_err(|e| e.to_string())?;
+    let tsv = dir.join(format!("heartbeats-{file}.tsv"));
+    write_events_tsv(events, &tsv).map_err(|e| format!("{}: {e}", tsv.display()))?;
+    let datums = encode_datums(HEARTBEAT_SCHEMA, events).map_err(|e| e.to_string())?;
 
-    println!(
-        "\nseed {seed}, {sessions} sessions x {per_session} events = {} events ({})",
-        events.len(),
-        tsv.display()
-    );
+    println!("\n{label} = {} events ({})", events.len(), tsv.display());
     let mut rust = Vec::new();
     for (name, spec) in SPECS {
         let loaded = spanflow::spec_file::load(&root().join(spec));
@@ -241,7 +334,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut all_same = true;
+    let mut all_same = match check_events("hand-made edge cases", "edge-cases", &edge_cases(), 1) {
+        Ok(same) => same,
+        Err(e) => {
+            eprintln!("scala_check: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     for &seed in &options.seeds {
         for &(sessions, per_session) in &options.sizes {
             match check(seed, sessions, per_session, options.iterations) {
