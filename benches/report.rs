@@ -46,6 +46,7 @@ use std::hint::black_box;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
+use support::scala::ScalaRun;
 use support::workload::{self, Checksum, Event, Spec, Workload};
 
 // ---------------------------------------------------------------------------------------------
@@ -337,38 +338,32 @@ struct W1Result {
     checksum: Checksum,
 }
 
-/// A Scala baseline run of one spec on the W1 workload, as the Scala harness reports it.
-///
-/// INTEGRATION POINT: `support::scala::run_scala` returns `ScalaRun { implementation, spec,
-/// sessions, events, iterations, ns_per_event, checksum }`; map each into a `ScalaRow` in
-/// [`scala_baseline`].
-struct ScalaRow {
-    /// `seed` (the seed-style implementation) or `tuned`.
-    implementation: String,
-    /// The spec's short name (`cir`, `play_time`), as [`Spec::name`].
-    spec: String,
-    /// Median nanoseconds per event.
-    ns_per_event: f64,
-    /// The rows' checksum, formatted as [`Checksum`]'s `Display`.
-    checksum: String,
-}
-
-/// The Scala baseline on the W1 workload, or `None` when it is not available.
-///
-/// INTEGRATION POINT (lead, after merging `scala-baseline`): write `heartbeats` with
-/// `support::scala::write_events_tsv`, call `support::scala::run_scala(&tsv, iterations)`, and
-/// map the runs into [`ScalaRow`]s. An `Err` from `run_scala` should become a failed check only
-/// when Scala is required (e.g. `SPANFLOW_REQUIRE_SCALA=1`), like tansu.
+/// The Scala baselines (`benches/scala/`, seed style and tuned) on the W1 workload's events:
+/// `Ok(None)` when Scala could not run and is not required (`SPANFLOW_REQUIRE_SCALA=1` makes
+/// that an error).
 fn scala_baseline(
-    _heartbeats: &[spanflow::generate::Heartbeat],
-    _iterations: usize,
-) -> Option<Vec<ScalaRow>> {
-    None
+    heartbeats: &[spanflow::generate::Heartbeat],
+    iterations: usize,
+) -> Result<Option<Vec<ScalaRun>>, String> {
+    let required = std::env::var("SPANFLOW_REQUIRE_SCALA").is_ok_and(|v| v == "1");
+    let tsv = workload::target_dir().join("bench-report-w1-events.tsv");
+    let run = support::scala::write_events_tsv(heartbeats, &tsv)
+        .map_err(|e| format!("{}: {e}", tsv.display()))
+        .and_then(|()| support::scala::run_scala(&tsv, iterations as u32));
+    let _ = std::fs::remove_file(&tsv);
+    match run {
+        Ok(runs) => Ok(Some(runs)),
+        Err(e) if required => Err(e),
+        Err(e) => {
+            eprintln!("skipped: the Scala baseline did not run: {e}");
+            Ok(None)
+        }
+    }
 }
 
 fn w1_run(spec: Spec, events: &[Event], iterations: usize) -> W1Result {
     let program = spec.program();
-    let checksum = Checksum::of_run(&program, events.to_vec());
+    let checksum = workload::checksum_of_run(&program, events.to_vec());
     let mut samples = Vec::with_capacity(iterations);
     let mut rows_seen = Vec::with_capacity(iterations);
     // One untimed warm-up, then the timed iterations; records are cloned outside the timing.
@@ -420,7 +415,17 @@ fn w1(mode: &Mode, report: &mut Report) {
         })
         .collect();
     drop(messages);
-    let scala = scala_baseline(&heartbeats, mode.iterations);
+    let scala = match scala_baseline(&heartbeats, mode.iterations) {
+        Ok(scala) => scala,
+        Err(e) => {
+            report.check(
+                "W1: the Scala baseline ran (SPANFLOW_REQUIRE_SCALA=1)",
+                false,
+                e,
+            );
+            None
+        }
+    };
     w1_section(mode, &results, scala, report);
 }
 
@@ -428,7 +433,7 @@ fn w1(mode: &Mode, report: &mut Report) {
 fn w1_section(
     mode: &Mode,
     results: &[W1Result],
-    scala: Option<Vec<ScalaRow>>,
+    scala: Option<Vec<ScalaRun>>,
     report: &mut Report,
 ) {
     let mut section = format!(
@@ -467,8 +472,8 @@ fn w1_section(
     match scala {
         None => {
             section.push_str(
-                "\nScala baseline: not run (not wired into this report yet), so the Rust / \
-                 Scala ratios are not shown.\n",
+                "\nScala baseline: not run (see the log), so the Rust / Scala ratios are not \
+                 shown.\n",
             );
             for r in results {
                 let name = format!("W1 {}", r.spec.name());
@@ -507,18 +512,18 @@ fn w1_section(
                         same,
                         format!("Rust `{}`, Scala `{}`", r.checksum, s.checksum),
                     );
-                    let metric = format!("Rust / Scala {}", s.implementation);
+                    let metric = format!("Rust / {}", s.implementation);
                     let value = format!("{ratio:.1}×");
                     match (r.spec, s.implementation.as_str()) {
-                        (Spec::Cir, "seed") => {
+                        (Spec::Cir, "scala-seed") => {
                             report.target(&name, &metric, value, "≥ 50×", ratio >= 50.0)
                         }
-                        (Spec::Cir, "tuned") => {
+                        (Spec::Cir, "scala-tuned") => {
                             report.target(&name, &metric, value, "≥ 3×", ratio >= 3.0)
                         }
                         _ => report.line(&name, &metric, value),
                     }
-                    if s.implementation == "seed" {
+                    if s.implementation == "scala-seed" {
                         report.check(
                             format!(
                                 "W1 {}: Rust is not slower than the seed-style Scala",

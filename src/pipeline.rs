@@ -117,7 +117,7 @@ impl<F: FnMut(&str, &Row)> Emit for F {
 /// Runs a program over one ordered stream of `(offset, session key, record)`.
 pub struct SessionProcessor<'p> {
     runner: Runner<'p>,
-    sessions: HashMap<Str, OpenSession>,
+    sessions: HashMap<Str, OpenSession, foldhash::fast::RandomState>,
     stats: Stats,
     sequenced: bool,
     lateness: Time,
@@ -136,7 +136,7 @@ impl<'p> SessionProcessor<'p> {
     pub fn new(program: &'p Program) -> Self {
         Self {
             runner: Runner::new(program),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             stats: Stats::default(),
             sequenced: program.input.sequence.is_some(),
             lateness: program.input.lateness,

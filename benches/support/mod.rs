@@ -1,3 +1,4 @@
-//! Shared code of the benchmarks.
+//! Helpers shared by the bench targets.
 
+pub mod scala;
 pub mod workload;

@@ -4,12 +4,14 @@
 //!
 //! Every result printed by a benchmark names its [`Workload`] (its `Display`), so a number can
 //! always be reproduced.
+#![allow(dead_code)] // each bench target uses its own part of the support modules
 
+pub use super::scala::Checksum;
 use spanflow::app::projection_of;
 use spanflow::decode::{write_confluent_header, DecodedEvent, DirFetcher, SchemaStore};
 use spanflow::generate::{encode_datums, video_sessions, GenConfig, Heartbeat, HEARTBEAT_SCHEMA};
 use spanflow::pipeline::SessionProcessor;
-use spanflow_engine::{Record, Scalar, Str};
+use spanflow_engine::{Record, Str};
 use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::Program;
 use std::fmt;
@@ -183,55 +185,11 @@ pub fn run_events(
     rows
 }
 
-/// A digest of a run's rows that an implementation in another language computes the same way:
-/// `rows=R;nulls=N;time=T;value=V` with R rows, N null values, T the wrapping sum of the rows'
-/// times (epoch ms) and V the wrapping sum of `round(v * 1000)` over non-null numeric values
-/// (booleans count 1 or 0; strings are not summed).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Checksum {
-    /// Rows.
-    pub rows: u64,
-    /// Null values.
-    pub nulls: u64,
-    /// Wrapping sum of row times.
-    pub time: i64,
-    /// Wrapping sum of numeric values × 1000, rounded.
-    pub value: i64,
-}
-
-impl Checksum {
-    /// Adds one row.
-    pub fn add(&mut self, row: &Row) {
-        self.rows += 1;
-        self.time = self.time.wrapping_add(row.time);
-        for v in &row.values {
-            match v {
-                None => self.nulls += 1,
-                Some(Scalar::F64(x)) => {
-                    self.value = self.value.wrapping_add((x * 1000.0).round() as i64)
-                }
-                Some(Scalar::Bool(b)) => self.value = self.value.wrapping_add(i64::from(*b)),
-                Some(Scalar::Str(_)) => {}
-            }
-        }
-    }
-
-    /// The checksum of `program`'s rows over `events`.
-    pub fn of_run(program: &Program, events: Vec<Event>) -> Checksum {
-        let mut sum = Checksum::default();
-        run_events(program, events, |_, row| sum.add(row));
-        sum
-    }
-}
-
-impl fmt::Display for Checksum {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "rows={};nulls={};time={};value={}",
-            self.rows, self.nulls, self.time, self.value
-        )
-    }
+/// The checksum of `program`'s rows over `events` (the Scala baselines' definition).
+pub fn checksum_of_run(program: &Program, events: Vec<Event>) -> Checksum {
+    let mut sum = Checksum::default();
+    run_events(program, events, |_, row| sum.add(row));
+    sum
 }
 
 /// Cargo's target directory, where benchmark outputs go: the one this benchmark binary was

@@ -23,6 +23,10 @@ impl Operator for Abs {
         pointwise_state(1)
     }
 
+    fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
+        !numeric_input
+    }
+
     fn step(
         &self,
         state: &mut NodeState,

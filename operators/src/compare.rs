@@ -151,6 +151,10 @@ macro_rules! comparison {
                 pointwise_state(2)
             }
 
+            fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
+                !numeric_input
+            }
+
             fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
                 crate::compare::step($cmp, self.value.as_ref(), state, inputs, cx, out)
             }

@@ -25,6 +25,11 @@ impl Operator for ConstantOp {
         pointwise_state(0)
     }
 
+    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
+        // Output changes only when an input changes or has events.
+        true
+    }
+
     fn step(
         &self,
         state: &mut NodeState,

@@ -47,6 +47,17 @@ impl Operator for DurationWhere {
         }
     }
 
+    fn idle_without_input(&self, state: &NodeState, _: bool, cx: &StepCtx<'_>) -> bool {
+        // Without a window the line goes on unchanged; with one, busy while the trailing edge
+        // passes a remembered change within this step.
+        let Some(w) = self.window_secs.map(Secs::millis) else {
+            return true;
+        };
+        state!(state, NodeState::Sliding { pending, .. } => pending
+            .front()
+            .is_none_or(|&(tc, _)| tc.saturating_add(w) > cx.now))
+    }
+
     fn step(
         &self,
         state: &mut NodeState,

@@ -93,6 +93,19 @@ impl EvaluateAt {
         cx: &StepCtx<'_>,
         rows: &mut Vec<Row>,
     ) {
+        // Most steps of a session-end or periodic output change no column and reach no point.
+        let fires = cx.session_end
+            || match self.points {
+                EvaluationPoints::EveryEvent => !cx.records.is_empty(),
+                EvaluationPoints::SessionEnd => false,
+                EvaluationPoints::EverySecs(s) => {
+                    next_multiple(cx.from(), s.millis(), cx.is_first()) <= cx.now
+                }
+                EvaluationPoints::EventsOf(node) => !outputs(node).is_empty(),
+            };
+        if !fires && self.columns.iter().all(|&i| outputs(i).is_empty()) {
+            return;
+        }
         let columns: SmallVec<[&Timeline; 4]> = self.columns.iter().map(|&i| outputs(i)).collect();
         let mut m = Merge::new(&columns, cx.now);
         // Event columns show the event's value only at its own instant.

@@ -33,6 +33,11 @@ impl Operator for HasExistedWithin {
         }
     }
 
+    fn idle_without_input(&self, state: &NodeState, _: bool, cx: &StepCtx<'_>) -> bool {
+        // Busy only while an open window closes within this step.
+        state!(state, NodeState::Window { until, .. } => until.is_none_or(|u| u > cx.now))
+    }
+
     fn step(
         &self,
         state: &mut NodeState,

@@ -33,6 +33,10 @@ impl Operator for If {
         pointwise_state(3)
     }
 
+    fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
+        !numeric_input
+    }
+
     fn step(
         &self,
         state: &mut NodeState,

@@ -128,6 +128,11 @@ impl Evaluate for AnyOperator {
     }
 
     #[inline]
+    fn idle_without_input(&self, state: &NodeState, numeric_input: bool, cx: &StepCtx<'_>) -> bool {
+        Operator::idle_without_input(self, state, numeric_input, cx)
+    }
+
+    #[inline]
     fn step(
         &self,
         state: &mut NodeState,

@@ -19,6 +19,21 @@ pub trait Operator {
         NodeState::Stateless
     }
 
+    /// Whether a step in which no input emitted anything would emit nothing and leave `state`
+    /// as it is, so the interpreter may skip the node (it never skips a session's first step
+    /// or its end). `numeric_input` says whether an input is a numeric (piecewise-linear)
+    /// timeline, whose value moves between instants. Operators whose output can move with
+    /// time alone (windows closing, a line crossing a threshold) answer no while that can
+    /// happen.
+    fn idle_without_input(
+        &self,
+        _state: &NodeState,
+        _numeric_input: bool,
+        _cx: &StepCtx<'_>,
+    ) -> bool {
+        false
+    }
+
     /// One step: read the inputs' output, write this node's output into `out`.
     fn step(
         &self,

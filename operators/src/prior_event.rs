@@ -60,6 +60,11 @@ impl Operator for PriorEvent {
         }
     }
 
+    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
+        // Output changes only when an input changes or has events.
+        true
+    }
+
     fn step(
         &self,
         state: &mut NodeState,

@@ -23,6 +23,11 @@ impl Operator for StateChangeEvents {
         Ok(TimelineType::events(inputs[0].value))
     }
 
+    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
+        // Output changes only when an input changes or has events.
+        true
+    }
+
     fn step(&self, _: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
         let mut m = Merge::new(inputs, cx.now);
         let mut cur = Current::Undefined;

@@ -49,6 +49,18 @@ pub trait Evaluate {
     /// Fresh state for a new session.
     fn init_state(&self) -> Self::State;
 
+    /// Whether a step in which no input emitted anything would emit nothing and leave `state`
+    /// unchanged, so the interpreter may skip this node; `numeric_input` says whether an input
+    /// is numeric (its value moves between instants). The default, `false`, always steps.
+    fn idle_without_input(
+        &self,
+        _state: &Self::State,
+        _numeric_input: bool,
+        _cx: &StepCtx<'_>,
+    ) -> bool {
+        false
+    }
+
     /// Consumes the inputs' output for one step and writes this node's output into `out`
     /// (already cleared, and of this node's type).
     fn step(
@@ -112,13 +124,31 @@ impl<S> Session<S> {
 pub struct Interpreter<'p, E> {
     plan: &'p Plan<E>,
     outputs: Vec<Timeline>,
+    /// Per node: whether its output of the current step is not empty.
+    emitted: Vec<bool>,
+    /// Per node: whether an input is a numeric timeline.
+    numeric_input: Vec<bool>,
 }
 
 impl<'p, E: Evaluate> Interpreter<'p, E> {
     /// An interpreter for `plan`.
     pub fn new(plan: &'p Plan<E>) -> Self {
         let outputs = plan.nodes.iter().map(|n| Timeline::empty(n.ty)).collect();
-        Self { plan, outputs }
+        let numeric_input = plan
+            .nodes
+            .iter()
+            .map(|n| {
+                n.inputs
+                    .iter()
+                    .any(|&j| plan.nodes[j].ty.kind == crate::kind::Kind::Numeric)
+            })
+            .collect();
+        Self {
+            plan,
+            outputs,
+            emitted: vec![false; plan.nodes.len()],
+            numeric_input,
+        }
     }
 
     /// The plan being run.
@@ -184,14 +214,27 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         &self.outputs[index]
     }
 
+    /// Steps every node in plan order. A node none of whose inputs emitted anything is skipped
+    /// when its operator says such a step does nothing (change propagation: most events touch
+    /// a few fields, so most nodes have nothing to do), except on the first step and the end.
     fn run(&mut self, session: &mut Session<E::State>, cx: &StepCtx<'_>) {
+        let may_skip = !cx.is_first() && !cx.session_end;
         for (i, node) in self.plan.nodes.iter().enumerate() {
+            let state = &mut session.states[i];
+            let quiet = !node.inputs.is_empty() && node.inputs.iter().all(|&j| !self.emitted[j]);
+            if self.emitted[i] {
+                self.outputs[i].clear();
+                self.emitted[i] = false;
+            }
+            if may_skip && quiet && node.op.idle_without_input(state, self.numeric_input[i], cx) {
+                continue;
+            }
             let (before, rest) = self.outputs.split_at_mut(i);
             let out = &mut rest[0];
-            out.clear();
             let inputs: SmallVec<[&Timeline; 4]> =
                 node.inputs.iter().map(|&j| &before[j]).collect();
-            node.op.step(&mut session.states[i], &inputs, cx, out);
+            node.op.step(state, &inputs, cx, out);
+            self.emitted[i] = !out.is_empty();
         }
     }
 }
