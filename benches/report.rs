@@ -496,7 +496,7 @@ fn w1_section(
                     let ratio = s.ns_per_event / r.ns_per_event;
                     let _ = writeln!(
                         section,
-                        "| {} | {} | {:.1} | {ratio:.1}× | `{}` |",
+                        "| {} | {} | {:.1} | {ratio:.2}× | `{}` |",
                         r.spec.name(),
                         s.implementation,
                         s.ns_per_event,
@@ -513,7 +513,7 @@ fn w1_section(
                         format!("Rust `{}`, Scala `{}`", r.checksum, s.checksum),
                     );
                     let metric = format!("Rust / {}", s.implementation);
-                    let value = format!("{ratio:.1}×");
+                    let value = format!("{ratio:.2}×");
                     match (r.spec, s.implementation.as_str()) {
                         (Spec::Cir, "scala-seed") => {
                             report.target(&name, &metric, value, "≥ 50×", ratio >= 50.0)
