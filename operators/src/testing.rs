@@ -119,6 +119,13 @@ impl Evaluate for Node {
             Node::Op(op) => Operator::init_state(op),
         }
     }
+    // Operators skip idle steps here as they do in the interpreter of real runs.
+    fn idle_without_input(&self, state: &NodeState, numeric_input: bool, cx: &StepCtx<'_>) -> bool {
+        match self {
+            Node::Source(_) => false,
+            Node::Op(op) => Operator::idle_without_input(op, state, numeric_input, cx),
+        }
+    }
     fn step(
         &self,
         state: &mut NodeState,

@@ -400,7 +400,9 @@ impl<'p, 'r> Stream<'p, 'r> {
         let Some(index) = self.partition_index(msg.topic(), msg.partition(), msg.offset())? else {
             return Ok(());
         };
-        let run = self.partitions[index].as_mut().expect("partition is owned");
+        let Some(run) = self.partitions[index].as_mut() else {
+            return Err(format!("internal error: partition slot {index} is empty"));
+        };
         let position = run.tracker.next_offset();
         if msg.offset() < position {
             // Already processed (a broker re-sent part of a batch): the state includes it.
@@ -482,7 +484,9 @@ impl<'p, 'r> Stream<'p, 'r> {
                 }
             }
         }
-        let run = self.partitions[index].as_mut().expect("partition is owned");
+        let Some(run) = self.partitions[index].as_mut() else {
+            return Err(format!("internal error: partition slot {index} is empty"));
+        };
         let mut collector = Collector {
             partition: index,
             generation: run.generation,
@@ -690,8 +694,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for slot in &mut self.partitions {
-            if slot.as_ref().is_some_and(|p| revoked.contains(&p.id)) {
-                let p = slot.take().expect("checked");
+            if let Some(p) = slot.take_if(|p| revoked.contains(&p.id)) {
                 committable.remove(&p.id);
                 // Its sessions are replayed by the new owner; rows in flight still land (they
                 // are upserts) and their acknowledgements are ignored (generation mismatch).
@@ -752,12 +755,13 @@ impl<'p, 'r> Stream<'p, 'r> {
                 });
             });
         }
-        while let Some(task) = self.rows.front() {
+        while !self.rows.is_empty() {
             let Ok(permit) = self.permits.clone().try_acquire_owned() else {
                 break;
             };
-            let _ = task;
-            let task = self.rows.pop_front().expect("front exists");
+            let Some(task) = self.rows.pop_front() else {
+                break;
+            };
             let sink = self.sinks[task.row.row.output].clone();
             let tx = self.acks_tx.clone();
             let stop = self.stop.clone();

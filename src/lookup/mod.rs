@@ -474,40 +474,6 @@ pub struct FileLookups {
 }
 
 impl FileLookups {
-    /// Checks that a run of `program` has an enricher exactly when the spec has lookups.
-    pub fn check_enricher(program: &Program, have: bool) -> Result<(), String> {
-        match (program.input.lookups.is_empty(), have) {
-        (false, false) => Err(format!(
-            "spec `{}` has lookups ({}): they need a connection (run it with `spanflow run`, which connects to `scylla:` in the runtime config)",
-            program.name,
-            program
-                .input
-                .lookups
-                .iter()
-                .map(|l| l.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        _ => Ok(()),
-    }
-    }
-
-    /// Joins the lookups onto `record` when there is an `enricher`; returns whether the event goes
-    /// on (a lookup with `on_missing: drop_event` may drop it).
-    pub fn join(
-        enricher: Option<&mut Enricher>,
-        session_key: &str,
-        record: &mut Record,
-    ) -> Result<bool, String> {
-        match enricher {
-            None => Ok(true),
-            Some(e) => e
-                .enrich(session_key, record)
-                .map(|j| j == Joined::Keep)
-                .map_err(|e| e.to_string()),
-        }
-    }
-
     /// Connects the lookups of `program` for a file run, with the runtime configuration at
     /// `config` (or `SPANFLOW_CONFIG`, and the environment): `None` when the spec has none.
     pub fn connect(

@@ -50,7 +50,6 @@ pub async fn write_with_retry(
     row: &SinkRow,
     stop: &AtomicBool,
 ) -> Result<(), SinkError> {
-    let seed = row_seed(row);
     let mut attempts = 0u32;
     loop {
         match sink.write(row).await {
@@ -65,7 +64,8 @@ pub async fn write_with_retry(
                 if attempts == 1 || attempts.is_power_of_two() {
                     tracing::warn!(error = %e, attempts, "Write failed; retrying with backoff.");
                 }
-                tokio::time::sleep(retry_delay(attempts, seed)).await;
+                // Hashed only once a write fails: most rows never retry.
+                tokio::time::sleep(retry_delay(attempts, row_seed(row))).await;
             }
             Err(e) => return Err(e),
         }
