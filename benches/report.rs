@@ -899,13 +899,15 @@ fn w3_with(mode: &Mode, report: &mut Report, tansu: &kafka_support::Tansu) -> Re
     ] {
         config.kafka.consumer_properties.insert(k.into(), v.into());
     }
-    // `SPANFLOW_BENCH_MAX_IN_FLIGHT`: the delivery bound (default: the production default).
-    if let Some(n) = std::env::var("SPANFLOW_BENCH_MAX_IN_FLIGHT")
+    // `SPANFLOW_BENCH_MAX_IN_FLIGHT`: the delivery bound. The default is one row per message,
+    // so the source never pauses: on tansu, a pause and resume near the end of the log has
+    // twice left the last few dozen messages undelivered (suspected: tansu answers a fetch
+    // from inside a record batch with the next batch, as at commit start; not reproduced on
+    // Kafka). Until that is understood, W3 measures throughput without backpressure.
+    config.delivery.max_in_flight = std::env::var("SPANFLOW_BENCH_MAX_IN_FLIGHT")
         .ok()
         .and_then(|v| v.parse().ok())
-    {
-        config.delivery.max_in_flight = n;
-    }
+        .unwrap_or(n as usize);
     let runtime = spanflow::kafka::io_runtime()?;
 
     let bare = w3_bare(&bootstrap, &topic, n)?;
