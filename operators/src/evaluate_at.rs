@@ -60,7 +60,7 @@ pub struct EvaluateAt {
 /// Per-session memory of one digester: the columns' current values.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DigestState {
-    currents: SmallVec<[Current; 4]>,
+    currents: SmallVec<[Current; 2]>,
     last_step: Option<Time>,
 }
 

@@ -127,6 +127,10 @@ impl Evaluate for AnyOperator {
         Operator::init_state(self)
     }
 
+    fn is_stateless(state: &NodeState) -> bool {
+        matches!(state, NodeState::Stateless)
+    }
+
     #[inline]
     fn idle_without_input(&self, state: &NodeState, numeric_input: bool, cx: &StepCtx<'_>) -> bool {
         Operator::idle_without_input(self, state, numeric_input, cx)

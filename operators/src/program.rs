@@ -7,7 +7,6 @@ use crate::spec::{
     location, BadRecordPolicy, DagSpec, LateEventPolicy, SinkSpec, SourceSpec, TestSpec,
 };
 use crate::{AnyOperator, NodeState};
-use smallvec::SmallVec;
 use spanflow_engine::dag::StepError;
 use spanflow_engine::error::closest;
 use spanflow_engine::{
@@ -536,7 +535,7 @@ pub fn parse_problem(e: &serde_saphyr::Error) -> SpecProblem {
 #[derive(Clone, Debug)]
 pub struct SessionState {
     dag: Session<NodeState>,
-    digests: SmallVec<[DigestState; 2]>,
+    digests: Box<[DigestState]>,
 }
 
 impl SessionState {

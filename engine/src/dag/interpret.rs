@@ -49,6 +49,12 @@ pub trait Evaluate {
     /// Fresh state for a new session.
     fn init_state(&self) -> Self::State;
 
+    /// Whether `state` (as made by [`Evaluate::init_state`]) carries nothing between steps, so
+    /// one instance may serve every session and sessions store no slot for the node.
+    fn is_stateless(_state: &Self::State) -> bool {
+        false
+    }
+
     /// Whether a step in which no input emitted anything would emit nothing and leave `state`
     /// unchanged, so the interpreter may skip this node; `numeric_input` says whether an input
     /// is numeric (its value moves between instants). The default, `false`, always steps.
@@ -93,10 +99,10 @@ pub enum StepError {
     Ended,
 }
 
-/// The per-session state of every node (one allocation when the session opens).
+/// The per-session state of every stateful node (one allocation when the session opens).
 #[derive(Clone, Debug)]
 pub struct Session<S> {
-    states: Vec<S>,
+    states: Box<[S]>,
     last: Option<Time>,
     ended: bool,
 }
@@ -112,7 +118,7 @@ impl<S> Session<S> {
         self.ended
     }
 
-    /// The node states, in plan order.
+    /// The states of the stateful nodes, in plan order.
     pub fn states(&self) -> &[S] {
         &self.states
     }
@@ -121,13 +127,26 @@ impl<S> Session<S> {
 /// Runs a plan step by step. The per-step output buffers are shared by all sessions and reused,
 /// so steady-state steps allocate nothing.
 #[derive(Debug)]
-pub struct Interpreter<'p, E> {
+pub struct Interpreter<'p, E: Evaluate> {
     plan: &'p Plan<E>,
     outputs: Vec<Timeline>,
     /// Per node: whether its output of the current step is not empty.
     emitted: Vec<bool>,
     /// Per node: whether an input is a numeric timeline.
     numeric_input: Vec<bool>,
+    /// Per node: where its state lives (per session, or shared because it has none).
+    slots: Vec<Slot>,
+    /// The states of the stateless nodes, shared by all sessions.
+    shared: Vec<E::State>,
+}
+
+/// Where a node's state lives.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// Index into the session's states.
+    Session(usize),
+    /// Index into the interpreter's shared (stateless) states.
+    Shared(usize),
 }
 
 impl<'p, E: Evaluate> Interpreter<'p, E> {
@@ -143,11 +162,29 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                     .any(|&j| plan.nodes[j].ty.kind == crate::kind::Kind::Numeric)
             })
             .collect();
+        let mut shared = Vec::new();
+        let mut per_session = 0;
+        let slots = plan
+            .nodes
+            .iter()
+            .map(|n| {
+                let state = n.op.init_state();
+                if E::is_stateless(&state) {
+                    shared.push(state);
+                    Slot::Shared(shared.len() - 1)
+                } else {
+                    per_session += 1;
+                    Slot::Session(per_session - 1)
+                }
+            })
+            .collect();
         Self {
             plan,
             outputs,
             emitted: vec![false; plan.nodes.len()],
             numeric_input,
+            slots,
+            shared,
         }
     }
 
@@ -159,7 +196,14 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
     /// State for a new session.
     pub fn open_session(&self) -> Session<E::State> {
         Session {
-            states: self.plan.nodes.iter().map(|n| n.op.init_state()).collect(),
+            states: self
+                .plan
+                .nodes
+                .iter()
+                .zip(&self.slots)
+                .filter(|(_, slot)| matches!(slot, Slot::Session(_)))
+                .map(|(n, _)| n.op.init_state())
+                .collect(),
             last: None,
             ended: false,
         }
@@ -220,7 +264,10 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
     fn run(&mut self, session: &mut Session<E::State>, cx: &StepCtx<'_>) {
         let may_skip = !cx.is_first() && !cx.session_end;
         for (i, node) in self.plan.nodes.iter().enumerate() {
-            let state = &mut session.states[i];
+            let state = match self.slots[i] {
+                Slot::Session(k) => &mut session.states[k],
+                Slot::Shared(k) => &mut self.shared[k],
+            };
             let quiet = !node.inputs.is_empty() && node.inputs.iter().all(|&j| !self.emitted[j]);
             if self.emitted[i] {
                 self.outputs[i].clear();
