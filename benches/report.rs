@@ -796,6 +796,7 @@ fn w3_spanflow(
                     sinks,
                     stop: stop.clone(),
                     runtime,
+                    metrics: Arc::new(spanflow::metrics::Metrics::new()),
                 },
                 progress.clone(),
             )

@@ -544,7 +544,7 @@ fn run_file_to_sinks(program: &Program, run: &FileRun<'_>) -> Result<(RunSummary
         &runtime,
         &wait,
     )?;
-    let writer = RowWriter::new(&runtime, sinks, config.delivery.max_in_flight);
+    let writer = RowWriter::new(&runtime, program, sinks, config.delivery.max_in_flight);
     let result =
         run_program_on_file_to_sinks(program, run.input, run.schemas, writer, lookups.as_mut());
     if let Some(l) = &lookups {

@@ -8,6 +8,7 @@
 //! | `SPANFLOW_KAFKA_BROKERS` (or `KAFKA_BROKERS`) | `kafka.brokers` |
 //! | `SPANFLOW_SCHEMA_REGISTRY_URL`, `…_USERNAME`, `…_PASSWORD` | `schema_registry` |
 //! | `SCYLLA_NODES` (comma-separated) | `scylla.nodes` |
+//! | `SPANFLOW_METRICS_LISTEN` (`host:port`) | `metrics.listen` |
 //!
 //! Secrets are never written in the file: it names the environment variable or file holding
 //! each (`sasl_password_env`, `ssl_key_password_file`, …), read at startup, and never logged.
@@ -59,6 +60,19 @@ pub struct RuntimeConfig {
     /// The ScyllaDB cluster of outputs with `sink: { scylla: ... }`.
     #[serde(default)]
     pub scylla: ScyllaConfig,
+    /// The HTTP endpoint for Prometheus (`/metrics`) and probes (`/health`, `/ready`).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Where a streaming run serves its metrics and probes.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to listen on, e.g. `0.0.0.0:9464`; none serves nothing (the metrics are
+    /// still kept, and summarised in the logs when the run stops).
+    #[serde(default)]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// How to reach and write to ScyllaDB (or Cassandra).
@@ -423,6 +437,15 @@ impl RuntimeConfig {
         }
         if config.schema_registry.is_none() {
             config.schema_registry = RegistryConfig::from_env_vars(&env)?;
+        }
+        if let Some(listen) = env("SPANFLOW_METRICS_LISTEN") {
+            config.metrics.listen =
+                Some(listen.trim().parse().map_err(|e| ConfigError::Setting {
+                    setting: "metrics.listen",
+                    message: format!(
+                        "SPANFLOW_METRICS_LISTEN is `{listen}`: {e}; give host:port, e.g. 0.0.0.0:9464"
+                    ),
+                })?);
         }
         Ok(config)
     }

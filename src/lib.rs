@@ -15,6 +15,7 @@ pub mod generate;
 pub mod graph;
 pub mod kafka;
 pub mod lookup;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod registry;

@@ -176,6 +176,17 @@ impl<'p> SessionProcessor<'p> {
         &self.stats
     }
 
+    /// Starts counting each DAG node's steps and outputs, timing one step in `sample_every`
+    /// (see [`spanflow_engine::Interpreter::enable_stats`]).
+    pub fn enable_node_stats(&mut self, sample_every: u32) {
+        self.runner.enable_stats(sample_every);
+    }
+
+    /// The DAG nodes' counters since the last call, resetting them.
+    pub fn take_node_stats(&mut self) -> spanflow_engine::InterpreterStats {
+        self.runner.take_stats()
+    }
+
     /// Number of sessions currently open.
     pub fn open_sessions(&self) -> usize {
         self.sessions.len()

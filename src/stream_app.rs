@@ -5,6 +5,7 @@ use crate::app::{projection_of, with_valid_program};
 use crate::config::RuntimeConfig;
 use crate::decode::{DirFetcher, SchemaStore};
 use crate::kafka::{self, StreamSetup};
+use crate::metrics::{self, Metrics};
 use crate::registry::RegistryClient;
 use crate::sink::build_sinks;
 use spanflow_operators::spec::SourceSpec;
@@ -87,6 +88,11 @@ fn start(
         }
     };
     let runtime = kafka::io_runtime()?;
+    let metrics = Arc::new(Metrics::new());
+    // Served from the start, so probes see a run that waits for its clusters as not ready.
+    if let Some(listen) = config.metrics.listen {
+        metrics::server::serve(listen, metrics.clone(), &runtime)?;
+    }
     let sinks = build_sinks(program, output, &config, registry.as_ref(), &runtime, &stop)?;
     kafka::run(StreamSetup {
         program,
@@ -96,6 +102,7 @@ fn start(
         sinks,
         stop,
         runtime: &runtime,
+        metrics,
     })
 }
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod deploy;
 mod kafka_smoke;
 mod lookups;
+mod metrics;
 mod properties;
 mod scylla_cli;
 mod scylla_faults;

@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 4;
-const FIXTURE: &str = "fixtures/generated/heartbeats-small.framed";
+pub(crate) const FIXTURE: &str = "fixtures/generated/heartbeats-small.framed";
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -72,7 +72,7 @@ pub(crate) fn kafka_spec(scratch: &Scratch, topic: &str, group: &str) -> PathBuf
 }
 
 /// The messages of a framed file with their session keys.
-fn framed_messages(framed: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn framed_messages(framed: &Path) -> Vec<(String, Vec<u8>)> {
     let bytes = std::fs::read(framed).unwrap();
     let mut store = SchemaStore::from_dir(
         &root().join("fixtures/avro/registry"),
@@ -97,7 +97,7 @@ fn framed_messages(framed: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// A heartbeat far in the future on each partition: it moves every partition's clock past the
 /// session gap, so every fixture session ends.
-fn clock_messages() -> Vec<(i32, String, Vec<u8>)> {
+pub(crate) fn clock_messages() -> Vec<(i32, String, Vec<u8>)> {
     (0..PARTITIONS)
         .map(|p| {
             let beat = Heartbeat {
@@ -277,7 +277,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Waits until `output` holds rows for `want` sessions, or panics after `timeout`.
-fn wait_for_rows(child: &mut Child, output: &Path, want: usize, timeout: Duration) {
+pub(crate) fn wait_for_rows(child: &mut Child, output: &Path, want: usize, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let text = std::fs::read_to_string(output).unwrap_or_default();

@@ -15,7 +15,10 @@ pub mod time;
 pub mod timeline;
 pub mod value;
 
-pub use dag::{build_plan, Evaluate, Interpreter, NodeDecl, Plan, PlanNode, Session, StepCtx};
+pub use dag::{
+    build_plan, Evaluate, Interpreter, InterpreterStats, NodeDecl, NodeStats, Plan, PlanNode,
+    Session, StepCtx,
+};
 pub use error::{Location, PlanError, TypeMismatch};
 pub use kind::{Kind, TimelineType};
 pub use merge::{EventsRef, Merge};

@@ -90,6 +90,23 @@ impl Timeline {
         }
     }
 
+    /// Number of items emitted this step: records, events, or state (and numeric) changes.
+    pub fn item_count(&self) -> usize {
+        fn events<V>(s: &OutputSpans<EventsAtEnd<V>>) -> usize {
+            s.iter().map(|span| span.value.len()).sum()
+        }
+        match self {
+            Timeline::Records(n) => *n,
+            Timeline::EventF64(s) => events(s),
+            Timeline::EventBool(s) => events(s),
+            Timeline::EventStr(s) => events(s),
+            Timeline::StateF64(s) => s.len(),
+            Timeline::StateBool(s) => s.len(),
+            Timeline::StateStr(s) => s.len(),
+            Timeline::Numeric(s) => s.len(),
+        }
+    }
+
     /// Number of spans emitted this step (records count as one span).
     pub fn span_count(&self) -> usize {
         match self {

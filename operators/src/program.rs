@@ -568,6 +568,16 @@ impl<'p> Runner<'p> {
         self.program
     }
 
+    /// Starts per-node counters (see [`Interpreter::enable_stats`]).
+    pub fn enable_stats(&mut self, sample_every: u32) {
+        self.interp.enable_stats(sample_every);
+    }
+
+    /// The per-node counters since the last call, resetting them.
+    pub fn take_stats(&mut self) -> spanflow_engine::InterpreterStats {
+        self.interp.take_stats()
+    }
+
     /// State for a new session.
     pub fn open_session(&self) -> SessionState {
         SessionState {

@@ -2,10 +2,12 @@
 //! being revoked get their committable offsets committed first.
 
 use crate::delivery::Checkpoint;
+use prometheus::IntGaugeVec;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
 };
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::HashMap;
@@ -16,15 +18,43 @@ use std::time::Duration;
 pub type PartitionId = (String, i32);
 
 /// What the loop and the callbacks share.
-#[derive(Default)]
 pub struct LoopContext {
     /// Committable checkpoint per owned partition, kept current by the loop.
     pub committable: Mutex<HashMap<PartitionId, Checkpoint>>,
     /// Partitions revoked since the loop last looked.
     pub revoked: Mutex<Vec<PartitionId>>,
+    /// `spanflow_consumer_lag{topic, partition}`, set from librdkafka's statistics.
+    consumer_lag: IntGaugeVec,
 }
 
-impl ClientContext for LoopContext {}
+impl LoopContext {
+    /// A context reporting lag to `consumer_lag`.
+    pub fn new(consumer_lag: IntGaugeVec) -> Self {
+        Self {
+            committable: Mutex::default(),
+            revoked: Mutex::default(),
+            consumer_lag,
+        }
+    }
+}
+
+impl ClientContext for LoopContext {
+    /// librdkafka's periodic statistics (`statistics.interval.ms`): the lag of each partition
+    /// this consumer fetches, behind the committed offset. Partitions it stopped fetching are
+    /// reported as unknown (-1) by librdkafka and skipped.
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                self.consumer_lag
+                    .with_label_values(&[topic.as_str(), &partition.to_string()])
+                    .set(p.consumer_lag);
+            }
+        }
+    }
+}
 
 /// `tpl` with `checkpoints` as offsets and metadata.
 pub fn commit_list<'a>(

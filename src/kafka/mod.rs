@@ -19,9 +19,12 @@ pub use session_log::{PartitionLog, SessionLog};
 use crate::config::RuntimeConfig;
 use crate::decode::{DecodeError, DecodedEvent, SchemaStore};
 use crate::delivery::{Checkpoint, CommitTracker, CompletionMarker};
+use crate::metrics::{Metrics, NodeMetrics, SinkMetrics, DECODE_SAMPLE_EVERY, NODE_SAMPLE_EVERY};
+use crate::pipeline::Stats;
 use crate::pipeline::{Emit, Offset, SessionProcessor, SessionRef};
 use crate::sink::{write_with_retry, Sink, SinkError, SinkRow};
 use context::{commit_list, LoopContext};
+use prometheus::IntCounter;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, TopicPartitionList};
@@ -77,6 +80,8 @@ pub struct StreamSetup<'a> {
     /// The runtime that runs sink I/O (sinks with connections of their own, like ScyllaDB
     /// sessions, must have been created on it).
     pub runtime: &'a tokio::runtime::Runtime,
+    /// Where the run's metrics go (served by [`crate::metrics::server`] when configured).
+    pub metrics: Arc<Metrics>,
 }
 
 /// The runtime for sink I/O: two worker threads beside the consumer thread.
@@ -134,9 +139,16 @@ struct Starting {
     attempts: u32,
 }
 
+/// How often the consumer loop adds the DAG's and sessions' counters to the metrics.
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
+
 /// One owned partition.
 struct PartitionRun<'p> {
     id: PartitionId,
+    /// `messages_consumed_total` of this partition.
+    consumed: IntCounter,
+    /// The processor's counters when they were last added to the metrics.
+    exported: Stats,
     generation: u64,
     processor: SessionProcessor<'p>,
     tracker: CommitTracker,
@@ -152,6 +164,8 @@ struct Collector<'a> {
     tracker: &'a mut CommitTracker,
     rows: &'a mut VecDeque<RowTask>,
     markers: &'a mut Vec<MarkerTask>,
+    /// `rows_emitted_total` by output.
+    rows_emitted: &'a [IntCounter],
 }
 
 impl Emit for Collector<'_> {
@@ -160,6 +174,9 @@ impl Emit for Collector<'_> {
     }
     fn row(&mut self, session: SessionRef<'_>, row: &Row) {
         self.tracker.row_sent(session.first);
+        if let Some(c) = self.rows_emitted.get(row.output) {
+            c.inc();
+        }
         self.rows.push_back(RowTask {
             partition: self.partition,
             generation: self.generation,
@@ -244,6 +261,15 @@ struct Stream<'p, 'r> {
     lookups: Option<crate::lookup::Enricher>,
     /// Where [`run_with_progress`] reports the messages handled.
     progress: Option<Arc<AtomicU64>>,
+    metrics: Arc<Metrics>,
+    /// By output index.
+    sink_metrics: Vec<SinkMetrics>,
+    /// By output index.
+    rows_emitted: Vec<IntCounter>,
+    node_metrics: NodeMetrics,
+    /// Decodes until the next timed one.
+    until_timed_decode: u32,
+    last_metrics: Instant,
 }
 
 impl<'p, 'r> Stream<'p, 'r> {
@@ -259,6 +285,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             sinks,
             stop,
             runtime: _,
+            metrics,
         } = setup;
         // Before joining the group: a lookup table that does not match the spec stops here.
         let lookups = crate::lookup::connect(program, &config.scylla, runtime, &stop)?
@@ -291,8 +318,20 @@ impl<'p, 'r> Stream<'p, 'r> {
         {
             consumer_config.set("queued.max.messages.kbytes", "16384");
         }
+        // Statistics feed the consumer-lag gauge.
+        if !config
+            .kafka
+            .properties
+            .contains_key("statistics.interval.ms")
+            && !config
+                .kafka
+                .consumer_properties
+                .contains_key("statistics.interval.ms")
+        {
+            consumer_config.set("statistics.interval.ms", "2000");
+        }
         let consumer: BaseConsumer<LoopContext> = consumer_config
-            .create_with_context(LoopContext::default())
+            .create_with_context(LoopContext::new(metrics.consumer_lag.clone()))
             .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
         let topics: Vec<&str> = source.topics.iter().map(String::as_str).collect();
         consumer
@@ -300,6 +339,9 @@ impl<'p, 'r> Stream<'p, 'r> {
             .map_err(|e| format!("cannot subscribe to {topics:?}: {e}"))?;
         let (acks_tx, acks) = mpsc::channel();
         let max_in_flight = config.delivery.max_in_flight.max(1);
+        let sink_metrics = (0..sinks.len())
+            .map(|i| metrics.sink(program, &sinks, i))
+            .collect();
         tracing::info!(group = %group, topics = ?topics, session_log = %log_topic, "Consuming.");
         Ok(Self {
             program,
@@ -332,11 +374,26 @@ impl<'p, 'r> Stream<'p, 'r> {
             starting: HashMap::new(),
             lookups,
             progress: None,
+            sink_metrics,
+            rows_emitted: program
+                .outputs
+                .iter()
+                .map(|o| metrics.rows_emitted.with_label_values(&[&o.name]))
+                .collect(),
+            node_metrics: metrics.nodes(program),
+            until_timed_decode: DECODE_SAMPLE_EVERY,
+            last_metrics: Instant::now(),
+            metrics,
         })
     }
 
     fn run_loop(&mut self) -> Result<(), String> {
+        self.metrics.health.set_running(true);
         while !self.stop.load(Ordering::Relaxed) {
+            self.metrics.health.turn();
+            if self.last_metrics.elapsed() >= METRICS_INTERVAL {
+                self.export_metrics();
+            }
             self.handle_acks()?;
             self.dispatch();
             self.apply_backpressure();
@@ -345,7 +402,13 @@ impl<'p, 'r> Stream<'p, 'r> {
             self.drop_revoked();
             match polled {
                 None => {}
-                Some(Err(e)) => tracing::warn!(error = %e, "Kafka consumer error."),
+                Some(Err(e)) => {
+                    self.metrics
+                        .errors
+                        .with_label_values(&["kafka_consumer"])
+                        .inc();
+                    tracing::warn!(error = %e, "Kafka consumer error.");
+                }
                 Some(Ok(msg)) => {
                     self.handle_message(&msg)?;
                     if let Some(progress) = &self.progress {
@@ -360,8 +423,35 @@ impl<'p, 'r> Stream<'p, 'r> {
         Ok(())
     }
 
+    /// Adds the partitions' DAG and session counters to the metrics.
+    fn export_metrics(&mut self) {
+        self.last_metrics = Instant::now();
+        let mut open = 0;
+        for p in self.partitions.iter_mut().flatten() {
+            self.node_metrics.record(&p.processor.take_node_stats());
+            open += p.processor.open_sessions();
+            let now = p.processor.stats().clone();
+            let m = &self.metrics;
+            m.sessions_opened
+                .inc_by(now.sessions.saturating_sub(p.exported.sessions));
+            m.sessions_closed.inc_by(
+                now.sessions_closed
+                    .saturating_sub(p.exported.sessions_closed),
+            );
+            let late = now.late_dropped.saturating_sub(p.exported.late_dropped);
+            m.late_events.inc_by(late);
+            m.errors.with_label_values(&["late_event"]).inc_by(late);
+            p.exported = now;
+        }
+        self.metrics.open_sessions.set(open as i64);
+        self.metrics
+            .sink_in_flight
+            .set((self.in_flight + self.rows.len()) as i64);
+    }
+
     /// Waits for writes in flight (up to the drain deadline), commits, leaves the group.
     fn finish(&mut self, drain: bool) -> StreamSummary {
+        self.metrics.health.set_stopping();
         if drain {
             tracing::info!(
                 in_flight = self.in_flight + self.rows.len(),
@@ -386,6 +476,8 @@ impl<'p, 'r> Stream<'p, 'r> {
             }
         }
         self.commit(CommitMode::Sync);
+        self.export_metrics();
+        self.metrics.health.set_running(false);
         for p in self.partitions.iter().flatten() {
             let s = p.processor.stats();
             self.summary.late_dropped += s.late_dropped;
@@ -420,6 +512,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             return Ok(());
         }
         self.summary.messages += 1;
+        run.consumed.inc();
         let Some(payload) = msg.payload() else {
             return self.bad(
                 index,
@@ -428,19 +521,38 @@ impl<'p, 'r> Stream<'p, 'r> {
                 "a message without a value (tombstone)".into(),
             );
         };
+        self.until_timed_decode -= 1;
+        let timed = self.until_timed_decode == 0;
         let decoded = loop {
-            match self.schemas.decode(payload, &mut self.event) {
+            let started = timed.then(Instant::now);
+            let result = self.schemas.decode(payload, &mut self.event);
+            match result {
                 Err(e @ DecodeError::SchemaUnavailable { .. }) => {
                     // The registry is down: never drop good data; wait and try again.
+                    self.metrics
+                        .errors
+                        .with_label_values(&["schema_registry_unavailable"])
+                        .inc();
+                    self.metrics.health.set_registry_down(true);
                     tracing::warn!(error = %e, "Schema registry unavailable; retrying.");
                     std::thread::sleep(Duration::from_secs(1));
+                    self.metrics.health.turn();
                     if self.stop.load(Ordering::Relaxed) {
                         return Ok(());
                     }
                 }
-                other => break other,
+                other => {
+                    if let Some(started) = started {
+                        self.until_timed_decode = DECODE_SAMPLE_EVERY;
+                        self.metrics
+                            .decode_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                    }
+                    break other;
+                }
             }
         };
+        self.metrics.health.set_registry_down(false);
         if let Err(e) = decoded {
             if e.is_other_record_type() {
                 self.summary.other_records += 1;
@@ -493,6 +605,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             tracker: &mut run.tracker,
             rows: &mut self.rows,
             markers: &mut self.markers,
+            rows_emitted: &self.rows_emitted,
         };
         run.processor
             .push_at(
@@ -527,6 +640,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             msg.partition(),
             msg.offset()
         );
+        self.metrics.errors.with_label_values(&[reason]).inc();
         match self.bad_policy {
             BadRecordPolicy::Fail => Err(format!(
                 "bad record at {at}: {message} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"
@@ -576,6 +690,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             .or_else(|| log.watermark_at(offset));
         let mut processor =
             SessionProcessor::resume(self.program, watermark).with_default_gap(self.gap);
+        processor.enable_node_stats(NODE_SAMPLE_EVERY);
         let mut skipped = 0;
         for m in log.completed.iter().filter(|m| m.last >= offset) {
             processor.skip_completed(&m.key, m.first, m.last);
@@ -591,6 +706,11 @@ impl<'p, 'r> Stream<'p, 'r> {
         );
         self.next_generation += 1;
         let run = PartitionRun {
+            consumed: self
+                .metrics
+                .messages_consumed
+                .with_label_values(&[id.0.as_str(), &partition.to_string()]),
+            exported: Stats::default(),
             id,
             generation: self.next_generation,
             processor,
@@ -763,11 +883,12 @@ impl<'p, 'r> Stream<'p, 'r> {
                 break;
             };
             let sink = self.sinks[task.row.row.output].clone();
+            let metrics = self.sink_metrics[task.row.row.output].clone();
             let tx = self.acks_tx.clone();
             let stop = self.stop.clone();
             self.in_flight += 1;
             self.runtime.spawn(async move {
-                let result = write_with_retry(&sink, &task.row, &stop).await;
+                let result = write_with_retry(&sink, &task.row, &stop, &metrics).await;
                 drop(permit);
                 let _ = tx.send(Ack::Row {
                     partition: task.partition,
@@ -895,7 +1016,10 @@ impl<'p, 'r> Stream<'p, 'r> {
             .unwrap_or_else(|p| p.into_inner())
             .extend(changed.iter().cloned());
         let list = commit_list(changed.iter().map(|(id, cp)| (id, cp)));
-        match self.consumer.commit(&list, mode) {
+        let result = self.consumer.commit(&list, mode);
+        let label = if result.is_ok() { "ok" } else { "error" };
+        self.metrics.commits.with_label_values(&[label]).inc();
+        match result {
             Ok(()) => {
                 for (id, cp) in changed {
                     if let Some(p) = self.partitions.iter_mut().flatten().find(|p| p.id == id) {
@@ -912,6 +1036,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 }
             }
             Err(e) => {
+                self.metrics.errors.with_label_values(&["commit"]).inc();
                 tracing::warn!(error = %e, "Offset commit failed; it is retried at the next interval.")
             }
         }

@@ -3,9 +3,11 @@
 //! of buffering), retries with backoff for errors that may heal.
 
 use super::{Sink, SinkError, SinkRow};
+use crate::metrics::SinkMetrics;
+use spanflow_operators::Program;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
@@ -44,31 +46,64 @@ fn row_seed(row: &SinkRow) -> u64 {
 
 /// Writes a row, retrying failures that may heal with jittered exponential backoff
 /// ([`retry_delay`]: 50 ms doubling to 5 s) until `stop`; one warning on the first retry and
-/// at each power of two, never one per attempt.
+/// at each power of two, never one per attempt. `metrics` gets the write's latency (retries
+/// included), its retries and its outcome; a retrying write makes the run not ready.
 pub async fn write_with_retry(
     sink: &Sink,
     row: &SinkRow,
     stop: &AtomicBool,
+    metrics: &SinkMetrics,
 ) -> Result<(), SinkError> {
+    let started = Instant::now();
     let mut attempts = 0u32;
+    let mut retrying: Option<RetryingWrite<'_>> = None;
     loop {
         match sink.write(row).await {
             Ok(()) => {
                 if attempts > 0 {
                     tracing::debug!(sink = %sink.name(), attempts, "Write succeeded after retrying.");
                 }
+                metrics
+                    .write_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics.rows_written.inc();
+                if let Some(produced) = &metrics.produced {
+                    produced.inc();
+                }
                 return Ok(());
             }
             Err(e) if e.retryable && !stop.load(Ordering::Relaxed) => {
                 attempts += 1;
+                metrics.retries.inc();
+                metrics.retryable_errors.inc();
+                retrying.get_or_insert_with(|| RetryingWrite::start(metrics));
                 if attempts == 1 || attempts.is_power_of_two() {
                     tracing::warn!(error = %e, attempts, "Write failed; retrying with backoff.");
                 }
                 // Hashed only once a write fails: most rows never retry.
                 tokio::time::sleep(retry_delay(attempts, row_seed(row))).await;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                metrics.failures.inc();
+                return Err(e);
+            }
         }
+    }
+}
+
+/// Counts a write as retrying for readiness while it lives (also when its task is dropped).
+struct RetryingWrite<'m>(&'m SinkMetrics);
+
+impl<'m> RetryingWrite<'m> {
+    fn start(metrics: &'m SinkMetrics) -> Self {
+        metrics.health.add_retrying_writes(1);
+        RetryingWrite(metrics)
+    }
+}
+
+impl Drop for RetryingWrite<'_> {
+    fn drop(&mut self) {
+        self.0.health.add_retrying_writes(-1);
     }
 }
 
@@ -82,20 +117,31 @@ pub struct RowWriter<'r> {
     failure: Arc<Mutex<Option<SinkError>>>,
     stop: Arc<AtomicBool>,
     written: Arc<AtomicU64>,
+    /// By output index (file runs serve no endpoint; the handles keep the code path one).
+    metrics: Vec<SinkMetrics>,
 }
 
 impl<'r> RowWriter<'r> {
     /// A writer running its writes on `runtime`, one sink per output index.
-    pub fn new(runtime: &'r Runtime, sinks: Vec<Arc<Sink>>, max_in_flight: usize) -> Self {
+    pub fn new(
+        runtime: &'r Runtime,
+        program: &Program,
+        sinks: Vec<Arc<Sink>>,
+        max_in_flight: usize,
+    ) -> Self {
+        let unexported = crate::metrics::Metrics::new();
         let max_in_flight = max_in_flight.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         Self {
             runtime,
-            sinks,
             permits: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight: max_in_flight as u32,
             failure: Arc::default(),
             stop: Arc::default(),
             written: Arc::default(),
+            metrics: (0..sinks.len())
+                .map(|i| unexported.sink(program, &sinks, i))
+                .collect(),
+            sinks,
         }
     }
 
@@ -115,8 +161,9 @@ impl<'r> RowWriter<'r> {
             self.stop.clone(),
             self.written.clone(),
         );
+        let metrics = self.metrics[row.row.output].clone();
         self.runtime.spawn(async move {
-            match write_with_retry(&sink, &row, &stop).await {
+            match write_with_retry(&sink, &row, &stop, &metrics).await {
                 Ok(()) => {
                     written.fetch_add(1, Ordering::Relaxed);
                 }

@@ -138,6 +138,41 @@ pub struct Interpreter<'p, E: Evaluate> {
     slots: Vec<Slot>,
     /// The states of the stateless nodes, shared by all sessions.
     shared: Vec<E::State>,
+    /// Per-node counters, when enabled.
+    stats: Option<StatsKeeper>,
+}
+
+/// What each node did since the stats were last taken (see [`Interpreter::enable_stats`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Steps the node ran (it is skipped in steps that cannot change it).
+    pub steps: u64,
+    /// Items it emitted: records, events, or state (and numeric) changes. A node is skipped
+    /// only when none of its inputs emitted anything, so what a node receives is the sum of its
+    /// inputs' outputs.
+    pub outputs: u64,
+}
+
+/// Counters kept by an interpreter with [`Interpreter::enable_stats`], taken (and reset) by
+/// [`Interpreter::take_stats`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterpreterStats {
+    /// Per node, in plan order.
+    pub nodes: Vec<NodeStats>,
+    /// Timed node steps `(node index, nanoseconds)`, from one step in every `sample_every`.
+    pub timings: Vec<(usize, u64)>,
+}
+
+/// The most timings kept between two [`Interpreter::take_stats`]; later ones are dropped so
+/// memory stays bounded when nobody takes them.
+const MAX_TIMINGS: usize = 4096;
+
+/// An interpreter's stats and its sampling clock.
+#[derive(Debug)]
+struct StatsKeeper {
+    stats: InterpreterStats,
+    sample_every: u32,
+    until_sample: u32,
 }
 
 /// Where a node's state lives.
@@ -185,6 +220,35 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             numeric_input,
             slots,
             shared,
+            stats: None,
+        }
+    }
+
+    /// Starts counting each node's steps and outputs, and timing every node of one step in
+    /// `sample_every` (timing every step would cost more than the steps themselves).
+    pub fn enable_stats(&mut self, sample_every: u32) {
+        let sample_every = sample_every.max(1);
+        self.stats = Some(StatsKeeper {
+            stats: InterpreterStats {
+                nodes: vec![NodeStats::default(); self.plan.nodes.len()],
+                timings: Vec::new(),
+            },
+            sample_every,
+            until_sample: sample_every,
+        });
+    }
+
+    /// The counters since the last call (empty when stats are not enabled), resetting them.
+    pub fn take_stats(&mut self) -> InterpreterStats {
+        match &mut self.stats {
+            Some(keeper) => {
+                let fresh = InterpreterStats {
+                    nodes: vec![NodeStats::default(); keeper.stats.nodes.len()],
+                    timings: Vec::new(),
+                };
+                std::mem::replace(&mut keeper.stats, fresh)
+            }
+            None => InterpreterStats::default(),
         }
     }
 
@@ -263,6 +327,17 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
     /// a few fields, so most nodes have nothing to do), except on the first step and the end.
     fn run(&mut self, session: &mut Session<E::State>, cx: &StepCtx<'_>) {
         let may_skip = !cx.is_first() && !cx.session_end;
+        let timed = match &mut self.stats {
+            Some(keeper) => {
+                keeper.until_sample -= 1;
+                let due = keeper.until_sample == 0;
+                if due {
+                    keeper.until_sample = keeper.sample_every;
+                }
+                due && keeper.stats.timings.len() < MAX_TIMINGS
+            }
+            None => false,
+        };
         for (i, node) in self.plan.nodes.iter().enumerate() {
             let state = match self.slots[i] {
                 Slot::Session(k) => &mut session.states[k],
@@ -280,8 +355,20 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             let out = &mut rest[0];
             let inputs: SmallVec<[&Timeline; 4]> =
                 node.inputs.iter().map(|&j| &before[j]).collect();
+            let started = timed.then(std::time::Instant::now);
             node.op.step(state, &inputs, cx, out);
             self.emitted[i] = !out.is_empty();
+            if let Some(keeper) = &mut self.stats {
+                let counters = &mut keeper.stats.nodes[i];
+                counters.steps += 1;
+                if self.emitted[i] {
+                    counters.outputs += out.item_count() as u64;
+                }
+                if let Some(started) = started {
+                    let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+                    keeper.stats.timings.push((i, nanos));
+                }
+            }
         }
     }
 }

@@ -6,7 +6,9 @@ mod interpret;
 
 pub use check::{build_plan, NodeDecl};
 pub use explain::explain;
-pub use interpret::{Evaluate, Interpreter, Session, StepCtx, StepError};
+pub use interpret::{
+    Evaluate, Interpreter, InterpreterStats, NodeStats, Session, StepCtx, StepError,
+};
 
 use crate::error::Location;
 use crate::kind::TimelineType;
