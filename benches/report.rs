@@ -334,6 +334,8 @@ struct W1Result {
     spec: Spec,
     events: usize,
     ns_per_event: f64,
+    /// With the hot-path metrics of a streaming run (per-node counters, sampled timings).
+    ns_with_metrics: f64,
     rows: u64,
     checksum: Checksum,
 }
@@ -364,19 +366,34 @@ fn scala_baseline(
 fn w1_run(spec: Spec, events: &[Event], iterations: usize) -> W1Result {
     let program = spec.program();
     let checksum = workload::checksum_of_run(&program, events.to_vec());
+    let metrics = spanflow::metrics::Metrics::new();
     let mut samples = Vec::with_capacity(iterations);
+    let mut with_metrics = Vec::with_capacity(iterations);
     let mut rows_seen = Vec::with_capacity(iterations);
     // One untimed warm-up, then the timed iterations; records are cloned outside the timing.
+    // Plain and instrumented runs alternate, so load from elsewhere hits both alike.
     for i in 0..=iterations {
-        let input = events.to_vec();
-        let start = Instant::now();
-        let rows = workload::run_events(&program, input, |_, row| {
-            black_box(row);
-        });
-        let elapsed = start.elapsed();
-        if i > 0 {
-            samples.push(elapsed.as_nanos() as f64 / events.len() as f64);
-            rows_seen.push(rows);
+        for instrumented in [false, true] {
+            let input = events.to_vec();
+            let start = Instant::now();
+            let rows = workload::run_events_with(
+                &program,
+                input,
+                instrumented.then_some(&metrics),
+                |_, row| {
+                    black_box(row);
+                },
+            );
+            let elapsed = start.elapsed();
+            if i > 0 {
+                let ns = elapsed.as_nanos() as f64 / events.len() as f64;
+                if instrumented {
+                    with_metrics.push(ns);
+                } else {
+                    samples.push(ns);
+                }
+                rows_seen.push(rows);
+            }
         }
     }
     assert!(
@@ -389,6 +406,7 @@ fn w1_run(spec: Spec, events: &[Event], iterations: usize) -> W1Result {
         spec,
         events: events.len(),
         ns_per_event: median(&mut samples),
+        ns_with_metrics: median(&mut with_metrics),
         rows: checksum.rows,
         checksum,
     }
@@ -439,18 +457,25 @@ fn w1_section(
     let mut section = format!(
         "## W1 DAG (single thread, in memory)\n\nWorkload: {}. Timed: pushing the decoded \
          records through a fresh `SessionProcessor` and ending the sessions (records are built \
-         before the timing).\n\n\
-         | spec | events | ns/event | events/s (one core) | rows | checksum |\n|---|---|---|---|---|---|\n",
-        mode.w1
+         before the timing). *With metrics*: the same with a streaming run's hot-path metrics \
+         (per-node counters, one step in {} timed, exported every {} events), plain and \
+         instrumented runs alternating.\n\n\
+         | spec | events | ns/event | events/s (one core) | ns/event with metrics | metrics cost | rows | checksum |\n|---|---|---|---|---|---|---|---|\n",
+        mode.w1,
+        spanflow::metrics::NODE_SAMPLE_EVERY,
+        workload::METRICS_EXPORT_EVERY,
     );
     for r in results {
+        let cost = r.ns_with_metrics / r.ns_per_event - 1.0;
         let _ = writeln!(
             section,
-            "| {} | {} | {:.1} | {} | {} | `{}` |",
+            "| {} | {} | {:.1} | {} | {:.1} | {:+.1}% | {} | `{}` |",
             r.spec.name(),
             r.events,
             r.ns_per_event,
             fmt_rate(1e9 / r.ns_per_event),
+            r.ns_with_metrics,
+            cost * 100.0,
             r.rows,
             r.checksum
         );
@@ -468,6 +493,13 @@ fn w1_section(
             report.line(&name, "events/s, one core", fmt_rate(rate));
         }
         report.line(&name, "ns/event", format!("{:.1}", r.ns_per_event));
+        report.target(
+            &name,
+            "metrics cost (ns/event with metrics / without − 1)",
+            format!("{:+.1}%", cost * 100.0),
+            "≤ 5%",
+            cost <= 0.05,
+        );
     }
     match scala {
         None => {
@@ -652,12 +684,38 @@ fn w2(mode: &Mode, report: &mut Report) {
         median(&mut samples)
     };
     let mut out = DecodedEvent::default();
-    let ns_ours = time(&mut || {
+    // What the consumer loop adds per message: the sampled decode timer and the partition's
+    // consumed count (a plain integer added to the counter once a second). Plain and metered
+    // passes alternate, so load from elsewhere hits both alike.
+    let metrics = spanflow::metrics::Metrics::new();
+    let mut timer = metrics.decode_timer();
+    let consumed = metrics
+        .messages_consumed
+        .with_label_values(&["heartbeats", "0"]);
+    let (mut plain, mut metered) = (Vec::new(), Vec::new());
+    for i in 0..=mode.iterations {
+        let start = Instant::now();
         for m in &messages {
             store.decode(black_box(m), &mut out).expect("decodes");
         }
         black_box(&out);
-    });
+        let ns = start.elapsed().as_nanos() as f64 / messages.len() as f64;
+        let start = Instant::now();
+        let mut unexported = 0u64;
+        for m in &messages {
+            unexported += 1;
+            let started = timer.start();
+            store.decode(black_box(m), &mut out).expect("decodes");
+            timer.stop(started);
+        }
+        consumed.inc_by(black_box(unexported));
+        black_box(&out);
+        if i > 0 {
+            plain.push(ns);
+            metered.push(start.elapsed().as_nanos() as f64 / messages.len() as f64);
+        }
+    }
+    let (ns_ours, ns_metered) = (median(&mut plain), median(&mut metered));
     let ns_apache = time(&mut || {
         for m in &messages {
             apache(black_box(m), &mut out);
@@ -675,6 +733,14 @@ fn w2(mode: &Mode, report: &mut Report) {
         format!("{ns_ours:.1}"),
         "≤ 500 ns",
         ns_ours <= 500.0,
+    );
+    let cost = ns_metered / ns_ours - 1.0;
+    report.target(
+        "W2 decode",
+        "metrics cost (ns/record with metrics / without − 1)",
+        format!("{:+.1}%", cost * 100.0),
+        "≤ 5%",
+        cost <= 0.05,
     );
     report.line(
         "W2 decode",
@@ -694,12 +760,15 @@ fn w2(mode: &Mode, report: &mut Report) {
          on average; projection of the CIR spec ({} fields plus key, time and sequence).\n\n\
          | decoder | ns/record | records/s |\n|---|---|---|\n\
          | spanflow (schema-compiled projection) | {ns_ours:.1} | {} |\n\
+         | the same with the consumer loop's metrics (counter, one decode in {} timed) | {ns_metered:.1} | {} |\n\
          | apache-avro `from_avro_datum` → `Value`, then the same fields | {ns_apache:.1} | {} |\n",
         mode.w2,
         messages.len(),
         bytes as f64 / messages.len() as f64,
         paths.len(),
         fmt_rate(1e9 / ns_ours),
+        spanflow::metrics::DECODE_SAMPLE_EVERY,
+        fmt_rate(1e9 / ns_metered),
         fmt_rate(1e9 / ns_apache),
     ));
 }

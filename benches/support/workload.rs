@@ -10,6 +10,7 @@ pub use super::scala::Checksum;
 use spanflow::app::projection_of;
 use spanflow::decode::{write_confluent_header, DecodedEvent, DirFetcher, SchemaStore};
 use spanflow::generate::{encode_datums, video_sessions, GenConfig, Heartbeat, HEARTBEAT_SCHEMA};
+use spanflow::metrics::{Metrics, NODE_SAMPLE_EVERY};
 use spanflow::pipeline::SessionProcessor;
 use spanflow_engine::{Record, Str};
 use spanflow_operators::evaluate_at::Row;
@@ -165,23 +166,47 @@ pub fn decoded_events(program: &Program, workload: &Workload) -> Vec<Event> {
 
 /// Runs `events` through a fresh [`SessionProcessor`] of `program` and ends every session (as
 /// at the end of a file); each row goes to `on_row`. Returns the number of rows.
-pub fn run_events(
+pub fn run_events(program: &Program, events: Vec<Event>, on_row: impl FnMut(&str, &Row)) -> u64 {
+    run_events_with(program, events, None, on_row)
+}
+
+/// How often [`run_events_with`] hands the DAG's counters to the metrics, in events: more often
+/// than the consumer loop's once a second at these rates, so the cost is not understated.
+pub const METRICS_EXPORT_EVERY: usize = 1 << 16;
+
+/// [`run_events`], with the hot-path metrics of a streaming run when `metrics` is given: the
+/// interpreter's per-node counters and sampled step timings, exported every
+/// [`METRICS_EXPORT_EVERY`] events.
+pub fn run_events_with(
     program: &Program,
     events: Vec<Event>,
+    metrics: Option<&Metrics>,
     mut on_row: impl FnMut(&str, &Row),
 ) -> u64 {
     let mut processor = SessionProcessor::new(program);
+    let nodes = metrics.map(|m| {
+        processor.enable_node_stats(NODE_SAMPLE_EVERY);
+        m.nodes(program)
+    });
     let mut rows = 0u64;
     let mut emit = |key: &str, row: &Row| {
         rows += 1;
         on_row(key, row);
     };
-    for (key, record) in events {
+    for (i, (key, record)) in events.into_iter().enumerate() {
         processor
             .push(&key, record, &mut emit)
             .expect("generated events are in order");
+        if let Some(nodes) = &nodes {
+            if i % METRICS_EXPORT_EVERY == 0 {
+                nodes.record(&processor.take_node_stats());
+            }
+        }
     }
     processor.finish(&mut emit);
+    if let Some(nodes) = &nodes {
+        nodes.record(&processor.take_node_stats());
+    }
     rows
 }
 
