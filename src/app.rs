@@ -326,6 +326,7 @@ fn process_file(
     mut write_row: impl FnMut(&str, &Row) -> Result<(), String>,
 ) -> Result<RunSummary, String> {
     crate::lookup::check_enricher(program, lookups.is_some())?;
+    warn_file_run_dead_letters(program, input);
     let projection = projection_of(program)?;
     let mut reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
     let mut processor = SessionProcessor::new(program);
@@ -376,6 +377,26 @@ fn process_file(
     Ok(summary)
 }
 
+/// A file run does not produce dead letters: its records do not come from a Kafka partition
+/// (the `spanflow.source.*` headers would have nothing to say), re-driving a dead-letter topic
+/// expects records of the stream, and the input file itself keeps every rejected record's
+/// bytes at the position the log names. So `dead_letter` policies count and skip like `drop`
+/// here, and this says so once, up front.
+fn warn_file_run_dead_letters(program: &Program, input: &Path) {
+    let Some(plan) = &program.input.dead_letter else {
+        return;
+    };
+    let bad = program.input.on_bad_record == BadRecordPolicy::DeadLetter;
+    let late = program.input.on_late_event == spanflow_operators::spec::LateEventPolicy::DeadLetter;
+    tracing::warn!(
+        topic = %plan.topic,
+        input = %input.display(),
+        bad_records = bad,
+        late_events = late,
+        "The spec sends rejected records to a dead-letter topic, but a file run produces no dead letters: they are counted and skipped like `drop`, and stay in the input file at the positions logged (run from Kafka to dead-letter them)."
+    );
+}
+
 /// Applies the bad-record policy to a read error; `errors` counts errors by reason (for
 /// throttling the log), while the summary counts the records they cost.
 fn bad_record(
@@ -395,7 +416,8 @@ fn bad_record(
         BadRecordPolicy::Fail => Err(format!(
             "bad record: {e} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"
         )),
-        BadRecordPolicy::Drop => {
+        // A file run produces no dead letters (see `warn_file_run_dead_letters`).
+        BadRecordPolicy::Drop | BadRecordPolicy::DeadLetter => {
             let lost = e.records_lost().unwrap_or_else(|| {
                 summary.unknown_losses += 1;
                 1
@@ -496,6 +518,7 @@ fn run_file_program(program: &Program, run: &FileRun<'_>) -> ExitCode {
                 rows_written = written,
                 bad_records = bad,
                 late_dropped = s.stats.late_dropped,
+                late_not_dead_lettered = s.stats.late_dead_lettered,
                 "Run finished."
             );
             for (reason, n) in &s.bad_records {

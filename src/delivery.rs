@@ -15,6 +15,11 @@
 //!   the checkpoint carries the watermark from just before the committed offset so the replay
 //!   ends sessions at the same events as the first run.
 //!
+//! - **Dead letters hold it at their own offset** until the dead-letter topic acknowledges
+//!   them, so a crash before that replays (and dead-letters again) the rejected message. A
+//!   late event that joined a session holds that session instead, like one of its rows: its
+//!   session is skipped on replay once marked complete, so the marker waits for the dead letter.
+//!
 //! [`CommitTracker`] is the bookkeeping for one partition; it does no I/O.
 
 use crate::pipeline::Offset;
@@ -79,6 +84,8 @@ struct Hold {
 #[derive(Debug)]
 pub struct CommitTracker {
     holds: BTreeMap<Offset, Hold>,
+    /// Messages being dead-lettered (not in any session): offset → watermark before it.
+    dead_letters: BTreeMap<Offset, Option<Time>>,
     next: Offset,
     watermark: Option<Time>,
 }
@@ -88,6 +95,7 @@ impl CommitTracker {
     pub fn new(start: Checkpoint) -> Self {
         Self {
             holds: BTreeMap::new(),
+            dead_letters: BTreeMap::new(),
             next: start.offset,
             watermark: start.watermark,
         }
@@ -156,23 +164,49 @@ impl CommitTracker {
         }
     }
 
+    /// The message at `offset`, in no session, is being sent to the dead-letter topic; the
+    /// partition's watermark before it was `watermark_before`. Holds the commit at `offset`
+    /// until [`CommitTracker::dead_letter_acked`].
+    pub fn dead_letter_sent(&mut self, offset: Offset, watermark_before: Option<Time>) {
+        self.dead_letters.insert(offset, watermark_before);
+    }
+
+    /// The dead-letter topic acknowledged the message at `offset`.
+    pub fn dead_letter_acked(&mut self, offset: Offset) {
+        self.dead_letters.remove(&offset);
+    }
+
     /// Where a replay must start if the pipeline stopped now.
     pub fn committable(&self) -> Checkpoint {
-        match self.holds.iter().next() {
-            Some((&offset, h)) => Checkpoint {
-                offset,
-                watermark: h.watermark_before,
-            },
-            None => Checkpoint {
+        let session = self.holds.iter().next().map(|(&offset, h)| Checkpoint {
+            offset,
+            watermark: h.watermark_before,
+        });
+        let letter = self
+            .dead_letters
+            .iter()
+            .next()
+            .map(|(&offset, &watermark)| Checkpoint { offset, watermark });
+        match (session, letter) {
+            (Some(s), Some(l)) => {
+                if l.offset < s.offset {
+                    l
+                } else {
+                    s
+                }
+            }
+            (Some(c), None) | (None, Some(c)) => c,
+            (None, None) => Checkpoint {
                 offset: self.next,
                 watermark: self.watermark,
             },
         }
     }
 
-    /// Sessions holding the commit (open, or ended and not yet fully acknowledged).
+    /// Sessions and dead letters holding the commit (open, or ended and not yet fully
+    /// acknowledged; dead letters not yet acknowledged).
     pub fn holds(&self) -> usize {
-        self.holds.len()
+        self.holds.len() + self.dead_letters.len()
     }
 }
 

@@ -29,7 +29,6 @@ use spanflow_operators::program::Runner;
 use spanflow_operators::spec::LateEventPolicy;
 use spanflow_operators::Program;
 use std::collections::HashMap;
-use thiserror::Error;
 
 /// A position in the input: a Kafka offset, or a record's index in a file.
 pub type Offset = i64;
@@ -41,6 +40,8 @@ pub struct Stats {
     pub events: u64,
     /// Late events dropped.
     pub late_dropped: u64,
+    /// Late events handed to [`Emit::late`] (`on_late_event: dead_letter`).
+    pub late_dead_lettered: u64,
     /// Sessions opened.
     pub sessions: u64,
     /// Sessions ended (by their idle gap or at the end of the input).
@@ -51,12 +52,10 @@ pub struct Stats {
     pub rows: u64,
 }
 
-/// An event the spec's policy says must stop the run.
-#[derive(Clone, Debug, PartialEq, Error)]
+/// A late event: what a `fail` policy stops with, and what a `dead_letter` one reports.
+#[derive(Clone, Debug, PartialEq)]
 pub enum PipelineError {
-    /// An event further behind its session's newest event than the lateness allows, with
-    /// `on_late_event: fail`.
-    #[error("session `{session}`: event at {time} ms is more than input.lateness_secs ({lateness_secs} s) behind the session's newest event at {newest} ms (input.on_late_event is `fail`; set it to `drop` to skip late events, or raise input.lateness_secs to reorder them)")]
+    /// An event further behind its session's newest event than the lateness allows.
     LateEvent {
         /// The session key.
         session: String,
@@ -67,8 +66,7 @@ pub enum PipelineError {
         /// The allowed lateness in seconds.
         lateness_secs: f64,
     },
-    /// An event a whole session gap behind the input's clock, with `on_late_event: fail`.
-    #[error("session `{session}`: event at {time} ms is more than input.session_gap_secs ({gap_secs} s) behind the input's newest event at {watermark} ms, so its session has ended (input.on_late_event is `fail`; set it to `drop` to skip late events)")]
+    /// An event a whole session gap behind the input's clock.
     AfterSessionEnd {
         /// The session key.
         session: String,
@@ -80,6 +78,59 @@ pub enum PipelineError {
         gap_secs: f64,
     },
 }
+
+impl PipelineError {
+    /// A short label for metrics and dead-letter headers.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PipelineError::LateEvent { .. } => "late_event",
+            PipelineError::AfterSessionEnd { .. } => "late_after_session_end",
+        }
+    }
+
+    /// What is wrong, without the policy advice of the `fail` message (`Display`).
+    pub fn what(&self) -> String {
+        match self {
+            PipelineError::LateEvent {
+                session,
+                time,
+                newest,
+                lateness_secs,
+            } => format!(
+                "session `{session}`: event at {time} ms is more than input.lateness_secs \
+                 ({lateness_secs} s) behind the session's newest event at {newest} ms"
+            ),
+            PipelineError::AfterSessionEnd {
+                session,
+                time,
+                watermark,
+                gap_secs,
+            } => format!(
+                "session `{session}`: event at {time} ms is more than input.session_gap_secs \
+                 ({gap_secs} s) behind the input's newest event at {watermark} ms, so its \
+                 session has ended"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what())?;
+        match self {
+            PipelineError::LateEvent { .. } => f.write_str(
+                " (input.on_late_event is `fail`; set it to `drop` to skip late events or \
+                 `dead_letter` to set them aside, or raise input.lateness_secs to reorder them)",
+            ),
+            PipelineError::AfterSessionEnd { .. } => f.write_str(
+                " (input.on_late_event is `fail`; set it to `drop` to skip late events or \
+                 `dead_letter` to set them aside)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for PipelineError {}
 
 /// A session as reported to an [`Emit`]: its key and the offsets of its first and (so far)
 /// last events. The first offset identifies the session within its input.
@@ -105,6 +156,13 @@ pub trait Emit {
     /// `session` ended; its rows were all emitted before this call.
     fn closed(&mut self, session: SessionRef<'_>) {
         let _ = session;
+    }
+    /// With `on_late_event: dead_letter`: the event at `offset` is late, for `why`. `session`
+    /// is the session it joined (it belongs to it for replays, so the session's completion
+    /// must wait until the event is set aside), or `None` when it came after its session
+    /// ended.
+    fn late(&mut self, offset: Offset, session: Option<SessionRef<'_>>, why: &PipelineError) {
+        let _ = (offset, session, why);
     }
 }
 
@@ -243,12 +301,13 @@ impl<'p> SessionProcessor<'p> {
         }
         if let (Some(gap), Some(w)) = (self.gap, watermark_before) {
             if record.time.saturating_add(gap) <= w {
-                return self.late(PipelineError::AfterSessionEnd {
+                let error = PipelineError::AfterSessionEnd {
                     session: key.to_string(),
                     time: record.time,
                     watermark: w,
                     gap_secs: gap as f64 / 1000.0,
-                });
+                };
+                return self.late(offset, None, error, out);
             }
             // The clock this event sees: the input's, or the event's own time if newer.
             let clock = w.max(record.time);
@@ -275,12 +334,18 @@ impl<'p> SessionProcessor<'p> {
         session.touch(offset);
         let newest = session.newest();
         if record.time < newest.saturating_sub(self.lateness) {
-            return self.late(PipelineError::LateEvent {
+            let joined = SessionRef {
+                key,
+                first: session.first(),
+                last: session.last(),
+            };
+            let error = PipelineError::LateEvent {
                 session: key.to_string(),
                 time: record.time,
                 newest,
                 lateness_secs: self.lateness as f64 / 1000.0,
-            });
+            };
+            return self.late(offset, Some(joined), error, out);
         }
         self.stats.events += 1;
         session.add(record);
@@ -293,11 +358,22 @@ impl<'p> SessionProcessor<'p> {
         Ok(())
     }
 
-    /// Applies `on_late_event` to a late event.
-    fn late(&mut self, error: PipelineError) -> Result<(), PipelineError> {
+    /// Applies `on_late_event` to the late event at `offset`.
+    fn late(
+        &mut self,
+        offset: Offset,
+        session: Option<SessionRef<'_>>,
+        error: PipelineError,
+        out: &mut impl Emit,
+    ) -> Result<(), PipelineError> {
         match self.late_policy {
             LateEventPolicy::Drop => {
                 self.stats.late_dropped += 1;
+                Ok(())
+            }
+            LateEventPolicy::DeadLetter => {
+                self.stats.late_dead_lettered += 1;
+                out.late(offset, session, &error);
                 Ok(())
             }
             LateEventPolicy::Fail => Err(error),

@@ -45,8 +45,12 @@ fn stream_program(
                 lookup_dropped = summary.lookup_dropped,
                 replay_skipped = summary.replay_skipped,
                 bad_records = summary.bad_records.values().sum::<u64>(),
+                dead_lettered = summary.dead_lettered.values().sum::<u64>(),
                 "Stopped after draining and committing."
             );
+            for (reason, count) in &summary.dead_lettered {
+                tracing::info!(reason, count, "Records sent to the dead-letter topic.");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -24,16 +24,16 @@ use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
-const SESSIONS: usize = 8;
+pub(crate) const SESSIONS: usize = 8;
 const EVENTS_PER_SESSION: usize = 30;
 /// Records per block of the hand-built container files.
 const PER_BLOCK: usize = 10;
 
 /// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new(test: &str) -> Self {
+    pub(crate) fn new(test: &str) -> Self {
         let dir =
             std::env::temp_dir().join(format!("spanflow-bad-input-{}-{test}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -49,7 +49,7 @@ impl Scratch {
 
     /// A schema directory: id 1 is the heartbeat schema, id 2 a variant whose session key and
     /// time are nullable (so records lacking them can be written at all).
-    fn registry(&self) -> PathBuf {
+    pub(crate) fn registry(&self) -> PathBuf {
         let dir = self.0.join("registry");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("1.avsc"), HEARTBEAT_SCHEMA).unwrap();
@@ -117,7 +117,7 @@ impl LooseHeartbeat {
 }
 
 /// The CIR spec with the given policies.
-fn cir(bad: BadRecordPolicy, late: LateEventPolicy) -> Program {
+pub(crate) fn cir(bad: BadRecordPolicy, late: LateEventPolicy) -> Program {
     let path = repo_root().join("dag-specs/video/connection_induced_rebuffering.yaml");
     let mut program = load(&path).program.expect("the shipped CIR spec is valid");
     program.input.on_bad_record = bad;
@@ -131,7 +131,7 @@ fn dropping() -> Program {
 
 /// Sessions one after the other (`interleave: false`), so blocks of a container file map to
 /// known sessions; or interleaved in time like a Kafka topic.
-fn events(interleave: bool) -> Vec<Heartbeat> {
+pub(crate) fn events(interleave: bool) -> Vec<Heartbeat> {
     video_sessions(&GenConfig {
         sessions: SESSIONS,
         events_per_session: EVENTS_PER_SESSION,
@@ -140,14 +140,14 @@ fn events(interleave: bool) -> Vec<Heartbeat> {
     })
 }
 
-fn message(schema_id: u32, datum: &[u8]) -> Vec<u8> {
+pub(crate) fn message(schema_id: u32, datum: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(datum.len() + 5);
     write_confluent_header(schema_id, &mut m);
     m.extend_from_slice(datum);
     m
 }
 
-fn messages(events: &[Heartbeat]) -> Vec<Vec<u8>> {
+pub(crate) fn messages(events: &[Heartbeat]) -> Vec<Vec<u8>> {
     encode_datums(HEARTBEAT_SCHEMA, events)
         .unwrap()
         .iter()
@@ -528,14 +528,17 @@ fn malformed_record_in_a_block_loses_only_the_rest_of_the_block() {
 }
 
 /// The kinds of bad message a framed file (a Kafka topic dump) can hold.
-struct BadMessage {
-    reason: &'static str,
+pub(crate) struct BadMessage {
+    pub(crate) reason: &'static str,
     /// Text the `fail` policy's error must contain besides the position.
-    says: &'static str,
-    bytes: Vec<u8>,
+    pub(crate) says: &'static str,
+    pub(crate) bytes: Vec<u8>,
 }
 
-fn bad_messages(events: &[Heartbeat]) -> Vec<BadMessage> {
+/// Bad messages made from good ones, one or more per kind of damage. The first ones are the
+/// classes every policy is proven on (file and Kafka runs); [`more_bad_messages`] adds the
+/// damage inside a datum.
+pub(crate) fn bad_messages(events: &[Heartbeat]) -> Vec<BadMessage> {
     let good = messages(&events[..1]).remove(0);
     let mut wrong_magic = good.clone();
     wrong_magic[0] = 1;
@@ -587,6 +590,55 @@ fn bad_messages(events: &[Heartbeat]) -> Vec<BadMessage> {
     ]
 }
 
+/// Damage inside the datum of `events[0]`'s message, at known fields: a union branch that does
+/// not exist, a negative and a huge (2^40) string length, a session key that is not UTF-8.
+pub(crate) fn more_bad_messages(events: &[Heartbeat]) -> Vec<BadMessage> {
+    let good = messages(&events[..1]).remove(0);
+    let e = &events[0];
+    // The datum: sessionId (length, bytes), timestamp, seq, then the `playerState` union index.
+    assert_eq!(e.session_id.len(), 36, "one-byte string length");
+    let key_at = 5; // after the Confluent header
+    let mut prefix = Vec::new();
+    zigzag(e.timestamp, &mut prefix);
+    zigzag(e.seq, &mut prefix);
+    let union_at = key_at + 1 + 36 + prefix.len();
+    assert_eq!(good[key_at], 72, "zigzag(36)");
+    assert_eq!(&good[key_at + 37..union_at], &prefix[..]);
+
+    let mut bad_union = good.clone();
+    bad_union[union_at] = 10; // zigzag(5): branch 5 of ["null", "string"]
+    let mut negative = good.clone();
+    negative[key_at] = 5; // zigzag(-3)
+    let mut huge = good[..key_at].to_vec();
+    zigzag(1 << 40, &mut huge);
+    huge.extend_from_slice(&good[key_at + 1..]);
+    let mut not_utf8 = good.clone();
+    not_utf8[key_at + 1 + 3] = 0xff;
+    vec![
+        BadMessage {
+            reason: "invalid_union_index",
+            says:
+                "in field `playerState`: union branch 5 does not exist (the union has 2 branches)",
+            bytes: bad_union,
+        },
+        BadMessage {
+            reason: "invalid_length",
+            says: "in field `sessionId`: negative length or block size -3",
+            bytes: negative,
+        },
+        BadMessage {
+            reason: "truncated",
+            says: "in field `sessionId`: 1099511627776 more bytes needed",
+            bytes: huge,
+        },
+        BadMessage {
+            reason: "invalid_utf8",
+            says: "in field `sessionId`: string of 36 bytes is not UTF-8 (first bad byte at 3)",
+            bytes: not_utf8,
+        },
+    ]
+}
+
 #[test]
 fn bad_messages_in_a_framed_file_are_dropped_and_counted_by_reason() {
     let scratch = Scratch::new("framed-drop");
@@ -595,9 +647,10 @@ fn bad_messages_in_a_framed_file_are_dropped_and_counted_by_reason() {
     let clean = clean_output(&scratch, &events);
     // Bad messages between the good ones (every 25th slot), plus stray bytes at the end.
     let mut all = messages(&events);
-    let bad = bad_messages(&events);
+    let mut bad = bad_messages(&events);
+    bad.extend(more_bad_messages(&events));
     for (i, b) in bad.iter().enumerate().rev() {
-        all.insert((i + 1) * 25, b.bytes.clone());
+        all.insert((i + 1) * 20, b.bytes.clone());
     }
     let mut bytes = framed(&all);
     bytes.extend_from_slice(&[0, 0, 1]);
@@ -609,10 +662,13 @@ fn bad_messages_in_a_framed_file_are_dropped_and_counted_by_reason() {
         summary.bad_records,
         counts(&[
             ("bad_magic", 2),
+            ("invalid_length", 1),
+            ("invalid_union_index", 1),
+            ("invalid_utf8", 1),
             ("invalid_varint", 1),
             ("missing_session_key", 1),
             ("missing_time", 1),
-            ("truncated", 1),
+            ("truncated", 2),
             ("truncated_file", 1),
             ("unknown_schema_id", 1),
         ])
@@ -620,6 +676,32 @@ fn bad_messages_in_a_framed_file_are_dropped_and_counted_by_reason() {
     // Only the stray bytes' loss is of unknown size.
     assert_eq!(summary.unknown_losses, 1);
     // No good record was damaged, so every session comes out exactly as in a clean run.
+    assert_eq!(by_session(&text), clean);
+}
+
+#[test]
+fn a_file_run_with_dead_letter_policies_counts_and_skips_like_drop() {
+    // A file run produces no dead letters (its records come from no Kafka partition; the file
+    // keeps them): bad records and late events are counted and skipped, never a crash.
+    let scratch = Scratch::new("framed-dead-letter");
+    let schemas = scratch.registry();
+    let events = events(true);
+    let clean = clean_output(&scratch, &events);
+    let (late, _, _, _) = with_late_event(&events);
+    let mut all = messages(&late);
+    let mut bad = bad_messages(&events);
+    bad.extend(more_bad_messages(&events));
+    for (i, b) in bad.iter().enumerate().rev() {
+        all.insert((i + 1) * 20, b.bytes.clone());
+    }
+    let path = scratch.write("dead-letter.framed", &framed(&all));
+    let mut program = cir(BadRecordPolicy::DeadLetter, LateEventPolicy::DeadLetter);
+    program.input.dead_letter = Some(spanflow_operators::program::DeadLetterPlan {
+        topic: "heartbeats.dead-letters".into(),
+    });
+    let (text, summary) = run(&program, &path, Some(&schemas)).unwrap();
+    assert_eq!(summary.bad_records.values().sum::<u64>(), bad.len() as u64);
+    assert_eq!(summary.stats.late_dead_lettered, 1);
     assert_eq!(by_session(&text), clean);
 }
 
@@ -649,7 +731,10 @@ fn with_on_bad_record_fail_the_error_names_the_message_and_the_reason() {
     let good = messages(&events[..40]);
     let at = offsets(&good)[17];
     let program = cir(BadRecordPolicy::Fail, LateEventPolicy::Drop);
-    for b in bad_messages(&events) {
+    for b in bad_messages(&events)
+        .into_iter()
+        .chain(more_bad_messages(&events))
+    {
         let mut all = good.clone();
         all.insert(17, b.bytes);
         let path = scratch.write("one-bad.framed", &framed(&all));
@@ -674,7 +759,7 @@ fn with_on_bad_record_fail_the_error_names_the_message_and_the_reason() {
 /// The events with a late event of one session inserted: a `buffer` change stamped 1 ms after
 /// the session's 5th event, placed after its 12th. Returns the events, the session, the late
 /// time and the session's newest time when the late event arrives.
-fn with_late_event(events: &[Heartbeat]) -> (Vec<Heartbeat>, String, i64, i64) {
+pub(crate) fn with_late_event(events: &[Heartbeat]) -> (Vec<Heartbeat>, String, i64, i64) {
     let session = events[0].session_id.clone();
     let own: Vec<usize> = (0..events.len())
         .filter(|&i| events[i].session_id == session)

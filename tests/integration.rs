@@ -2,6 +2,7 @@
 
 mod allocations;
 mod bad_input;
+mod bad_input_kafka;
 mod deploy;
 mod kafka_smoke;
 mod lookups;

@@ -25,7 +25,10 @@ const FOLLOW_ON_ERRORS: &[&str] = &[
 /// knows one, the fix). The snapshots hold the full text; this guards against accepting a
 /// snapshot that lost the essential part.
 const MUST_MENTION: &[(&str, &[&str])] = &[
-    ("bad_on_bad_record_policy", &["`skip`", "drop"]),
+    (
+        "bad_on_bad_record_policy",
+        &["`skip`", "drop", "dead_letter"],
+    ),
     ("bad_time_unit", &["`minutes`", "milliseconds"]),
     ("bad_yaml_indentation", &[":12:"]),
     ("compare_string_with_number", &["`is_buffering`", "3"]),
@@ -33,6 +36,22 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     (
         "cycle",
         &["is_playing -> playing_and_not_paused -> is_playing"],
+    ),
+    (
+        "dead_letter_missing_topic",
+        &["input.dead_letter", "missing field `topic`"],
+    ),
+    (
+        "dead_letter_topic_is_input",
+        &["`heartbeats`", "input topic", "heartbeats.dead-letters"],
+    ),
+    (
+        "dead_letter_topic_unused",
+        &["heartbeats.dead-letters", "on_bad_record: dead_letter"],
+    ),
+    (
+        "dead_letter_without_topic",
+        &["input.on_bad_record", "`dead_letter`", "topic:"],
     ),
     ("duplicate_id", &["`player_state`", "line 10"]),
     ("duplicate_output_name", &["`buffering`", "line 25"]),

@@ -4,7 +4,7 @@
 use crate::evaluate_at::{DigestState, EvaluateAt, EvaluationPoints, Row};
 use crate::params::Secs;
 use crate::spec::{
-    location, BadRecordPolicy, DagSpec, LateEventPolicy, SinkSpec, SourceSpec, TestSpec,
+    location, BadRecordPolicy, DagSpec, InputSpec, LateEventPolicy, SinkSpec, SourceSpec, TestSpec,
 };
 use crate::{AnyOperator, NodeState};
 use spanflow_engine::dag::StepError;
@@ -89,6 +89,9 @@ pub struct InputPlan {
     pub on_bad_record: BadRecordPolicy,
     /// Policy for late events.
     pub on_late_event: LateEventPolicy,
+    /// Where the `dead_letter` policies send rejected records; set exactly when one of the
+    /// policies is `dead_letter`.
+    pub dead_letter: Option<DeadLetterPlan>,
     /// How far (ms) an event may trail its session's newest event and still be reordered.
     pub lateness: Time,
     /// Idle gap of event time (ms) that ends a session; `None`: sessions end with the input
@@ -105,6 +108,91 @@ impl InputPlan {
     pub fn slots(&self) -> usize {
         self.fields.len() + self.lookups.iter().map(|l| l.columns.len()).sum::<usize>()
     }
+}
+
+/// `input.dead_letter`, checked: the topic rejected records are produced to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetterPlan {
+    /// The dead-letter topic.
+    pub topic: String,
+}
+
+/// Checks `input.dead_letter` against the two policies: required when either is
+/// `dead_letter`, rejected when neither is, and a topic name Kafka accepts that is not one of
+/// the input's own topics.
+fn dead_letter_plan(input: &InputSpec, problems: &mut Vec<SpecProblem>) -> Option<DeadLetterPlan> {
+    let bad = input
+        .on_bad_record
+        .as_ref()
+        .filter(|p| p.value == BadRecordPolicy::DeadLetter);
+    let late = input
+        .on_late_event
+        .as_ref()
+        .filter(|p| p.value == LateEventPolicy::DeadLetter);
+    let Some(spec) = &input.dead_letter else {
+        let uses = [
+            ("on_bad_record", bad.map(location)),
+            ("on_late_event", late.map(location)),
+        ];
+        for (field, at) in uses {
+            let Some(at) = at else { continue };
+            problems.push(SpecProblem::new(
+                at,
+                format!(
+                    "input.{field} is `dead_letter`, but the spec has no `input.dead_letter`: \
+                     add `dead_letter: {{ topic: <topic> }}` under `input` (the Kafka topic \
+                     rejected records are sent to), or use `drop` or `fail`"
+                ),
+            ));
+        }
+        return None;
+    };
+    let topic = &spec.topic;
+    if bad.is_none() && late.is_none() {
+        problems.push(SpecProblem::new(
+            location(topic),
+            format!(
+                "input.dead_letter (topic `{}`) is set, but neither input.on_bad_record nor \
+                 input.on_late_event is `dead_letter`, so nothing would be sent there: set \
+                 `on_bad_record: dead_letter` (and/or `on_late_event: dead_letter`), or remove \
+                 input.dead_letter",
+                topic.value
+            ),
+        ));
+        return None;
+    }
+    let name = &topic.value;
+    let valid_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if name.is_empty() || name.len() > 249 || !valid_chars || name == "." || name == ".." {
+        problems.push(SpecProblem::new(
+            location(topic),
+            format!(
+                "input.dead_letter.topic `{name}` is not a valid Kafka topic name: use 1 to 249 \
+                 ASCII letters, digits, `.`, `_` or `-` (not `.` or `..` alone)"
+            ),
+        ));
+        return None;
+    }
+    let Some(SourceSpec::Kafka(source)) = &input.source else {
+        return Some(DeadLetterPlan {
+            topic: name.clone(),
+        });
+    };
+    if source.topics.contains(name) {
+        problems.push(SpecProblem::new(
+            location(topic),
+            format!(
+                "input.dead_letter.topic `{name}` is also an input topic (input.source.kafka.topics): \
+                 dead letters would be read again as input; use a topic of their own, e.g. `{name}.dead-letters`"
+            ),
+        ));
+        return None;
+    }
+    Some(DeadLetterPlan {
+        topic: name.clone(),
+    })
 }
 
 /// On a stream, sessions end after 30 minutes of event time without events unless the spec
@@ -160,6 +248,7 @@ impl Program {
     ) -> Result<Program, Vec<SpecProblem>> {
         let mut problems = Vec::new();
         let input = &spec.input;
+        let dead_letter = dead_letter_plan(input, &mut problems);
         if let Some(s) = schema {
             for (what, role, f) in [
                 (
@@ -416,8 +505,17 @@ impl Program {
                 fields,
                 schema: spec.input.schema.map(|s| s.value),
                 record_name: spec.input.record_name,
-                on_bad_record: spec.input.on_bad_record,
-                on_late_event: spec.input.on_late_event,
+                on_bad_record: spec
+                    .input
+                    .on_bad_record
+                    .map(|p| p.value)
+                    .unwrap_or_default(),
+                on_late_event: spec
+                    .input
+                    .on_late_event
+                    .map(|p| p.value)
+                    .unwrap_or_default(),
+                dead_letter,
                 lateness: spec.input.lateness_secs.map_or(0, Secs::millis),
                 session_gap: spec.input.session_gap_secs.map(Secs::millis),
                 source: spec.input.source,
@@ -504,6 +602,11 @@ pub fn parse_spec(yaml: &str) -> Result<DagSpec, SpecProblem> {
     parsed.map_err(|e| {
         let mut p = parse_problem(&e);
         if let Some(path) = path.filter(|p| p != ".") {
+            // Policies are `Spanned` (for their location): their path has an inner `.value`.
+            let path = match path.strip_suffix(".value") {
+                Some(field @ ("input.on_bad_record" | "input.on_late_event")) => field.to_owned(),
+                _ => path,
+            };
             p.message = format!("{path}: {}", p.message);
         }
         p

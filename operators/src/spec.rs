@@ -58,12 +58,17 @@ pub struct InputSpec {
     /// Only read records with this full Avro name (topics carrying several record types).
     #[serde(default)]
     pub record_name: Option<String>,
-    /// What to do with a record that cannot be decoded or lacks its key or time.
+    /// What to do with a record that cannot be decoded or lacks its key or time (default
+    /// `drop`).
     #[serde(default)]
-    pub on_bad_record: BadRecordPolicy,
-    /// What to do with an event older than its session's last step.
+    pub on_bad_record: Option<Spanned<BadRecordPolicy>>,
+    /// What to do with an event older than its session's last step (default `drop`).
     #[serde(default)]
-    pub on_late_event: LateEventPolicy,
+    pub on_late_event: Option<Spanned<LateEventPolicy>>,
+    /// Where records rejected by a `dead_letter` policy go; required with one, rejected
+    /// without.
+    #[serde(default)]
+    pub dead_letter: Option<DeadLetterSpec>,
     /// How far (seconds of event time) an event may arrive behind its session's newest event
     /// and still be put in order; default 0 (events of a session arrive in time order).
     #[serde(default)]
@@ -327,6 +332,9 @@ pub enum BadRecordPolicy {
     /// Skip it and count it by reason.
     #[default]
     Drop,
+    /// Send its original bytes to `input.dead_letter.topic` (with headers saying why), count
+    /// it by reason, and go on.
+    DeadLetter,
 }
 
 /// Policy for events that arrive after their session moved past their time.
@@ -338,6 +346,17 @@ pub enum LateEventPolicy {
     /// Skip it and count it.
     #[default]
     Drop,
+    /// Send its original bytes to `input.dead_letter.topic` (reason `late_event`), count it,
+    /// and go on.
+    DeadLetter,
+}
+
+/// `input.dead_letter`: where the `dead_letter` policies send rejected records.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterSpec {
+    /// The Kafka topic (brokers and credentials come from the runtime configuration).
+    pub topic: Spanned<String>,
 }
 
 /// One node: `id`, `op`, `inputs`, `with`.

@@ -324,3 +324,52 @@ fn checkpoint_metadata_round_trips() {
         None
     );
 }
+
+#[test]
+fn a_dead_letter_holds_the_commit_at_its_offset_until_acknowledged() {
+    let mut t = CommitTracker::new(Checkpoint {
+        offset: 10,
+        watermark: Some(5),
+    });
+    t.consumed(10, Some(7));
+    // Message 11 is rejected: the commit may not pass it before the dead letter is durable.
+    t.dead_letter_sent(11, Some(7));
+    t.consumed(11, Some(7));
+    t.consumed(12, Some(9));
+    assert_eq!(
+        t.committable(),
+        Checkpoint {
+            offset: 11,
+            watermark: Some(7)
+        }
+    );
+    // A session opened later does not move the commit past the older dead letter.
+    t.opened(13, Some(9));
+    t.consumed(13, Some(9));
+    assert_eq!(t.committable().offset, 11);
+    t.dead_letter_acked(11);
+    assert_eq!(t.committable().offset, 13);
+    assert_eq!(t.holds(), 1);
+}
+
+#[test]
+fn a_late_event_dead_letter_holds_its_session_marker_like_a_row() {
+    let mut t = CommitTracker::new(Checkpoint {
+        offset: 0,
+        watermark: None,
+    });
+    t.opened(0, None);
+    t.consumed(0, Some(1));
+    // The late event at 1 joined session 0: it is sent like a row of that session.
+    t.row_sent(0);
+    t.consumed(1, Some(1));
+    let marker = CompletionMarker {
+        key: "s".into(),
+        first: 0,
+        last: 1,
+    };
+    assert_eq!(t.ended(marker.clone()), None, "waits for the dead letter");
+    assert_eq!(t.row_acked(0), Some(marker));
+    t.marker_acked(0);
+    assert_eq!(t.committable().offset, 2);
+}

@@ -11,6 +11,7 @@
 //! are complete.
 
 mod context;
+pub mod dead_letter;
 mod session_log;
 
 pub use context::PartitionId;
@@ -20,8 +21,7 @@ use crate::config::RuntimeConfig;
 use crate::decode::{DecodeError, DecodedEvent, SchemaStore};
 use crate::delivery::{Checkpoint, CommitTracker, CompletionMarker};
 use crate::metrics::{Metrics, NodeMetrics, SampledTimer, SinkMetrics, NODE_SAMPLE_EVERY};
-use crate::pipeline::Stats;
-use crate::pipeline::{Emit, Offset, SessionProcessor, SessionRef};
+use crate::pipeline::{Emit, Offset, PipelineError, SessionProcessor, SessionRef, Stats};
 use crate::sink::{write_with_retry, Sink, SinkError, SinkRow};
 use context::{commit_list, LoopContext};
 use prometheus::IntCounter;
@@ -47,6 +47,8 @@ pub struct StreamSummary {
     pub messages: u64,
     /// Bad records skipped, by reason.
     pub bad_records: BTreeMap<&'static str, u64>,
+    /// Records (bad ones and late events) acknowledged by the dead-letter topic, by reason.
+    pub dead_lettered: BTreeMap<&'static str, u64>,
     /// Rows acknowledged by the sinks.
     pub rows_written: u64,
     /// Late events dropped.
@@ -116,6 +118,7 @@ enum Ack {
         last: Offset,
         result: Result<(), String>,
     },
+    DeadLetter(dead_letter::Acked),
 }
 
 struct RowTask {
@@ -168,6 +171,7 @@ struct Collector<'a> {
     markers: &'a mut Vec<MarkerTask>,
     /// `rows_emitted_total` by output.
     rows_emitted: &'a [IntCounter],
+    late: &'a mut Option<dead_letter::LateLetter>,
 }
 
 impl Emit for Collector<'_> {
@@ -202,6 +206,13 @@ impl Emit for Collector<'_> {
                 marker,
             });
         }
+    }
+    fn late(&mut self, _offset: Offset, session: Option<SessionRef<'_>>, why: &PipelineError) {
+        // Like a row of the session it joined: the session's marker waits for the dead letter.
+        if let Some(s) = session {
+            self.tracker.row_sent(s.first);
+        }
+        *self.late = Some(dead_letter::LateLetter::new(session.map(|s| s.first), why));
     }
 }
 
@@ -271,6 +282,8 @@ struct Stream<'p, 'r> {
     node_metrics: NodeMetrics,
     decode_timer: SampledTimer,
     last_metrics: Instant,
+    /// The dead-letter producer, when a policy is `dead_letter`.
+    dead_letters: Option<dead_letter::DeadLetters>,
 }
 
 impl<'p, 'r> Stream<'p, 'r> {
@@ -299,6 +312,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             .clone()
             .unwrap_or_else(|| format!("{group}.spanflow-sessions"));
         let log = runtime.block_on(SessionLog::open(&producer, &log_topic))?;
+        let dead_letters = dead_letter::DeadLetters::connect(program, &producer)?;
         let mut consumer_config = config.kafka.consumer_config().map_err(|e| e.to_string())?;
         consumer_config
             .set("group.id", &group)
@@ -385,6 +399,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             decode_timer: metrics.decode_timer(),
             last_metrics: Instant::now(),
             metrics,
+            dead_letters,
         })
     }
 
@@ -441,7 +456,8 @@ impl<'p, 'r> Stream<'p, 'r> {
                 now.sessions_closed
                     .saturating_sub(p.exported.sessions_closed),
             );
-            let late = now.late_dropped.saturating_sub(p.exported.late_dropped);
+            let late = (now.late_dropped + now.late_dead_lettered)
+                .saturating_sub(p.exported.late_dropped + p.exported.late_dead_lettered);
             m.late_events.inc_by(late);
             m.errors.with_label_values(&["late_event"]).inc_by(late);
             p.exported = now;
@@ -461,7 +477,10 @@ impl<'p, 'r> Stream<'p, 'r> {
                 "Stopping: draining writes in flight."
             );
             let deadline = Instant::now() + self.drain_timeout;
-            while (self.in_flight > 0 || !self.rows.is_empty() || !self.markers.is_empty())
+            while (self.in_flight > 0
+                || !self.rows.is_empty()
+                || !self.markers.is_empty()
+                || self.dead_letters_queued())
                 && Instant::now() < deadline
             {
                 if self.handle_acks().is_err() {
@@ -595,6 +614,7 @@ impl<'p, 'r> Stream<'p, 'r> {
         let Some(run) = self.partitions[index].as_mut() else {
             return Err(format!("internal error: partition slot {index} is empty"));
         };
+        let mut late = None;
         let mut collector = Collector {
             partition: index,
             generation: run.generation,
@@ -602,6 +622,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             rows: &mut self.rows,
             markers: &mut self.markers,
             rows_emitted: &self.rows_emitted,
+            late: &mut late,
         };
         run.processor
             .push_at(
@@ -612,15 +633,19 @@ impl<'p, 'r> Stream<'p, 'r> {
             )
             .map_err(|e| {
                 format!(
-                    "{}/{} offset {}: {e}",
+                    "{}/{} offset {} ({}): {e}",
                     msg.topic(),
                     msg.partition(),
-                    msg.offset()
+                    msg.offset(),
+                    e.reason()
                 )
             })?;
         run.tracker
             .consumed(msg.offset(), run.processor.watermark());
-        Ok(())
+        match late {
+            Some(late) => self.dead_letter_late(index, msg, late),
+            None => Ok(()),
+        }
     }
 
     fn bad(
@@ -639,8 +664,9 @@ impl<'p, 'r> Stream<'p, 'r> {
         self.metrics.errors.with_label_values(&[reason]).inc();
         match self.bad_policy {
             BadRecordPolicy::Fail => Err(format!(
-                "bad record at {at}: {message} (input.on_bad_record is `fail`; set it to `drop` to skip bad records)"
+                "bad record at {at} ({reason}): {message} (input.on_bad_record is `fail`; set it to `drop` to skip bad records or `dead_letter` to set them aside)"
             )),
+            BadRecordPolicy::DeadLetter => self.dead_letter_bad(index, msg, reason, message),
             BadRecordPolicy::Drop => {
                 let n = self.summary.bad_records.entry(reason).or_default();
                 *n += 1;
@@ -895,11 +921,13 @@ impl<'p, 'r> Stream<'p, 'r> {
                 });
             });
         }
+        self.dispatch_dead_letters();
     }
 
-    /// Pauses the partitions while rows wait for a write slot; resumes when they don't.
+    /// Pauses the partitions while rows or dead letters wait for a write slot; resumes when
+    /// they don't.
     fn apply_backpressure(&mut self) {
-        let want_pause = !self.rows.is_empty();
+        let want_pause = !self.rows.is_empty() || self.dead_letters_queued();
         if want_pause == self.paused {
             return;
         }
@@ -975,6 +1003,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                     p.recorded.push((first, last));
                 }
             }
+            Ack::DeadLetter(ack) => self.dead_letter_acked(ack)?,
         }
         Ok(())
     }

@@ -80,6 +80,8 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     /// Offset commits, by result (`ok`, `error`).
     pub commits: IntCounterVec,
+    /// Records acknowledged by the dead-letter topic, by reason.
+    pub dead_letters: IntCounterVec,
     /// Every metric family's name, whether or not it has a value yet.
     names: Vec<String>,
 }
@@ -173,6 +175,11 @@ impl Metrics {
                 "Offset commits, by result.",
                 &["result"],
             ),
+            dead_letters: counter_vec(
+                "spanflow_dead_letters_total",
+                "Rejected records written to the dead-letter topic, by reason.",
+                &["reason"],
+            ),
             registry,
             names: Vec::new(),
         };
@@ -196,6 +203,7 @@ impl Metrics {
             Box::new(m.sink_in_flight.clone()),
             Box::new(m.errors.clone()),
             Box::new(m.commits.clone()),
+            Box::new(m.dead_letters.clone()),
             Box::new(build_info()),
         ];
         #[cfg(target_os = "linux")]

@@ -105,7 +105,8 @@ fn events_more_than_the_lateness_behind_are_late() {
         err.to_string(),
         "session `a`: event at 7000 ms is more than input.lateness_secs (2 s) behind the \
          session's newest event at 13000 ms (input.on_late_event is `fail`; set it to `drop` \
-         to skip late events, or raise input.lateness_secs to reorder them)"
+         to skip late events or `dead_letter` to set them aside, or raise input.lateness_secs \
+         to reorder them)"
     );
 }
 
@@ -122,7 +123,7 @@ fn events_a_whole_gap_behind_the_clock_are_late() {
         err.to_string(),
         "session `b`: event at 10000 ms is more than input.session_gap_secs (60 s) behind the \
          input's newest event at 70000 ms, so its session has ended (input.on_late_event is \
-         `fail`; set it to `drop` to skip late events)"
+         `fail`; set it to `drop` to skip late events or `dead_letter` to set them aside)"
     );
     p.push("b", rec(11, 1.0), &mut out).unwrap();
 }

@@ -24,6 +24,7 @@ pub use kafka::{
     DEFAULT_QUEUE_TIMEOUT,
 };
 pub use setup::{build_sinks, retry_while_unreachable};
+pub(crate) use writer::retry_delay;
 pub use writer::{write_with_retry, RowWriter};
 
 use spanflow_engine::{Str, ValueType};

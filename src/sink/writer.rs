@@ -25,7 +25,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// their retries instead of retrying in lockstep: the cluster is not hit by all of them at
 /// once when it returns, and the first write after its return does not wait for a whole
 /// backoff step of all of them (measured: 5.3 s in one run out of three without jitter).
-fn retry_delay(attempt: u32, seed: u64) -> Duration {
+pub(crate) fn retry_delay(attempt: u32, seed: u64) -> Duration {
     use std::hash::{Hash, Hasher};
     let doubled = FIRST_RETRY_DELAY.saturating_mul(1 << attempt.saturating_sub(1).min(16));
     let full = doubled.min(MAX_RETRY_DELAY);
