@@ -127,10 +127,28 @@ impl Tansu {
         );
     }
 
+    /// Starts tansu listening on `port` of 127.0.0.1 but advertising `advertised` (`host:port`)
+    /// to clients, e.g. a TLS proxy in front of it: clients then reach it only through the
+    /// proxy. `None` when tansu is not installed (see [`Tansu::start`]).
+    pub fn start_advertising(port: u16, advertised: &str) -> Option<Tansu> {
+        let Some(bin) = tansu_binary() else {
+            // Skips, or panics under SPANFLOW_REQUIRE_TANSU=1, with the install hint.
+            return Tansu::start();
+        };
+        Some(
+            Tansu::spawn_on(&bin, port, Some(advertised))
+                .unwrap_or_else(|e| panic!("tansu ({}) did not start: {e}", bin.display())),
+        )
+    }
+
     fn spawn(bin: &Path) -> Result<Tansu, String> {
+        Tansu::spawn_on(bin, free_port(), None)
+    }
+
+    fn spawn_on(bin: &Path, port: u16, advertised: Option<&str>) -> Result<Tansu, String> {
         static STARTED: AtomicU32 = AtomicU32::new(0);
-        let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = advertised.map_or_else(|| url.clone(), |a| format!("tcp://{a}"));
         let log = std::env::temp_dir().join(format!(
             "spanflow-tansu-{}-{}-{port}.log",
             std::process::id(),
@@ -140,7 +158,7 @@ impl Tansu {
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(bin)
             .args(["broker", "--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
+            .args(["--advertised-listener-url", &advertised])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
             .stdout(out)
@@ -238,7 +256,7 @@ fn tansu_binary() -> Option<PathBuf> {
 }
 
 /// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
 }
