@@ -37,6 +37,36 @@ impl LoadedSpec {
     }
 }
 
+/// The most a spec's schema file may hold: real schemas are kilobytes.
+const MAX_SCHEMA_FILE_BYTES: u64 = 4 << 20;
+
+/// A spec may only make spanflow read Avro schema files: a name ending in `.avsc`, a regular
+/// file, at most [`MAX_SCHEMA_FILE_BYTES`]. Specs come from analysts and can never read other
+/// files (keys, configs) through error messages that quote what they could not parse.
+fn readable_schema_file(file: &Path) -> Result<(), crate::decode::InvalidSchema> {
+    let invalid = |message: String| crate::decode::InvalidSchema {
+        context: file.display().to_string(),
+        message,
+    };
+    let is_avsc = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("avsc"));
+    if !is_avsc {
+        return Err(invalid(
+            "a spec may only name an Avro schema file ending in `.avsc` (JSON Avro schema)".into(),
+        ));
+    }
+    match std::fs::metadata(file) {
+        Ok(m) if !m.is_file() => Err(invalid("not a regular file".into())),
+        Ok(m) if m.len() > MAX_SCHEMA_FILE_BYTES => Err(invalid(format!(
+            "{} bytes; an Avro schema file holds at most {MAX_SCHEMA_FILE_BYTES} bytes",
+            m.len()
+        ))),
+        // A missing file is reported by the read itself.
+        _ => Ok(()),
+    }
+}
+
 /// Reads, parses and checks a spec file. I/O problems are reported as spec problems too.
 pub fn load(path: &Path) -> LoadedSpec {
     let source = match std::fs::read_to_string(path) {
@@ -68,7 +98,7 @@ pub fn load(path: &Path) -> LoadedSpec {
     let mut schema = None;
     if let Some(rel) = &spec.input.schema {
         let file = path.parent().unwrap_or(Path::new(".")).join(&rel.value);
-        match SchemaSource::from_file(&file) {
+        match readable_schema_file(&file).and_then(|()| SchemaSource::from_file(&file)) {
             Ok(s) => schema = Some(s),
             Err(e) => {
                 let problem = SpecProblem {

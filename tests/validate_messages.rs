@@ -101,6 +101,7 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ),
     ("output_without_columns", &["`states`"]),
     ("schema_file_missing", &["heartbeats.avsc"]),
+    ("schema_not_avsc", &["Cargo.toml", "`.avsc`"]),
     (
         "scylla_column_unknown",
         &["`buffer_secs`", "buffering_secs"],
