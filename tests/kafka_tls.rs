@@ -92,3 +92,53 @@ fn a_kafka_run_over_mutual_tls_gives_the_rows_of_the_file_run() {
         .collect();
     assert_eq!(got, want, "{}", tansu.log_tail());
 }
+
+/// Secrets come from the environment or files and never reach the logs: a run with a SASL
+/// password, a TLS key password and registry credentials configured (resolved at startup and
+/// handed to the clients; the mock cluster speaks plaintext, so the broker does not check
+/// them), at debug level, logs none of them.
+#[test]
+fn secrets_never_reach_the_logs() {
+    let scratch = Scratch::new("secrets");
+    let (_cluster, bootstrap) = crate::stream::mock_cluster("secrets");
+    let spec = kafka_spec(&scratch, "heartbeats", "secrets");
+    let config = scratch.path("config.yaml");
+    let key_password = scratch.path("key-password");
+    std::fs::write(&key_password, "tls-key-secret-4242\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "kafka:\n  sasl_mechanism: PLAIN\n  sasl_username: spanflow\n  sasl_password_env: SPANFLOW_TEST_SASL_SECRET\n  ssl_key_password_file: {}\nschema_registry:\n  url: http://127.0.0.1:9\n  username: reader\n  password_env: SPANFLOW_TEST_REGISTRY_SECRET\n",
+            key_password.display()
+        ),
+    )
+    .unwrap();
+    let log = scratch.path("run.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spanflow"))
+        .arg("run")
+        .arg(&spec)
+        .env("SPANFLOW_CONFIG", &config)
+        .env("SPANFLOW_KAFKA_BROKERS", &bootstrap)
+        .env("SPANFLOW_TEST_SASL_SECRET", "sasl-secret-1717")
+        .env("SPANFLOW_TEST_REGISTRY_SECRET", "registry-secret-2323")
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("Consuming"),
+        "the run did not get far:\n{text}"
+    );
+    for secret in [
+        "sasl-secret-1717",
+        "registry-secret-2323",
+        "tls-key-secret-4242",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the log:\n{text}");
+    }
+}
