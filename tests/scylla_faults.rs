@@ -271,82 +271,163 @@ enum DuringOutage {
 /// `spanflow run` (Kafka on librdkafka's mock cluster, both outputs of the CIR stream spec to
 /// kassandra) while events arrive; kassandra goes away for several seconds once rows are being
 /// written and comes back with its data. The tables end up equal to the file run.
-fn outage_run(name: &str, during: DuringOutage) {
-    use crate::stream;
-    const OUTAGE: Duration = Duration::from_secs(6);
-    let server = Kassandra::start();
-    let (_cluster, bootstrap) = stream::mock_cluster(name);
-    let scratch = stream::Scratch::new(name);
-    // 300 sessions × 200 events (60 000 messages, 7 MB), produced over 15 s.
-    let data = stream::generated(&scratch, 300, 200);
-    let spec = stream::kafka_spec(&scratch, "heartbeats", name);
-    let want: std::collections::BTreeMap<(String, i64), String> =
-        stream::file_rows_of(&spec, &data)
+/// A CIR stream spec writing both outputs to kassandra, its input being produced to the mock
+/// cluster, and what the tables must hold in the end.
+struct KassandraStream {
+    server: Kassandra,
+    _cluster: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    bootstrap: String,
+    scratch: crate::stream::Scratch,
+    spec: std::path::PathBuf,
+    program: Program,
+    runtime_config: std::path::PathBuf,
+    want: std::collections::BTreeMap<(String, i64), String>,
+    producing: std::thread::JoinHandle<()>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl KassandraStream {
+    /// `sessions` × `events` generated messages, produced over `produce_for`.
+    fn start(name: &str, sessions: usize, events: usize, produce_for: Duration) -> Self {
+        use crate::stream;
+        let server = Kassandra::start();
+        let (cluster, bootstrap) = stream::mock_cluster(name);
+        let scratch = stream::Scratch::new(name);
+        let data = stream::generated(&scratch, sessions, events);
+        let spec = stream::kafka_spec(&scratch, "heartbeats", name);
+        let want = stream::file_rows_of(&spec, &data)
             .into_iter()
             .map(|(k, v)| (k, v.to_string()))
             .collect();
-    let text = std::fs::read_to_string(&spec)
-        .unwrap()
-        .replace(
-            "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n",
-            "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_session } }\n",
-        )
-        .replace(
-            "    columns: [cir_secs_all_cdns]\n",
-            "    columns: [cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_minute } }\n",
-        );
-    std::fs::write(&spec, text).unwrap();
-    let program = load(&spec).program.unwrap();
-    assert_eq!(spanflow::sink::scylla_targets(&program).len(), 2);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let session = connect_session(&config(server.node())).await.unwrap();
-        let statements = ddl(
-            &OutputsMeta::of(&program),
-            &spanflow::sink::scylla_targets(&program),
-            DEFAULT_REPLICATION,
+        let text = std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace(
+                "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n",
+                "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_session } }\n",
+            )
+            .replace(
+                "    columns: [cir_secs_all_cdns]\n",
+                "    columns: [cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_minute } }\n",
+            );
+        std::fs::write(&spec, text).unwrap();
+        let program = load(&spec).program.unwrap();
+        assert_eq!(spanflow::sink::scylla_targets(&program).len(), 2);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let session = connect_session(&config(server.node())).await.unwrap();
+            let statements = ddl(
+                &OutputsMeta::of(&program),
+                &spanflow::sink::scylla_targets(&program),
+                DEFAULT_REPLICATION,
+            )
+            .unwrap();
+            ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
+        });
+        // A small write window, so that the pause is reached quickly during an outage.
+        let runtime_config = scratch.path("config.yaml");
+        std::fs::write(
+            &runtime_config,
+            format!(
+                "kafka:\n  consumer_properties: {{ session.timeout.ms: \"3000\", heartbeat.interval.ms: \"300\" }}\n\
+                 delivery: {{ commit_interval_ms: 200, max_in_flight: 64 }}\n\
+                 scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n  request_timeout_secs: 5\n",
+                server.node()
+            ),
         )
         .unwrap();
-        ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
-    });
-    // A small write window, so that the pause is reached quickly during the outage.
-    let runtime_config = scratch.path("config.yaml");
-    std::fs::write(
-        &runtime_config,
-        format!(
-            "kafka:\n  consumer_properties: {{ session.timeout.ms: \"3000\", heartbeat.interval.ms: \"300\" }}\n\
-             delivery: {{ commit_interval_ms: 200, max_in_flight: 64 }}\n\
-             scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n  request_timeout_secs: 5\n",
-            server.node()
-        ),
-    )
-    .unwrap();
-    let producing = {
-        let (bootstrap, data) = (bootstrap.clone(), data.clone());
-        std::thread::spawn(move || {
-            stream::produce_over(&bootstrap, "heartbeats", &data, Duration::from_secs(15))
-        })
-    };
-    let output = scratch.path("out.jsonl");
-    let mut child = stream::start_with_config(&spec, &bootstrap, &output, &runtime_config);
+        let producing = {
+            let (bootstrap, data) = (bootstrap.clone(), data.clone());
+            std::thread::spawn(move || {
+                stream::produce_over(&bootstrap, "heartbeats", &data, produce_for)
+            })
+        };
+        KassandraStream {
+            server,
+            _cluster: cluster,
+            bootstrap,
+            scratch,
+            spec,
+            program,
+            runtime_config,
+            want,
+            producing,
+            rt,
+        }
+    }
+
+    /// Starts `spanflow run` on the stream; its log goes next to `output`.
+    fn run(&self, output: &std::path::Path) -> std::process::Child {
+        crate::stream::start_with_config(&self.spec, &self.bootstrap, output, &self.runtime_config)
+    }
+
+    /// Waits (up to 30 s) until kassandra has executed `n` statements.
+    fn wait_for_writes(&self, n: u64, child: &mut std::process::Child, output: &std::path::Path) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.server.executed() < n {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "spanflow exited:\n{}",
+                crate::stream::log_of(output)
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{} rows written after 30 s:\n{}",
+                self.server.executed(),
+                crate::stream::log_of(output)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits (up to 60 s) for every expected row, stops `child` gracefully, and compares the
+    /// tables with the file run.
+    fn finish(self, mut child: std::process::Child, output: &std::path::Path) {
+        self.producing.join().unwrap();
+        let session = self
+            .rt
+            .block_on(connect_session(&config(self.server.node())))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = self.rt.block_on(table_rows(&session, &self.program));
+            if got.len() >= self.want.len() {
+                break;
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "spanflow exited:\n{}",
+                crate::stream::log_of(output)
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} rows in the tables:\n{}",
+                got.len(),
+                self.want.len(),
+                crate::stream::log_of(output)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        crate::stream::stop_gracefully(child, output);
+        let got = self.rt.block_on(table_rows(&session, &self.program));
+        assert_eq!(got.len(), self.want.len());
+        for (key, value) in &self.want {
+            assert_eq!(got.get(key), Some(value), "row {key:?}");
+        }
+    }
+}
+
+fn outage_run(name: &str, during: DuringOutage) {
+    use crate::stream;
+    const OUTAGE: Duration = Duration::from_secs(6);
+    // 300 sessions × 200 events (60 000 messages, 7 MB), produced over 15 s.
+    let run = KassandraStream::start(name, 300, 200, Duration::from_secs(15));
+    let (server, want) = (&run.server, &run.want);
+    let output = run.scratch.path("out.jsonl");
+    let mut child = run.run(&output);
     let pid = child.id();
 
     // Rows are being written (some, not all: most events are not even produced yet).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while server.executed() < 300 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "spanflow exited:\n{}",
-            stream::log_of(&output)
-        );
-        assert!(
-            Instant::now() < deadline,
-            "{} rows written after 30 s:\n{}",
-            server.executed(),
-            stream::log_of(&output)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    run.wait_for_writes(300, &mut child, &output);
     let rss_before = proc_kb(pid, "VmRSS").unwrap();
     let hwm_before = proc_kb(pid, "VmHWM").unwrap();
     let log_before = stream::log_of(&output).len();
@@ -403,7 +484,7 @@ fn outage_run(name: &str, during: DuringOutage) {
     server.resume();
     let back = Instant::now();
     if during == DuringOutage::Kill {
-        child = stream::start_with_config(&spec, &bootstrap, &output, &runtime_config);
+        child = run.run(&output);
     }
     while server.executed() == written_before {
         assert!(
@@ -418,36 +499,60 @@ fn outage_run(name: &str, during: DuringOutage) {
         back.elapsed()
     );
 
-    producing.join().unwrap();
-    let session = rt
-        .block_on(connect_session(&config(server.node())))
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = rt.block_on(table_rows(&session, &program));
-        if got.len() >= want.len() {
-            break;
+    run.finish(child, &output);
+}
+
+/// SIGTERM while writes are slow drains them (the process stays up); a second SIGTERM exits
+/// at once (130) without draining or committing; a restart then loses nothing.
+#[test]
+fn a_second_sigterm_exits_at_once_and_a_restart_loses_nothing() {
+    let run = KassandraStream::start("two-signals", 100, 60, Duration::from_secs(3));
+    let output = run.scratch.path("out.jsonl");
+    let mut child = run.run(&output);
+    run.wait_for_writes(50, &mut child, &output);
+    // Every write now takes 3 s (under the 5 s request timeout): the drain has to wait.
+    run.server.set_delay(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_millis(500));
+    let term = |child: &std::process::Child| {
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    term(&child);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGTERM must drain, not exit:\n{}",
+        crate::stream::log_of(&output)
+    );
+    let second = Instant::now();
+    term(&child);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         assert!(
-            child.try_wait().unwrap().is_none(),
-            "spanflow exited:\n{}",
-            stream::log_of(&output)
+            second.elapsed() < Duration::from_secs(2),
+            "still running 2 s after the second SIGTERM:\n{}",
+            crate::stream::log_of(&output)
         );
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} rows in the tables:\n{}",
-            got.len(),
-            want.len(),
-            stream::log_of(&output)
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    stream::stop_gracefully(child, &output);
-    let got = rt.block_on(table_rows(&session, &program));
-    assert_eq!(got.len(), want.len());
-    for (key, value) in &want {
-        assert_eq!(got.get(key), Some(value), "row {key:?}");
-    }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "{}",
+        crate::stream::log_of(&output)
+    );
+    let log = crate::stream::log_of(&output);
+    assert!(log.contains("Stop requested: draining"), "{log}");
+    assert!(log.contains("Second stop signal: exiting now"), "{log}");
+    run.server.set_delay(Duration::ZERO);
+    let child = run.run(&output);
+    run.finish(child, &output);
 }
 
 #[test]
