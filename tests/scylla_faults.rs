@@ -450,8 +450,14 @@ fn outage_run(name: &str, during: DuringOutage) {
     let log = stream::log_of(&output);
     let outage_log = &log[log_before..];
     assert!(
-        outage_log.contains("Write failed; retrying with backoff."),
+        outage_log.contains("Sink writes are failing; retrying with backoff (not ready)."),
         "no retries logged:\n{outage_log}"
+    );
+    // One line for the outage, not one per failing write.
+    assert_eq!(
+        outage_log.matches("Sink writes are failing").count(),
+        1,
+        "{outage_log}"
     );
     // Backpressure: at the end of the outage the source is paused (the last pause/resume
     // message is a pause).

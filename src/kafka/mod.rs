@@ -543,18 +543,24 @@ impl<'p, 'r> Stream<'p, 'r> {
                 "a message without a value (tombstone)".into(),
             );
         };
+        let mut waited: Option<(Instant, u32)> = None;
         let decoded = loop {
             let started = self.decode_timer.start();
             let result = self.schemas.decode(payload, &mut self.event);
             match result {
                 Err(e @ DecodeError::SchemaUnavailable { .. }) => {
-                    // The registry is down: never drop good data; wait and try again.
+                    // The registry is down: never drop good data; wait and try again. One log
+                    // line when it goes away, then at powers of two, one when it is back.
                     self.metrics
                         .errors
                         .with_label_values(&["schema_registry_unavailable"])
                         .inc();
                     self.metrics.health.set_registry_down(true);
-                    tracing::warn!(error = %e, "Schema registry unavailable; retrying.");
+                    let (_, attempts) = waited.get_or_insert((Instant::now(), 0));
+                    *attempts += 1;
+                    if attempts.is_power_of_two() {
+                        tracing::warn!(error = %e, attempts = *attempts, "Schema registry unavailable; waiting for it (not ready).");
+                    }
                     std::thread::sleep(Duration::from_secs(1));
                     self.metrics.health.turn();
                     if self.stop.load(Ordering::Relaxed) {
@@ -567,7 +573,13 @@ impl<'p, 'r> Stream<'p, 'r> {
                 }
             }
         };
-        self.metrics.health.set_registry_down(false);
+        if let Some((since, _)) = waited {
+            self.metrics.health.set_registry_down(false);
+            tracing::info!(
+                waited_secs = since.elapsed().as_secs(),
+                "Schema registry reachable again; consuming (ready)."
+            );
+        }
         if let Err(e) = decoded {
             if e.is_other_record_type() {
                 self.summary.other_records += 1;

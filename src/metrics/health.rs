@@ -55,9 +55,10 @@ impl Health {
         self.registry_down.store(down, Ordering::Relaxed);
     }
 
-    /// A write started retrying (`+1`) or stopped retrying (`-1`).
-    pub fn add_retrying_writes(&self, delta: i64) {
-        self.retrying_writes.fetch_add(delta, Ordering::Relaxed);
+    /// A write started retrying (`+1`) or stopped retrying (`-1`); returns the number of
+    /// retrying writes before the change, so callers can log the transitions.
+    pub fn add_retrying_writes(&self, delta: i64) -> i64 {
+        self.retrying_writes.fetch_add(delta, Ordering::Relaxed)
     }
 
     /// The consumer loop took a turn.

@@ -76,9 +76,9 @@ pub async fn write_with_retry(
                 attempts += 1;
                 metrics.retries.inc();
                 metrics.retryable_errors.inc();
-                retrying.get_or_insert_with(|| RetryingWrite::start(metrics));
-                if attempts == 1 || attempts.is_power_of_two() {
-                    tracing::warn!(error = %e, attempts, "Write failed; retrying with backoff.");
+                retrying.get_or_insert_with(|| RetryingWrite::start(metrics, sink, &e));
+                if attempts.is_power_of_two() {
+                    tracing::debug!(error = %e, attempts, "Write failed; retrying with backoff.");
                 }
                 // Hashed only once a write fails: most rows never retry.
                 tokio::time::sleep(retry_delay(attempts, row_seed(row))).await;
@@ -95,15 +95,21 @@ pub async fn write_with_retry(
 struct RetryingWrite<'m>(&'m SinkMetrics);
 
 impl<'m> RetryingWrite<'m> {
-    fn start(metrics: &'m SinkMetrics) -> Self {
-        metrics.health.add_retrying_writes(1);
+    /// Logs the change of state when this is the first write retrying (one line for an outage,
+    /// not one per write).
+    fn start(metrics: &'m SinkMetrics, sink: &Sink, error: &SinkError) -> Self {
+        if metrics.health.add_retrying_writes(1) == 0 {
+            tracing::warn!(sink = %sink.name(), error = %error, "Sink writes are failing; retrying with backoff (not ready).");
+        }
         RetryingWrite(metrics)
     }
 }
 
 impl Drop for RetryingWrite<'_> {
     fn drop(&mut self) {
-        self.0.health.add_retrying_writes(-1);
+        if self.0.health.add_retrying_writes(-1) == 1 {
+            tracing::info!("No sink write is retrying any more.");
+        }
     }
 }
 
