@@ -142,6 +142,11 @@ struct Starting {
     attempts: u32,
 }
 
+/// After this long without a message, the loop checks that idle partitions are at their log's
+/// end (a broker that answers a fetch from the middle of a record batch with nothing leaves a
+/// partition stuck there).
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(2);
+
 /// How often the consumer loop adds the DAG's and sessions' counters to the metrics.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -268,8 +273,13 @@ struct Stream<'p, 'r> {
     event: DecodedEvent,
     summary: StreamSummary,
     bad_policy: BadRecordPolicy,
-    /// Partitions assigned but not yet started at their committed offset.
+    /// Partitions assigned but not yet started at their committed offset, and running ones
+    /// rewound after a gap.
     starting: HashMap<PartitionId, Starting>,
+    /// When the last message arrived (any partition).
+    last_message: Instant,
+    /// The position at which each partition was last found idle and checked.
+    idle_checked: HashMap<PartitionId, Offset>,
     /// The spec's lookups, joined onto each decoded event.
     lookups: Option<crate::lookup::Enricher>,
     /// Where [`run_with_progress`] reports the messages handled.
@@ -387,6 +397,8 @@ impl<'p, 'r> Stream<'p, 'r> {
             summary: StreamSummary::default(),
             bad_policy: program.input.on_bad_record,
             starting: HashMap::new(),
+            last_message: Instant::now(),
+            idle_checked: HashMap::new(),
             lookups,
             progress: None,
             sink_metrics,
@@ -417,7 +429,12 @@ impl<'p, 'r> Stream<'p, 'r> {
             let polled = consumer.poll(Duration::from_millis(100));
             self.drop_revoked();
             match polled {
-                None => {}
+                None => {
+                    if !self.paused && self.last_message.elapsed() >= IDLE_CHECK_AFTER {
+                        self.last_message = Instant::now();
+                        self.check_idle_partitions()?;
+                    }
+                }
                 Some(Err(e)) => {
                     self.metrics
                         .errors
@@ -518,6 +535,19 @@ impl<'p, 'r> Stream<'p, 'r> {
             return Err(format!("internal error: partition slot {index} is empty"));
         };
         let position = run.tracker.next_offset();
+        let id = run.id.clone();
+        self.last_message = Instant::now();
+        // A gap after the position: real (compaction, transaction markers) or a broker that
+        // skipped the rest of a record batch (tansu 0.6 does after a resume). Rewind until the
+        // broker proves it delivers the range, as a partition's start does.
+        if (msg.offset() > position || self.starting.contains_key(&id))
+            && !self.reached_commit(&id, position, msg.offset())?
+        {
+            return Ok(());
+        }
+        let Some(run) = self.partitions[index].as_mut() else {
+            return Err(format!("internal error: partition slot {index} is empty"));
+        };
         if msg.offset() < position {
             // Already processed (a broker re-sent part of a batch): the state includes it.
             self.summary.redelivered += 1;
@@ -693,6 +723,37 @@ impl<'p, 'r> Stream<'p, 'r> {
         }
     }
 
+    /// Partitions with nothing to read although their log goes further (tansu 0.6 answers a fetch
+    /// from the middle of its last record batch with nothing) are rewound like a gap, and a
+    /// rewind that brought nothing rewinds further. Otherwise checked once per position: a log
+    /// that ends with a transaction marker stays behind its end.
+    fn check_idle_partitions(&mut self) -> Result<(), String> {
+        let running: Vec<(PartitionId, Offset)> = self
+            .partitions
+            .iter()
+            .flatten()
+            .map(|p| (p.id.clone(), p.tracker.next_offset()))
+            // A rewind that brought nothing goes further; otherwise once per position.
+            .filter(|(id, position)| {
+                self.starting.contains_key(id) || self.idle_checked.get(id) != Some(position)
+            })
+            .collect();
+        for (id, position) in running {
+            self.idle_checked.insert(id.clone(), position);
+            let Ok((_, high)) = self
+                .consumer
+                .fetch_watermarks(&id.0, id.1, Duration::from_secs(1))
+            else {
+                continue;
+            };
+            if high > position {
+                tracing::warn!(topic = %id.0, partition = id.1, position, log_end = high, "A partition is idle before the end of its log; rewinding to check for skipped messages.");
+                self.reached_commit(&id, position, Offset::MAX)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The index of the partition's state, set up on its first message after an assignment.
     fn partition_index(
         &mut self,
@@ -793,13 +854,13 @@ impl<'p, 'r> Stream<'p, 'r> {
         state.attempts += 1;
         if state.attempts > 12 {
             return Err(format!(
-                "{}/{}: the broker keeps delivering from offset {offset} although the committed offset is {start}",
+                "{}/{}: the broker keeps skipping messages: expected offset {start}, delivered {offset} even after rewinding 12 times",
                 id.0, id.1
             ));
         }
         let back = (start - (64i64 << state.attempts)).max(0);
         state.rewound_to = Some(back);
-        tracing::warn!(topic = %id.0, partition = id.1, delivered = offset, committed = start, rewind_to = back, "The first message is past the committed offset; rewinding to check for skipped messages.");
+        tracing::warn!(topic = %id.0, partition = id.1, delivered = offset, expected = start, rewind_to = back, attempt = state.attempts, "A message is past the expected offset; rewinding to check for skipped messages.");
         self.consumer
             .seek(
                 &id.0,
@@ -842,6 +903,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             return;
         }
         self.starting.retain(|id, _| !revoked.contains(id));
+        self.idle_checked.retain(|id, _| !revoked.contains(id));
         let mut committable = self
             .consumer
             .context()
