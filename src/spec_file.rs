@@ -1,6 +1,6 @@
 //! Loading a spec file: YAML text, the Avro schema it names, and the checked program.
 
-use crate::decode::{resolve_path, FieldPath, Role, SchemaSource};
+use crate::decode::{resolve_path, FieldPath, InvalidSchema, Role, SchemaSource};
 use spanflow_engine::ValueType;
 use spanflow_operators::program::{parse_spec, InputRole, SchemaFields, SpecProblem};
 use spanflow_operators::spec::{location, DagSpec};
@@ -39,21 +39,31 @@ impl LoadedSpec {
 
 /// Reads, parses and checks a spec file. I/O problems are reported as spec problems too.
 pub fn load(path: &Path) -> LoadedSpec {
-    let source = match std::fs::read_to_string(path) {
-        Ok(s) => s,
+    match std::fs::read_to_string(path) {
+        Ok(source) => load_source(path, source, &SchemaSource::from_file),
         Err(e) => {
             let problem = SpecProblem {
                 at: None,
                 message: format!("cannot read the spec: {e}"),
             };
-            return LoadedSpec {
+            LoadedSpec {
                 path: path.into(),
                 source: String::new(),
                 schema: None,
                 program: Err(vec![problem]),
-            };
+            }
         }
-    };
+    }
+}
+
+/// Reads the Avro schema a spec names: called with `input.schema` resolved against the spec's
+/// directory. [`load`] reads the file ([`SchemaSource::from_file`]).
+pub type SchemaReader<'a> = &'a dyn Fn(&Path) -> Result<SchemaSource, InvalidSchema>;
+
+/// Parses and checks spec text as if read from `path`: `input.schema` is resolved relative to
+/// `path`'s directory and read with `read_schema`, which alone decides what, if anything, is
+/// read from disk (the fuzz target serves schemas from memory).
+pub fn load_source(path: &Path, source: String, read_schema: SchemaReader<'_>) -> LoadedSpec {
     let spec: DagSpec = match parse_spec(&source) {
         Ok(s) => s,
         Err(p) => {
@@ -68,7 +78,7 @@ pub fn load(path: &Path) -> LoadedSpec {
     let mut schema = None;
     if let Some(rel) = &spec.input.schema {
         let file = path.parent().unwrap_or(Path::new(".")).join(&rel.value);
-        match SchemaSource::from_file(&file) {
+        match read_schema(&file) {
             Ok(s) => schema = Some(s),
             Err(e) => {
                 let problem = SpecProblem {
