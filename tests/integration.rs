@@ -3,6 +3,7 @@
 mod allocations;
 mod bad_input;
 mod deploy;
+mod fuzz_corpus;
 mod kafka_smoke;
 mod lookups;
 mod properties;
