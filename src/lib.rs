@@ -3,7 +3,8 @@
 //! The binary's modules live here so integration tests and benchmarks can call them directly:
 //! decoding ([`decode`]), grouping events into sessions ([`pipeline`]), output ([`output`]), spec
 //! files and their diagnostics ([`spec_file`], [`diagnostics`]), the CLI ([`cli`], [`app`]), the
-//! Schema Registry client ([`registry`]) and secrets read from the environment ([`secret`]).
+//! Schema Registry client ([`registry`]), secrets read from the environment ([`secret`]) and
+//! the bodies of the fuzz targets ([`fuzzing`]).
 
 pub mod app;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod decode;
 pub mod delivery;
 pub mod diagnostics;
+pub mod fuzzing;
 pub mod generate;
 pub mod graph;
 pub mod kafka;

@@ -1,6 +1,6 @@
 //! Loading a spec file: YAML text, the Avro schema it names, and the checked program.
 
-use crate::decode::{resolve_path, FieldPath, Role, SchemaSource};
+use crate::decode::{resolve_path, FieldPath, InvalidSchema, Role, SchemaSource};
 use spanflow_engine::ValueType;
 use spanflow_operators::program::{parse_spec, InputRole, SchemaFields, SpecProblem};
 use spanflow_operators::spec::{location, DagSpec};
@@ -40,22 +40,15 @@ impl LoadedSpec {
 /// The most a spec's schema file may hold: real schemas are kilobytes.
 const MAX_SCHEMA_FILE_BYTES: u64 = 4 << 20;
 
-/// A spec may only make spanflow read Avro schema files: a name ending in `.avsc`, a regular
-/// file, at most [`MAX_SCHEMA_FILE_BYTES`]. Specs come from analysts and can never read other
-/// files (keys, configs) through error messages that quote what they could not parse.
-fn readable_schema_file(file: &Path) -> Result<(), crate::decode::InvalidSchema> {
-    let invalid = |message: String| crate::decode::InvalidSchema {
+/// A spec may only make spanflow read Avro schema files: a name ending in `.avsc`
+/// ([`avro_schema_name`]), a regular file, at most [`MAX_SCHEMA_FILE_BYTES`]. Specs come from
+/// analysts and can never read other files (keys, configs) through error messages that quote
+/// what they could not parse.
+fn read_schema_file(file: &Path) -> Result<SchemaSource, InvalidSchema> {
+    let invalid = |message: String| InvalidSchema {
         context: file.display().to_string(),
         message,
     };
-    let is_avsc = file
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("avsc"));
-    if !is_avsc {
-        return Err(invalid(
-            "a spec may only name an Avro schema file ending in `.avsc` (JSON Avro schema)".into(),
-        ));
-    }
     match std::fs::metadata(file) {
         Ok(m) if !m.is_file() => Err(invalid("not a regular file".into())),
         Ok(m) if m.len() > MAX_SCHEMA_FILE_BYTES => Err(invalid(format!(
@@ -63,27 +56,55 @@ fn readable_schema_file(file: &Path) -> Result<(), crate::decode::InvalidSchema>
             m.len()
         ))),
         // A missing file is reported by the read itself.
-        _ => Ok(()),
+        _ => SchemaSource::from_file(file),
+    }
+}
+
+/// `input.schema` must name a `.avsc` file, whatever reads it.
+fn avro_schema_name(file: &Path) -> Result<(), InvalidSchema> {
+    if file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("avsc"))
+    {
+        Ok(())
+    } else {
+        Err(InvalidSchema {
+            context: file.display().to_string(),
+            message:
+                "a spec may only name an Avro schema file ending in `.avsc` (JSON Avro schema)"
+                    .into(),
+        })
     }
 }
 
 /// Reads, parses and checks a spec file. I/O problems are reported as spec problems too.
 pub fn load(path: &Path) -> LoadedSpec {
-    let source = match std::fs::read_to_string(path) {
-        Ok(s) => s,
+    match std::fs::read_to_string(path) {
+        Ok(source) => load_source(path, source, &read_schema_file),
         Err(e) => {
             let problem = SpecProblem {
                 at: None,
                 message: format!("cannot read the spec: {e}"),
             };
-            return LoadedSpec {
+            LoadedSpec {
                 path: path.into(),
                 source: String::new(),
                 schema: None,
                 program: Err(vec![problem]),
-            };
+            }
         }
-    };
+    }
+}
+
+/// Reads the Avro schema a spec names: called with `input.schema` resolved against the spec's
+/// directory (after checking it names a `.avsc` file). [`load`] reads the file, a regular file
+/// of at most 4 MiB.
+pub type SchemaReader<'a> = &'a dyn Fn(&Path) -> Result<SchemaSource, InvalidSchema>;
+
+/// Parses and checks spec text as if read from `path`: `input.schema` is resolved relative to
+/// `path`'s directory and read with `read_schema`, which alone decides what, if anything, is
+/// read from disk (the fuzz target serves schemas from memory).
+pub fn load_source(path: &Path, source: String, read_schema: SchemaReader<'_>) -> LoadedSpec {
     let spec: DagSpec = match parse_spec(&source) {
         Ok(s) => s,
         Err(p) => {
@@ -98,7 +119,7 @@ pub fn load(path: &Path) -> LoadedSpec {
     let mut schema = None;
     if let Some(rel) = &spec.input.schema {
         let file = path.parent().unwrap_or(Path::new(".")).join(&rel.value);
-        match readable_schema_file(&file).and_then(|()| SchemaSource::from_file(&file)) {
+        match avro_schema_name(&file).and_then(|()| read_schema(&file)) {
             Ok(s) => schema = Some(s),
             Err(e) => {
                 let problem = SpecProblem {

@@ -33,7 +33,7 @@ pub use path::{FieldPath, FieldPathError};
 pub use plan::{resolve_path, DecodePlan};
 pub use projection::{DecodedEvent, Projection};
 pub use schema::SchemaSource;
-pub use store::{DirFetcher, FetchError, SchemaFetcher, SchemaStore};
+pub use store::{DirFetcher, FetchError, SchemaFetcher, SchemaStore, MAX_UNKNOWN_SCHEMA_IDS};
 
 impl DecodePlan {
     /// Decodes one Avro datum (without Confluent header) into `out`, overwriting it.

@@ -103,13 +103,21 @@ enum Entry {
     Unknown,
 }
 
+/// Most unknown schema ids a [`SchemaStore`] remembers. The id is message input: without a
+/// bound, a topic of junk with ever new ids would grow the cache, and the scan of every
+/// lookup, without end. Past the bound the unknown ids are forgotten (and fetched again when
+/// they come back); plans and unusable schemas, one per schema that exists, are kept.
+pub const MAX_UNKNOWN_SCHEMA_IDS: usize = 1024;
+
 /// Decode plans by schema id for one projection: each id is fetched and compiled on first use,
-/// then served from a cache (including the failures that cannot heal).
+/// then served from a cache (including the failures that cannot heal; at most
+/// [`MAX_UNKNOWN_SCHEMA_IDS`] unknown ids).
 pub struct SchemaStore {
     projection: Projection,
     fetcher: Box<dyn SchemaFetcher>,
     entries: Vec<(u32, Entry)>,
     last: usize,
+    unknown: usize,
 }
 
 impl std::fmt::Debug for SchemaStore {
@@ -129,6 +137,7 @@ impl SchemaStore {
             fetcher: Box::new(fetcher),
             entries: Vec::new(),
             last: 0,
+            unknown: 0,
         }
     }
 
@@ -150,6 +159,10 @@ impl SchemaStore {
                 Some(i) => i,
                 None => {
                     let entry = self.load(id)?;
+                    if matches!(entry, Entry::Unknown) {
+                        self.forget_unknown_ids_if_full();
+                        self.unknown += 1;
+                    }
                     self.entries.push((id, entry));
                     self.entries.len() - 1
                 }
@@ -164,6 +177,20 @@ impl SchemaStore {
             }),
             Entry::Unknown => Err(DecodeError::UnknownSchemaId(id)),
         }
+    }
+
+    /// Drops every cached unknown id once there are [`MAX_UNKNOWN_SCHEMA_IDS`] of them.
+    fn forget_unknown_ids_if_full(&mut self) {
+        if self.unknown >= MAX_UNKNOWN_SCHEMA_IDS {
+            self.entries.retain(|(_, e)| !matches!(e, Entry::Unknown));
+            self.unknown = 0;
+            self.last = 0;
+        }
+    }
+
+    /// Number of schema ids cached (plans, unusable schemas and unknown ids).
+    pub fn cached_ids(&self) -> usize {
+        self.entries.len()
     }
 
     fn load(&self, id: u32) -> Result<Entry, DecodeError> {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::decode::{
     write_confluent_header, DecodeError, FetchError, FrameError, SchemaFetcher, SchemaStore,
+    MAX_UNKNOWN_SCHEMA_IDS,
 };
 use crate::generate::{
     encode_datums, video_sessions, GenConfig, HEARTBEAT_SCHEMA, TELEMETRY_SCHEMA,
@@ -147,4 +148,40 @@ fn plans_and_permanent_failures_are_cached_but_outages_are_retried() {
     );
     let first = store.plan(1).unwrap().clone();
     assert!(Arc::ptr_eq(&first, store.plan(1).unwrap()), "compiled once");
+}
+
+/// Schema ids are message input: ever new unknown ids must not grow the cache without bound
+/// (the decode fuzz target's random ids would, and every lookup scans it).
+#[test]
+fn unknown_ids_are_remembered_up_to_a_bound() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut store = SchemaStore::new(
+        heartbeat_projection(),
+        Counting {
+            calls: calls.clone(),
+        },
+    );
+    let datum = &encode_datums(
+        HEARTBEAT_SCHEMA,
+        &video_sessions(&GenConfig::default())[..1],
+    )
+    .unwrap()[0];
+    let mut out = DecodedEvent::default();
+    store.decode(&framed(1, datum), &mut out).unwrap();
+    let unknown = 3..3 + 5 * MAX_UNKNOWN_SCHEMA_IDS as u32;
+    for id in unknown.clone() {
+        let err = store.decode(&framed(id, datum), &mut out).unwrap_err();
+        assert!(
+            matches!(err, DecodeError::UnknownSchemaId(i) if i == id),
+            "{err}"
+        );
+        assert!(store.cached_ids() <= MAX_UNKNOWN_SCHEMA_IDS + 1);
+    }
+    // The plan outlives the forgotten ids; the latest unknown ids are still remembered.
+    let fetched = calls.load(Ordering::SeqCst);
+    store.decode(&framed(1, datum), &mut out).unwrap();
+    assert!(store
+        .decode(&framed(unknown.end - 1, datum), &mut out)
+        .is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), fetched, "no new fetches");
 }
