@@ -5,6 +5,7 @@ use crate::stream::{
     clock_messages, file_rows, framed_messages, kafka_spec, mock_cluster, produce, root,
     start_with_config, stop_gracefully, wait_for_rows, Scratch, FIXTURE,
 };
+use crate::support::kafka::free_port;
 use prometheus_parse::{Scrape, Value};
 use spanflow::metrics::Metrics;
 use std::collections::BTreeSet;
@@ -46,27 +47,56 @@ fn total(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-/// A port nobody listens on now (a race with other processes is possible but harmless here:
-/// the run would fail to start and say so).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// `spanflow run` on the fixture's messages (mock cluster) with metrics served on a free port,
+/// once every session's rows are out.
+struct MeteredRun {
+    scratch: Scratch,
+    cluster: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    /// The file run's rows.
+    want: std::collections::BTreeMap<(String, i64), serde_json::Value>,
+    /// Where `/metrics` is served.
+    addr: String,
+    output: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl MeteredRun {
+    fn start(name: &str) -> MeteredRun {
+        let scratch = Scratch::new(name);
+        let (cluster, bootstrap) = mock_cluster(name);
+        produce(&bootstrap, "heartbeats");
+        let spec = kafka_spec(&scratch, "heartbeats", name);
+        let want = file_rows(&spec);
+        // A race for the port with other processes is possible but harmless: the run would
+        // fail to start and say so.
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = scratch.path("config.yaml");
+        std::fs::write(&config, format!("metrics:\n  listen: {addr}\n")).unwrap();
+        let output = scratch.path("out.jsonl");
+        let mut child = start_with_config(&spec, &bootstrap, &output, &config);
+        wait_for_rows(&mut child, &output, want.len(), Duration::from_secs(60));
+        MeteredRun {
+            scratch,
+            cluster,
+            want,
+            addr,
+            output,
+            child,
+        }
+    }
 }
 
 #[test]
 fn a_kafka_run_serves_its_metrics_and_probes() {
-    let scratch = Scratch::new("metrics");
-    let (_cluster, bootstrap) = mock_cluster("metrics");
-    produce(&bootstrap, "heartbeats");
+    let MeteredRun {
+        scratch: _scratch,
+        cluster: _cluster,
+        want,
+        addr,
+        output,
+        child,
+    } = MeteredRun::start("metrics");
     let messages = framed_messages(&root().join(FIXTURE)).len() + clock_messages().len();
-    let spec = kafka_spec(&scratch, "heartbeats", "metrics");
-    let want = file_rows(&spec);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = scratch.path("config.yaml");
-    std::fs::write(&config, format!("metrics:\n  listen: {addr}\n")).unwrap();
-    let output = scratch.path("out.jsonl");
-    let mut child = start_with_config(&spec, &bootstrap, &output, &config);
-    wait_for_rows(&mut child, &output, want.len(), Duration::from_secs(60));
 
     // Counters reach the registry within about a second of the work.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -199,17 +229,14 @@ fn prometheus_scraping_a_live_run_answers_every_dashboard_query() {
         eprintln!("skipped: prometheus not installed");
         return;
     };
-    let scratch = Scratch::new("metrics-prometheus");
-    let (_cluster, bootstrap) = mock_cluster("metrics-prom");
-    produce(&bootstrap, "heartbeats");
-    let spec = kafka_spec(&scratch, "heartbeats", "metrics-prom");
-    let want = file_rows(&spec);
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = scratch.path("config.yaml");
-    std::fs::write(&config, format!("metrics:\n  listen: {addr}\n")).unwrap();
-    let output = scratch.path("out.jsonl");
-    let mut child = start_with_config(&spec, &bootstrap, &output, &config);
-    wait_for_rows(&mut child, &output, want.len(), Duration::from_secs(60));
+    let MeteredRun {
+        scratch,
+        cluster: _cluster,
+        addr,
+        output,
+        child,
+        ..
+    } = MeteredRun::start("metrics-prom");
 
     let prom_addr = format!("127.0.0.1:{}", free_port());
     let prom_config = scratch.path("prometheus.yml");

@@ -241,12 +241,7 @@ impl Stream<'_, '_> {
         reason: &'static str,
         message: String,
     ) -> Result<(), String> {
-        let source = format!(
-            "{}/{} offset {}",
-            msg.topic(),
-            msg.partition(),
-            msg.offset()
-        );
+        let source = super::message_at(msg);
         let Some(letters) = self.dead_letters.as_mut() else {
             return Err(format!(
                 "internal error: a dead letter from {source} but no dead-letter producer"

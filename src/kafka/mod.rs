@@ -142,10 +142,10 @@ struct Starting {
     attempts: u32,
 }
 
-/// After this long without a message, the loop checks that idle partitions are at their log's
-/// end (a broker that answers a fetch from the middle of a record batch with nothing leaves a
-/// partition stuck there).
-const IDLE_CHECK_AFTER: Duration = Duration::from_secs(2);
+/// After this many empty polls in a row (100 ms each, so 2 s), the loop checks that idle
+/// partitions are at their log's end (a broker that answers a fetch from the middle of a record
+/// batch with nothing leaves a partition stuck there).
+const IDLE_POLLS_BEFORE_CHECK: u32 = 20;
 
 /// How often the consumer loop adds the DAG's and sessions' counters to the metrics.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
@@ -276,8 +276,8 @@ struct Stream<'p, 'r> {
     /// Partitions assigned but not yet started at their committed offset, and running ones
     /// rewound after a gap.
     starting: HashMap<PartitionId, Starting>,
-    /// When the last message arrived (any partition).
-    last_message: Instant,
+    /// Polls in a row that returned nothing.
+    idle_polls: u32,
     /// The position at which each partition was last found idle and checked.
     idle_checked: HashMap<PartitionId, Offset>,
     /// The spec's lookups, joined onto each decoded event.
@@ -397,7 +397,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             summary: StreamSummary::default(),
             bad_policy: program.input.on_bad_record,
             starting: HashMap::new(),
-            last_message: Instant::now(),
+            idle_polls: 0,
             idle_checked: HashMap::new(),
             lookups,
             progress: None,
@@ -430,8 +430,9 @@ impl<'p, 'r> Stream<'p, 'r> {
             self.drop_revoked();
             match polled {
                 None => {
-                    if !self.paused && self.last_message.elapsed() >= IDLE_CHECK_AFTER {
-                        self.last_message = Instant::now();
+                    self.idle_polls += 1;
+                    if !self.paused && self.idle_polls >= IDLE_POLLS_BEFORE_CHECK {
+                        self.idle_polls = 0;
                         self.check_idle_partitions()?;
                     }
                 }
@@ -535,15 +536,18 @@ impl<'p, 'r> Stream<'p, 'r> {
             return Err(format!("internal error: partition slot {index} is empty"));
         };
         let position = run.tracker.next_offset();
-        let id = run.id.clone();
-        self.last_message = Instant::now();
+        self.idle_polls = 0;
         // A gap after the position: real (compaction, transaction markers) or a broker that
         // skipped the rest of a record batch (tansu 0.6 does after a resume). Rewind until the
-        // broker proves it delivers the range, as a partition's start does.
-        if (msg.offset() > position || self.starting.contains_key(&id))
-            && !self.reached_commit(&id, position, msg.offset())?
-        {
-            return Ok(());
+        // broker proves it delivers the range, as a partition's start does. (Nothing to look up
+        // on the usual path: no gap and no rewind in progress.)
+        if msg.offset() > position || !self.starting.is_empty() {
+            let id = run.id.clone();
+            if (msg.offset() > position || self.starting.contains_key(&id))
+                && !self.reached_commit(&id, position, msg.offset())?
+            {
+                return Ok(());
+            }
         }
         let Some(run) = self.partitions[index].as_mut() else {
             return Err(format!("internal error: partition slot {index} is empty"));
@@ -620,12 +624,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 return Ok(());
             }
             if e.is_fatal() {
-                return Err(format!(
-                    "{}/{} offset {}: {e}",
-                    msg.topic(),
-                    msg.partition(),
-                    msg.offset()
-                ));
+                return Err(format!("{}: {e}", message_at(msg)));
             }
             return self.bad(index, msg, e.reason(), e.to_string());
         }
@@ -643,14 +642,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 }
                 // Stopping while the cluster is unreachable: the message stays unconsumed.
                 Err(e) if e.stopped => return Ok(()),
-                Err(e) => {
-                    return Err(format!(
-                        "{}/{} offset {}: {e}",
-                        msg.topic(),
-                        msg.partition(),
-                        msg.offset()
-                    ))
-                }
+                Err(e) => return Err(format!("{}: {e}", message_at(msg))),
             }
         }
         let Some(run) = self.partitions[index].as_mut() else {
@@ -673,15 +665,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 record,
                 &mut collector,
             )
-            .map_err(|e| {
-                format!(
-                    "{}/{} offset {} ({}): {e}",
-                    msg.topic(),
-                    msg.partition(),
-                    msg.offset(),
-                    e.reason()
-                )
-            })?;
+            .map_err(|e| format!("{} ({}): {e}", message_at(msg), e.reason()))?;
         run.tracker
             .consumed(msg.offset(), run.processor.watermark());
         match late {
@@ -697,12 +681,7 @@ impl<'p, 'r> Stream<'p, 'r> {
         reason: &'static str,
         message: String,
     ) -> Result<(), String> {
-        let at = format!(
-            "{}/{} offset {}",
-            msg.topic(),
-            msg.partition(),
-            msg.offset()
-        );
+        let at = message_at(msg);
         self.metrics.errors.with_label_values(&[reason]).inc();
         match self.bad_policy {
             BadRecordPolicy::Fail => Err(format!(
@@ -1141,6 +1120,16 @@ impl<'p, 'r> Stream<'p, 'r> {
             }
         }
     }
+}
+
+/// `topic/partition offset N`: where a message came from, for errors and logs.
+pub(crate) fn message_at(msg: &BorrowedMessage<'_>) -> String {
+    format!(
+        "{}/{} offset {}",
+        msg.topic(),
+        msg.partition(),
+        msg.offset()
+    )
 }
 
 /// Tombstones session-log markers, in the background unless `wait` (the final commit); a lost
