@@ -15,6 +15,7 @@ mod scylla_cli;
 mod scylla_faults;
 mod scylla_sink;
 mod scylla_tls;
+mod soak;
 mod specs;
 mod stream;
 mod support;

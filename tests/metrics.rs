@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 /// `GET http://addr/path`: status and body.
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(5)))
@@ -27,13 +27,13 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     }
 }
 
-fn scrape(addr: &str) -> Option<Scrape> {
+pub(crate) fn scrape(addr: &str) -> Option<Scrape> {
     let (status, body) = get(addr, "/metrics");
     (status == 200).then(|| Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).ok())?
 }
 
 /// The sum of a counter or gauge over the samples whose labels include `labels`.
-fn total(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn total(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     scrape
         .samples
         .iter()

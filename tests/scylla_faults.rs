@@ -194,7 +194,7 @@ async fn a_slow_server_times_out_retryably() {
 }
 
 /// `kB` of a `/proc/<pid>/status` field (`VmRSS`, `VmHWM`).
-fn proc_kb(pid: u32, field: &str) -> Option<u64> {
+pub(crate) fn proc_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
@@ -259,6 +259,52 @@ pub(crate) async fn table_rows(
     rows
 }
 
+/// Rewrites the stream spec of [`crate::stream::kafka_spec`] so that both its outputs go to
+/// kassandra (`spanflow_test.per_session`, `spanflow_test.per_minute`); returns its program.
+pub(crate) fn with_scylla_sinks(spec: &std::path::Path) -> Program {
+    let text = std::fs::read_to_string(spec)
+        .unwrap()
+        .replace(
+            "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n",
+            "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_session } }\n",
+        )
+        .replace(
+            "    columns: [cir_secs_all_cdns]\n",
+            "    columns: [cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_minute } }\n",
+        );
+    std::fs::write(spec, text).unwrap();
+    let program = load(spec).program.unwrap();
+    assert_eq!(spanflow::sink::scylla_targets(&program).len(), 2);
+    program
+}
+
+/// Creates the keyspace and tables of `program`'s Scylla outputs on `server`.
+pub(crate) fn create_tables(server: &Kassandra, program: &Program) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let session = connect_session(&config(server.node())).await.unwrap();
+        let statements = ddl(
+            &OutputsMeta::of(program),
+            &spanflow::sink::scylla_targets(program),
+            DEFAULT_REPLICATION,
+        )
+        .unwrap();
+        ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
+    });
+}
+
+/// Every row of `program`'s tables on `server` (see [`table_rows`]).
+pub(crate) fn rows_on(
+    server: &Kassandra,
+    program: &Program,
+) -> std::collections::BTreeMap<(String, i64), String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let session = connect_session(&config(server.node())).await.unwrap();
+        table_rows(&session, program).await
+    })
+}
+
 /// What [`outage_run`] does while the CQL server is down.
 #[derive(Clone, Copy, PartialEq)]
 enum DuringOutage {
@@ -299,30 +345,9 @@ impl KassandraStream {
             .into_iter()
             .map(|(k, v)| (k, v.to_string()))
             .collect();
-        let text = std::fs::read_to_string(&spec)
-            .unwrap()
-            .replace(
-                "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n",
-                "    columns: [cir_secs_cdn1, cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_session } }\n",
-            )
-            .replace(
-                "    columns: [cir_secs_all_cdns]\n",
-                "    columns: [cir_secs_all_cdns]\n    sink: { scylla: { keyspace: spanflow_test, table: per_minute } }\n",
-            );
-        std::fs::write(&spec, text).unwrap();
-        let program = load(&spec).program.unwrap();
-        assert_eq!(spanflow::sink::scylla_targets(&program).len(), 2);
+        let program = with_scylla_sinks(&spec);
+        create_tables(&server, &program);
         let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async {
-            let session = connect_session(&config(server.node())).await.unwrap();
-            let statements = ddl(
-                &OutputsMeta::of(&program),
-                &spanflow::sink::scylla_targets(&program),
-                DEFAULT_REPLICATION,
-            )
-            .unwrap();
-            ScyllaSink::apply_ddl(&session, &statements).await.unwrap();
-        });
         // A small write window, so that the pause is reached quickly during an outage.
         let runtime_config = scratch.path("config.yaml");
         std::fs::write(
