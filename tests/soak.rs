@@ -430,7 +430,7 @@ impl Soak {
                 && ev.outage_ended.is_some()
                 && ev.sigterm.is_some()
                 && s.written as usize >= self.want.len()
-                && at.as_secs() % 5 == 0
+                && at.as_secs().is_multiple_of(5)
                 && rows_on(&self.server, &self.program).len() >= self.want.len();
             samples.push(s);
             if done {
