@@ -259,6 +259,15 @@ pub(crate) async fn table_rows(
     rows
 }
 
+/// The `scylla:` section of a runtime config for kassandra (the settings of [`config`]).
+pub(crate) fn kassandra_yaml(server: &Kassandra) -> String {
+    format!(
+        "scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: \
+         false\n  using_timestamp: false\n  request_timeout_secs: 5\n",
+        server.node()
+    )
+}
+
 /// Rewrites the stream spec of [`crate::stream::kafka_spec`] so that both its outputs go to
 /// kassandra (`spanflow_test.per_session`, `spanflow_test.per_minute`); returns its program.
 pub(crate) fn with_scylla_sinks(spec: &std::path::Path) -> Program {
@@ -354,9 +363,8 @@ impl KassandraStream {
             &runtime_config,
             format!(
                 "kafka:\n  consumer_properties: {{ session.timeout.ms: \"3000\", heartbeat.interval.ms: \"300\" }}\n\
-                 delivery: {{ commit_interval_ms: 200, max_in_flight: 64 }}\n\
-                 scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n  request_timeout_secs: 5\n",
-                server.node()
+                 delivery: {{ commit_interval_ms: 200, max_in_flight: 64 }}\n{}",
+                kassandra_yaml(&server)
             ),
         )
         .unwrap();

@@ -12,7 +12,7 @@
 //! (and so the memory a healthy process needs) levels off after the first waves.
 
 use crate::metrics::{get, scrape, total};
-use crate::scylla_faults::{create_tables, proc_kb, rows_on, with_scylla_sinks};
+use crate::scylla_faults::{create_tables, kassandra_yaml, proc_kb, rows_on, with_scylla_sinks};
 use crate::stream::{
     clock_messages, file_rows_of, kafka_spec, log_of, start_with_config, stop_gracefully, Scratch,
 };
@@ -268,9 +268,8 @@ impl Soak {
             format!(
                 "kafka:\n  consumer_properties: {{ session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\" }}\n\
                  delivery: {{ commit_interval_ms: 1000, max_in_flight: 256 }}\n\
-                 metrics:\n  listen: {metrics_addr}\n\
-                 scylla:\n  nodes: [\"{}\"]\n  await_schema_agreement: false\n  fetch_schema_metadata: false\n  using_timestamp: false\n  request_timeout_secs: 5\n",
-                server.node()
+                 metrics:\n  listen: {metrics_addr}\n{}",
+                kassandra_yaml(&server)
             ),
         )
         .unwrap();
