@@ -110,28 +110,43 @@ impl Plan {
     }
 }
 
-/// The soak's events: waves of generated sessions merged into one stream in event-time order.
+/// The soak's events.
 fn events(plan: &Plan) -> Vec<(String, Vec<u8>)> {
-    let mut beats = Vec::with_capacity(plan.messages());
-    let mut left = plan.sessions();
+    waves_of_sessions(
+        plan.sessions(),
+        plan.sessions_per_wave,
+        plan.events_per_session,
+    )
+}
+
+/// `sessions` generated sessions starting in waves of `per_wave`, one wave per five minutes of
+/// event time, merged into one stream in event-time order: (session key, Confluent-framed
+/// message). Sessions end while others start, so commits move on along the stream.
+pub(crate) fn waves_of_sessions(
+    sessions: usize,
+    per_wave: usize,
+    events_per_session: usize,
+) -> Vec<(String, Vec<u8>)> {
+    let mut beats = Vec::with_capacity(sessions * events_per_session);
+    let mut left = sessions;
     let mut wave = 0;
     while left > 0 {
-        let sessions = left.min(plan.sessions_per_wave);
+        let in_wave = left.min(per_wave);
         beats.extend(video_sessions(&GenConfig {
             seed: 1000 + wave,
-            sessions,
-            events_per_session: plan.events_per_session,
+            sessions: in_wave,
+            events_per_session,
             interleave: true,
             start_time: FIRST_WAVE_MS + wave as i64 * WAVE_MS,
             events_per_step: 1,
         }));
-        left -= sessions;
+        left -= in_wave;
         wave += 1;
     }
     // Stable: a session's events keep their order.
     beats.sort_by_key(|b| b.timestamp);
     let distinct: BTreeSet<&str> = beats.iter().map(|b| b.session_id.as_str()).collect();
-    assert_eq!(distinct.len(), plan.sessions(), "session ids are unique");
+    assert_eq!(distinct.len(), sessions, "session ids are unique");
     let datums = encode_datums(HEARTBEAT_SCHEMA, &beats).unwrap();
     beats
         .into_iter()

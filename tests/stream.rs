@@ -477,6 +477,100 @@ fn a_second_process_joining_and_the_first_leaving_change_no_result() {
     assert_same_keys_and_never_a_different_value(&got, &want);
 }
 
+/// Commits librdkafka sent but the broker refused (as it does while a group rebalances) must
+/// not let the session log forget sessions that a replay from the older commit meets in part:
+/// the replay would overwrite their rows with the values of their later events alone.
+#[test]
+fn commits_the_broker_refuses_forget_nothing_a_replay_needs() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let scratch = Scratch::new("refused-commits");
+    let (cluster, bootstrap) = mock_cluster("refused");
+    // Sessions in waves: the commit moves on while later sessions are open.
+    let data = scratch.path("waves.framed");
+    spanflow::decode::files::write_framed(
+        std::fs::File::create(&data).unwrap(),
+        crate::soak::waves_of_sessions(300, 50, 40)
+            .iter()
+            .map(|(_, m)| m),
+    )
+    .unwrap();
+    let spec = kafka_spec(&scratch, "heartbeats", "refused");
+    let want = file_rows_of(&spec, &data);
+    // Events arrive over 20 s: commits are taken while sessions are open.
+    let producing = {
+        let (bootstrap, data) = (bootstrap.clone(), data.clone());
+        std::thread::spawn(move || {
+            produce_over(&bootstrap, "heartbeats", &data, Duration::from_secs(20))
+        })
+    };
+    let output = scratch.path("out.jsonl");
+    let mut first = start(&spec, &bootstrap, &output);
+    // Some commits are taken; from then on the broker refuses every one.
+    std::thread::sleep(Duration::from_secs(8));
+    cluster.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS; 10_000],
+    );
+    producing.join().unwrap();
+    wait_for_rows(&mut first, &output, want.len(), Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = first.kill(); // no final commit
+    let _ = first.wait();
+    cluster.clear_request_errors(RDKafkaApiKey::OffsetCommit);
+
+    // What a restart reads again: from the commits the broker took to the ends of the logs.
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "refused")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition("heartbeats", p);
+    }
+    let committed = reader
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    let mut replayed = 0;
+    for e in committed.elements() {
+        let (_, high) = reader
+            .fetch_watermarks("heartbeats", e.partition(), Duration::from_secs(10))
+            .unwrap();
+        replayed += high - e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
+    }
+    assert!(replayed > 0, "the first process committed everything");
+
+    let addr = format!("127.0.0.1:{}", crate::support::kafka::free_port());
+    let config = scratch.path("config.yaml");
+    let base = std::fs::read_to_string(root().join("tests/data/stream-config.yaml")).unwrap();
+    std::fs::write(&config, format!("{base}metrics:\n  listen: {addr}\n")).unwrap();
+    let mut second = start_with_config(&spec, &bootstrap, &output, &config);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let consumed = crate::metrics::scrape(&addr)
+            .map(|s| crate::metrics::total(&s, "spanflow_messages_consumed_total", &[]) as i64);
+        if consumed >= Some(replayed) {
+            break;
+        }
+        assert!(second.try_wait().unwrap().is_none(), "{}", log_of(&output));
+        assert!(
+            Instant::now() < deadline,
+            "consumed {consumed:?} of {replayed} messages:\n{}",
+            log_of(&output)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop_gracefully(second, &output);
+    let got = keyed(&std::fs::read_to_string(&output).unwrap());
+    assert_same_keys_and_never_a_different_value(&got, &want);
+    assert!(
+        log_of(&output).contains("The broker refused an offset commit"),
+        "{}",
+        log_of(&output)
+    );
+}
+
 #[test]
 fn rows_can_go_to_a_kafka_topic_as_registered_avro() {
     use wiremock::matchers::{method, path};

@@ -162,8 +162,11 @@ struct PartitionRun<'p> {
     generation: u64,
     processor: SessionProcessor<'p>,
     tracker: CommitTracker,
+    /// The checkpoint last sent to the broker (cleared when the broker refuses it, so the next
+    /// interval sends it again).
     committed: Option<Checkpoint>,
-    /// Markers in the session log (first, last offset), removed once the commit passes them.
+    /// Markers in the session log (first, last offset), removed once the broker has taken a
+    /// commit past them.
     recorded: Vec<(Offset, Offset)>,
 }
 
@@ -451,7 +454,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 }
             }
             if self.last_commit.elapsed() >= self.commit_interval {
-                self.commit(CommitMode::Async);
+                self.commit(false);
             }
         }
         Ok(())
@@ -515,7 +518,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 }
             }
         }
-        self.commit(CommitMode::Sync);
+        self.commit(true);
         self.export_metrics();
         self.metrics.health.set_running(false);
         for p in self.partitions.iter().flatten() {
@@ -1061,8 +1064,9 @@ impl<'p, 'r> Stream<'p, 'r> {
         Ok(())
     }
 
-    /// Commits every partition whose committable checkpoint moved.
-    fn commit(&mut self, mode: CommitMode) {
+    /// Commits every partition whose committable checkpoint moved; `last` (the final commit)
+    /// also waits for the markers' removal.
+    fn commit(&mut self, last: bool) {
         self.last_commit = Instant::now();
         let changed: Vec<(PartitionId, Checkpoint)> = self
             .partitions
@@ -1095,29 +1099,35 @@ impl<'p, 'r> Stream<'p, 'r> {
             .unwrap_or_else(|p| p.into_inner())
             .extend(changed.iter().cloned());
         let list = commit_list(changed.iter().map(|(id, cp)| (id, cp)));
-        let result = self.consumer.commit(&list, mode);
-        let label = if result.is_ok() { "ok" } else { "error" };
-        self.metrics.commits.with_label_values(&[label]).inc();
-        match result {
+        // Synchronous: only a commit the broker took lets the session log forget the markers
+        // before it. An asynchronous commit librdkafka accepted may still be refused (a
+        // rebalance in progress), and librdkafka reports manual commits' results to no callback
+        // here; a replay from the older commit would then meet those sessions in part.
+        match self.consumer.commit(&list, CommitMode::Sync) {
             Ok(()) => {
+                self.metrics.commits.with_label_values(&["ok"]).inc();
                 for (id, cp) in changed {
                     if let Some(p) = self.partitions.iter_mut().flatten().find(|p| p.id == id) {
                         p.committed = Some(cp);
-                        // Markers of sessions wholly before the commit can never be needed.
-                        let (done, kept) = p
-                            .recorded
-                            .drain(..)
-                            .partition(|(_, last)| *last < cp.offset);
-                        p.recorded = kept;
-                        let wait = matches!(mode, CommitMode::Sync);
-                        forget_markers(&self.log, self.runtime, &p.id, done, wait);
                     }
+                    self.committed_at(&id, cp.offset, last);
                 }
             }
             Err(e) => {
+                self.metrics.commits.with_label_values(&["error"]).inc();
                 self.metrics.errors.with_label_values(&["commit"]).inc();
-                tracing::warn!(error = %e, "Offset commit failed; it is retried at the next interval.")
+                tracing::warn!(error = %e, "The broker refused an offset commit; it is sent again at the next interval.")
             }
+        }
+    }
+
+    /// The broker took `offset` as the partition's commit: markers of sessions wholly before it
+    /// can never be needed again (a replay starts there at the earliest).
+    fn committed_at(&mut self, id: &PartitionId, offset: Offset, wait: bool) {
+        if let Some(p) = self.partitions.iter_mut().flatten().find(|p| &p.id == id) {
+            let (done, kept) = p.recorded.drain(..).partition(|(_, last)| *last < offset);
+            p.recorded = kept;
+            forget_markers(&self.log, self.runtime, &p.id, done, wait);
         }
     }
 }
