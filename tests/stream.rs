@@ -153,6 +153,16 @@ fn produce_file(bootstrap: &str, topic: &str, framed: &Path) {
     produce_over(bootstrap, topic, framed, Duration::ZERO);
 }
 
+/// [`produce_over`] to `heartbeats` on a thread of its own.
+fn produce_in_background(
+    bootstrap: &str,
+    framed: &Path,
+    duration: Duration,
+) -> std::thread::JoinHandle<()> {
+    let (bootstrap, framed) = (bootstrap.to_string(), framed.to_path_buf());
+    std::thread::spawn(move || produce_over(&bootstrap, "heartbeats", &framed, duration))
+}
+
 /// Produces a framed file's messages spread over `duration`, then the clock messages.
 pub(crate) fn produce_over(bootstrap: &str, topic: &str, framed: &Path, duration: Duration) {
     let producer: BaseProducer = ClientConfig::new()
@@ -401,12 +411,7 @@ fn crash_and_restart(bootstrap: &str, group: &str) {
     let spec = kafka_spec(&scratch, "heartbeats", group);
     let want = file_rows_of(&spec, &data);
     // Events keep arriving while processes are killed and restarted.
-    let producing = {
-        let (bootstrap, data) = (bootstrap.clone(), data.clone());
-        std::thread::spawn(move || {
-            produce_over(&bootstrap, "heartbeats", &data, Duration::from_secs(30))
-        })
-    };
+    let producing = produce_in_background(&bootstrap, &data, Duration::from_secs(30));
     let output = scratch.path("out.jsonl");
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut mid_run_kills = 0;
@@ -498,12 +503,7 @@ fn commits_the_broker_refuses_forget_nothing_a_replay_needs() {
     let spec = kafka_spec(&scratch, "heartbeats", "refused");
     let want = file_rows_of(&spec, &data);
     // Events arrive over 20 s: commits are taken while sessions are open.
-    let producing = {
-        let (bootstrap, data) = (bootstrap.clone(), data.clone());
-        std::thread::spawn(move || {
-            produce_over(&bootstrap, "heartbeats", &data, Duration::from_secs(20))
-        })
-    };
+    let producing = produce_in_background(&bootstrap, &data, Duration::from_secs(20));
     let output = scratch.path("out.jsonl");
     let mut first = start(&spec, &bootstrap, &output);
     // Some commits are taken; from then on the broker refuses every one.

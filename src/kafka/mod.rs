@@ -162,8 +162,7 @@ struct PartitionRun<'p> {
     generation: u64,
     processor: SessionProcessor<'p>,
     tracker: CommitTracker,
-    /// The checkpoint last sent to the broker (cleared when the broker refuses it, so the next
-    /// interval sends it again).
+    /// The checkpoint the broker last took.
     committed: Option<Checkpoint>,
     /// Markers in the session log (first, last offset), removed once the broker has taken a
     /// commit past them.
@@ -1064,9 +1063,9 @@ impl<'p, 'r> Stream<'p, 'r> {
         Ok(())
     }
 
-    /// Commits every partition whose committable checkpoint moved; `last` (the final commit)
-    /// also waits for the markers' removal.
-    fn commit(&mut self, last: bool) {
+    /// Commits every partition whose committable checkpoint moved; the final commit also waits
+    /// for the markers' removal.
+    fn commit(&mut self, final_commit: bool) {
         self.last_commit = Instant::now();
         let changed: Vec<(PartitionId, Checkpoint)> = self
             .partitions
@@ -1109,8 +1108,14 @@ impl<'p, 'r> Stream<'p, 'r> {
                 for (id, cp) in changed {
                     if let Some(p) = self.partitions.iter_mut().flatten().find(|p| p.id == id) {
                         p.committed = Some(cp);
+                        // Markers of sessions wholly before the commit can never be needed.
+                        let (done, kept) = p
+                            .recorded
+                            .drain(..)
+                            .partition(|(_, last)| *last < cp.offset);
+                        p.recorded = kept;
+                        forget_markers(&self.log, self.runtime, &p.id, done, final_commit);
                     }
-                    self.committed_at(&id, cp.offset, last);
                 }
             }
             Err(e) => {
@@ -1118,16 +1123,6 @@ impl<'p, 'r> Stream<'p, 'r> {
                 self.metrics.errors.with_label_values(&["commit"]).inc();
                 tracing::warn!(error = %e, "The broker refused an offset commit; it is sent again at the next interval.")
             }
-        }
-    }
-
-    /// The broker took `offset` as the partition's commit: markers of sessions wholly before it
-    /// can never be needed again (a replay starts there at the earliest).
-    fn committed_at(&mut self, id: &PartitionId, offset: Offset, wait: bool) {
-        if let Some(p) = self.partitions.iter_mut().flatten().find(|p| &p.id == id) {
-            let (done, kept) = p.recorded.drain(..).partition(|(_, last)| *last < offset);
-            p.recorded = kept;
-            forget_markers(&self.log, self.runtime, &p.id, done, wait);
         }
     }
 }
