@@ -399,6 +399,14 @@ impl<'p> SessionProcessor<'p> {
             return;
         }
         self.next_sweep = w.saturating_add((gap / 4).max(1));
+        // Offsets only grow: completed ranges behind the position can never match again.
+        if !self.skip.is_empty() {
+            let position = self.next_offset;
+            self.skip.retain(|_, ranges| {
+                ranges.retain(|&mut (_, last)| last >= position);
+                !ranges.is_empty()
+            });
+        }
         let mut idle: Vec<Str> = self
             .sessions
             .iter()

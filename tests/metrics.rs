@@ -6,6 +6,7 @@ use crate::stream::{
     start_with_config, stop_gracefully, wait_for_rows, Scratch, FIXTURE,
 };
 use crate::support::kafka::free_port;
+use crate::support::prometheus::{dashboard_panels, Prometheus, DASHBOARD};
 use prometheus_parse::{Scrape, Value};
 use spanflow::metrics::Metrics;
 use std::collections::BTreeSet;
@@ -191,44 +192,16 @@ fn a_kafka_run_serves_its_metrics_and_probes() {
     );
 }
 
-/// The dashboard's queries (panel title, PromQL) with Grafana's variables replaced for one job.
-fn dashboard_queries(job: &str, rate_interval: &str) -> Vec<(String, String)> {
-    let text =
-        std::fs::read_to_string(root().join("deploy/grafana/spanflow-dashboard.json")).unwrap();
-    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let mut queries = Vec::new();
-    for panel in dashboard["panels"].as_array().unwrap() {
-        for target in panel["targets"].as_array().unwrap() {
-            let expr = target["expr"]
-                .as_str()
-                .unwrap()
-                .replace("$__rate_interval", rate_interval)
-                .replace("$job", job);
-            queries.push((panel["title"].as_str().unwrap().to_owned(), expr));
-        }
-    }
-    queries
-}
-
 /// Prometheus (Debian's `prometheus` package) scraping a live run every second, and every
 /// query of the dashboard evaluated by it: each must be valid PromQL, and each must return
 /// series except those of events this run does not have (dead letters). Skipped without the
 /// `prometheus` binary unless `SPANFLOW_REQUIRE_PROMETHEUS=1`.
 #[test]
 fn prometheus_scraping_a_live_run_answers_every_dashboard_query() {
-    let prometheus = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("prometheus"))
-            .find(|p| p.is_file())
-    });
-    let Some(prometheus) = prometheus else {
-        assert!(
-            std::env::var("SPANFLOW_REQUIRE_PROMETHEUS").as_deref() != Ok("1"),
-            "SPANFLOW_REQUIRE_PROMETHEUS=1 but prometheus is not installed (apt-get install prometheus)"
-        );
+    if Prometheus::binary().is_none() {
         eprintln!("skipped: prometheus not installed");
         return;
-    };
+    }
     let MeteredRun {
         scratch,
         cluster: _cluster,
@@ -237,74 +210,27 @@ fn prometheus_scraping_a_live_run_answers_every_dashboard_query() {
         child,
         ..
     } = MeteredRun::start("metrics-prom");
-
-    let prom_addr = format!("127.0.0.1:{}", free_port());
-    let prom_config = scratch.path("prometheus.yml");
-    std::fs::write(
-        &prom_config,
-        format!(
-            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
-             scrape_configs:\n  - job_name: spanflow\n    static_configs: [{{ targets: [\"{addr}\"] }}]\n"
-        ),
-    )
-    .unwrap();
-    let mut server = std::process::Command::new(prometheus)
-        .arg(format!("--config.file={}", prom_config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            scratch.path("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address={prom_addr}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(scratch.path("prometheus.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let query = |expr: &str| -> serde_json::Value {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(5)))
-            .build()
-            .into();
-        agent
-            .get(&format!("http://{prom_addr}/api/v1/query"))
-            .query("query", expr)
-            .call()
-            .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
-            .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or(serde_json::Value::Null)
-    };
+    let prometheus = Prometheus::start(&scratch.path("prometheus"), "spanflow", &addr).unwrap();
     // Enough scrapes for rates over 10 s windows.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let up = query(r#"count_over_time(up{job="spanflow"}[1m])"#);
-        let samples = up["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
-        if samples >= 8.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus did not scrape spanflow: {up}\n{}",
-            std::fs::read_to_string(scratch.path("prometheus.log")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    prometheus.wait_for_scrapes("spanflow", 8.0, Duration::from_secs(60));
     let mut empty = Vec::new();
-    for (title, expr) in dashboard_queries("spanflow", "10s") {
-        let answer = query(&expr);
-        assert_eq!(answer["status"], "success", "{title}: `{expr}`: {answer}");
-        if answer["data"]["result"]
-            .as_array()
-            .is_none_or(Vec::is_empty)
-        {
-            empty.push(title);
+    for panel in dashboard_panels(&root(), "spanflow", "10s") {
+        for target in &panel.targets {
+            let answer = prometheus.query(&target.expr);
+            assert_eq!(
+                answer["status"], "success",
+                "{}: `{}`: {answer}",
+                panel.title, target.expr
+            );
+            if answer["data"]["result"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+            {
+                empty.push(panel.title.clone());
+            }
         }
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(prometheus);
     stop_gracefully(child, &output);
     assert_eq!(
         empty,
@@ -347,8 +273,7 @@ fn metric_names_in(expr: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_metric_the_dashboard_queries_is_exported() {
-    let text =
-        std::fs::read_to_string(root().join("deploy/grafana/spanflow-dashboard.json")).unwrap();
+    let text = std::fs::read_to_string(root().join(DASHBOARD)).unwrap();
     let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut queried = BTreeSet::new();
     let mut exprs = Vec::new();

@@ -5,7 +5,10 @@
 //!
 //! [`a_short_soak_loses_nothing_through_an_outage_and_a_restart`] is the one-minute version CI
 //! runs. [`ten_minute_soak`] is the full run (`scripts/soak.sh`): 240 000 messages at 400/s, a
-//! 30 s outage, a restart; it writes its result table to `target/soak-report.md`.
+//! 30 s outage, a restart; it writes its result table to `target/soak-report.md`, its
+//! per-second samples to `target/soak-samples.csv` and, when Prometheus is installed (it
+//! scrapes the processes every second), every dashboard panel's queries over the run to
+//! `target/soak-dashboard.json`, which `scripts/dashboard_preview.py` draws.
 //!
 //! The load is steady in event time too: sessions start in waves, one wave per five minutes
 //! of event time, so sessions open and end at a constant rate and the number of open sessions
@@ -17,8 +20,12 @@ use crate::stream::{
     clock_messages, file_rows_of, kafka_spec, log_of, start_with_config, stop_gracefully, Scratch,
 };
 use crate::support::cql::Kassandra;
-use crate::support::kafka::{create_topic, free_port, Broker, Tansu};
+use crate::support::kafka::{
+    behind_commits, create_topic, free_port, group_consumer, Broker, Tansu,
+};
+use crate::support::prometheus::{dashboard_panels, Prometheus};
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use spanflow::decode::files::write_framed;
@@ -215,6 +222,9 @@ struct Sample {
     open_sessions: f64,
     retries: f64,
     lag: f64,
+    in_flight: f64,
+    /// Messages past the group's committed offsets (what a restart would read again).
+    behind_commits: i64,
     /// Inserts kassandra executed so far (all processes).
     written: u64,
 }
@@ -222,6 +232,8 @@ struct Sample {
 /// What happened when, for the report.
 #[derive(Default, Debug)]
 struct Events {
+    /// When production started (Unix seconds): the other times are since then.
+    started_unix: f64,
     outage_started: Option<Duration>,
     outage_ended: Option<Duration>,
     /// Retries counted by the first process when the outage ended.
@@ -242,7 +254,8 @@ struct Soak {
     plan: Plan,
     tansu: Tansu,
     server: Kassandra,
-    scratch: Scratch,
+    /// Kept for its lifetime: the directory holds the spec, config and output.
+    _scratch: Scratch,
     spec: PathBuf,
     program: spanflow_operators::Program,
     config: PathBuf,
@@ -252,6 +265,11 @@ struct Soak {
     want: BTreeMap<(String, i64), String>,
     /// What the producer sends: (session key, Confluent-framed message).
     messages: std::sync::Arc<Vec<(String, Vec<u8>)>>,
+    /// Reads the group's committed offsets (not a member of it).
+    offsets: BaseConsumer,
+    /// Scrapes the processes every second, for the dashboard's view of the run (`None`
+    /// without the `prometheus` binary).
+    prometheus: Option<Prometheus>,
 }
 
 impl Soak {
@@ -289,11 +307,14 @@ impl Soak {
         )
         .unwrap();
         let output = scratch.path("out.jsonl");
+        let offsets = group_consumer(tansu.bootstrap(), plan.name);
+        // Both processes serve on the same address: one target, one job, as in production.
+        let prometheus = Prometheus::start(&scratch.path("prometheus"), plan.name, &metrics_addr);
         let soak = Soak {
             plan,
             tansu,
             server,
-            scratch,
+            _scratch: scratch,
             spec,
             program,
             config,
@@ -301,6 +322,8 @@ impl Soak {
             output,
             want,
             messages: std::sync::Arc::new(messages),
+            offsets,
+            prometheus,
         };
         Some(soak)
     }
@@ -339,6 +362,8 @@ impl Soak {
             open_sessions: metric("spanflow_open_sessions"),
             retries: metric("spanflow_sink_retries_total"),
             lag: metric("spanflow_consumer_lag"),
+            in_flight: metric("spanflow_sink_in_flight"),
+            behind_commits: behind_commits(&self.offsets, self.plan.name, "heartbeats", PARTITIONS),
             written: self.server.executed(),
         }
     }
@@ -361,6 +386,7 @@ impl Soak {
             std::thread::sleep(Duration::from_millis(100));
         }
         let started = Instant::now();
+        let started_unix = unix_now();
         let producing = {
             let bootstrap = self.tansu.bootstrap().to_owned();
             let (over, messages) = (plan.produce_for, self.messages.clone());
@@ -368,7 +394,10 @@ impl Soak {
         };
         let mut producing = Some(producing);
         let mut samples: Vec<Sample> = Vec::new();
-        let mut ev = Events::default();
+        let mut ev = Events {
+            started_unix,
+            ..Events::default()
+        };
         let mut written_at_outage_end = 0;
         let mut written_at_restart = 0;
         let mut next_tick = started;
@@ -609,6 +638,20 @@ fn report(soak: &Soak, samples: &[Sample], ev: &Events, rss: &[RssAfterWarmUp]) 
         consumed_rate(2),
         plan.rate
     );
+    let behind = |process: usize| {
+        samples
+            .iter()
+            .filter(|s| s.process == process)
+            .map(|s| s.behind_commits)
+            .max()
+            .unwrap_or(0)
+    };
+    let _ = writeln!(
+        t,
+        "| committed offsets | at most {} messages behind the log ends in process 1, {} in process 2 |",
+        behind(1),
+        behind(2)
+    );
     let _ = writeln!(
         t,
         "| catch-up | production ended at {}, every row in the tables at {} |",
@@ -637,21 +680,24 @@ fn report(soak: &Soak, samples: &[Sample], ev: &Events, rss: &[RssAfterWarmUp]) 
     t
 }
 
-/// Runs `plan` and checks it; returns the report.
-fn soak(plan: Plan) -> Option<String> {
-    let soak = Soak::prepare(plan)?;
+/// Runs `plan` and checks it. Before the checks, writes the result table and the samples to
+/// `target/<name>-report.md` and `target/<name>-samples.csv`, and with Prometheus the
+/// dashboard's view of the run to `target/<name>-dashboard.json`.
+fn soak(plan: Plan) {
+    let Some(soak) = Soak::prepare(plan) else {
+        return;
+    };
     let (samples, ev) = soak.run();
     let rss: Vec<RssAfterWarmUp> = (1..=2)
         .map(|p| rss_after_warm_up(&samples, p, soak.plan.warm_up))
         .collect();
     let table = report(&soak, &samples, &ev, &rss);
     eprintln!("{table}");
-    // Keep the raw samples next to the report.
     let csv: String = samples
         .iter()
         .map(|s| {
             format!(
-                "{:.1},{},{},{},{},{},{},{}\n",
+                "{:.1},{},{},{},{},{},{},{},{},{},{}\n",
                 s.at.as_secs_f64(),
                 s.process,
                 s.rss_kb,
@@ -659,14 +705,29 @@ fn soak(plan: Plan) -> Option<String> {
                 s.consumed,
                 s.open_sessions,
                 s.retries,
+                s.lag,
+                s.in_flight,
+                s.behind_commits,
                 s.written
             )
         })
         .collect();
-    let _ = std::fs::write(
-        soak.scratch.path("samples.csv"),
-        format!("at_s,process,rss_kb,ready,consumed,open_sessions,retries,written\n{csv}"),
-    );
+    let dir = target_dir();
+    let name = soak.plan.name;
+    std::fs::write(dir.join(format!("{name}-report.md")), &table).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}-samples.csv")),
+        format!("at_s,process,rss_kb,ready,consumed,open_sessions,retries,lag,in_flight,behind_commits,written\n{csv}"),
+    )
+    .unwrap();
+    if let Some(prometheus) = &soak.prometheus {
+        let view = dashboard_view(&soak, prometheus, &ev);
+        std::fs::write(
+            dir.join(format!("{name}-dashboard.json")),
+            serde_json::to_string(&view).unwrap(),
+        )
+        .unwrap();
+    }
     assert!(
         ev.not_ready_secs > 0,
         "`/ready` never said 503 during the outage"
@@ -687,15 +748,97 @@ fn soak(plan: Plan) -> Option<String> {
             mib(allowed)
         );
     }
-    Some(table)
 }
 
-/// Where the full soak writes its report: Cargo's target directory.
-fn report_path() -> PathBuf {
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// Grafana's legend template filled from a series' labels (`{{topic}}/{{partition}}`).
+fn legend(template: &str, labels: &serde_json::Map<String, serde_json::Value>) -> String {
+    let mut out = template.to_owned();
+    for (k, v) in labels {
+        out = out.replace(&format!("{{{{{k}}}}}"), v.as_str().unwrap_or(""));
+    }
+    out
+}
+
+/// The dashboard's view of the run: every panel's queries over the whole run, as Prometheus
+/// answers them to Grafana, with the soak's events as annotations. Written for
+/// `scripts/dashboard_preview.py` to draw; every panel must have data but dead letters (this
+/// run has none).
+fn dashboard_view(soak: &Soak, prometheus: &Prometheus, ev: &Events) -> serde_json::Value {
+    let (start, end) = (ev.started_unix, unix_now());
+    let step = if end - start > 300.0 { 2.0 } else { 1.0 };
+    let at = |d: Option<Duration>, text: &str| {
+        d.map(|d| serde_json::json!({ "at": start + d.as_secs_f64(), "text": text }))
+    };
+    let annotations: Vec<serde_json::Value> = [
+        at(ev.outage_started, "Scylla outage"),
+        at(ev.outage_ended, "Scylla back"),
+        at(ev.sigterm, "SIGTERM, restart"),
+        at(ev.production_done, "production ends"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut empty = Vec::new();
+    let mut panels = Vec::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for panel in dashboard_panels(root, soak.plan.name, "10s") {
+        let mut series = Vec::new();
+        for target in &panel.targets {
+            let answer = prometheus.query_range(&target.expr, start, end, step);
+            assert_eq!(
+                answer["status"],
+                "success",
+                "{}: `{}`: {answer}\n{}",
+                panel.title,
+                target.expr,
+                prometheus.log()
+            );
+            for result in answer["data"]["result"].as_array().into_iter().flatten() {
+                let labels = result["metric"].as_object().cloned().unwrap_or_default();
+                series.push(serde_json::json!({
+                    "legend": legend(&target.legend, &labels),
+                    "values": result["values"],
+                }));
+            }
+        }
+        if series.is_empty() {
+            empty.push(panel.title.clone());
+        }
+        panels.push(serde_json::json!({
+            "title": panel.title,
+            "gridPos": panel.grid_pos,
+            "unit": panel.unit,
+            "log_scale": panel.log_scale,
+            "series": series,
+        }));
+    }
+    assert_eq!(
+        empty,
+        ["Dead letters / s by reason"],
+        "dashboard panels without data over the soak (only dead letters may be empty)"
+    );
+    serde_json::json!({
+        "title": format!("spanflow, soak `{}`", soak.plan.name),
+        "start": start,
+        "end": end,
+        "step": step,
+        "annotations": annotations,
+        "panels": panels,
+    })
+}
+
+/// Where a soak writes its report and samples: Cargo's target directory.
+fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-        .join("soak-report.md")
 }
 
 #[test]
@@ -707,10 +850,5 @@ fn a_short_soak_loses_nothing_through_an_outage_and_a_restart() {
 #[test]
 #[ignore = "10 minutes; run by scripts/soak.sh"]
 fn ten_minute_soak() {
-    let Some(table) = soak(Plan::ten_minutes()) else {
-        return;
-    };
-    let path = report_path();
-    std::fs::write(&path, &table).unwrap();
-    eprintln!("report written to {}", path.display());
+    soak(Plan::ten_minutes());
 }

@@ -487,7 +487,7 @@ fn a_second_process_joining_and_the_first_leaving_change_no_result() {
 /// the replay would overwrite their rows with the values of their later events alone.
 #[test]
 fn commits_the_broker_refuses_forget_nothing_a_replay_needs() {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::consumer::BaseConsumer;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     let scratch = Scratch::new("refused-commits");
     let (cluster, bootstrap) = mock_cluster("refused");
@@ -525,20 +525,8 @@ fn commits_the_broker_refuses_forget_nothing_a_replay_needs() {
         .set("group.id", "refused")
         .create()
         .unwrap();
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition("heartbeats", p);
-    }
-    let committed = reader
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap();
-    let mut replayed = 0;
-    for e in committed.elements() {
-        let (_, high) = reader
-            .fetch_watermarks("heartbeats", e.partition(), Duration::from_secs(10))
-            .unwrap();
-        replayed += high - e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
-    }
+    let replayed =
+        crate::support::kafka::behind_commits(&reader, "refused", "heartbeats", PARTITIONS);
     assert!(replayed > 0, "the first process committed everything");
 
     let addr = format!("127.0.0.1:{}", crate::support::kafka::free_port());

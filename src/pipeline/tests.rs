@@ -185,3 +185,18 @@ fn completed_sessions_are_skipped_on_replay() {
     // The skipped event still moved the clock from the restored 7 s to 9 s.
     assert_eq!(out.opened, vec![(5, Some(9_000)), (6, Some(9_000))]);
 }
+
+#[test]
+fn completed_ranges_behind_the_position_are_forgotten_at_the_next_sweep() {
+    let program = spec("session_gap_secs: 60");
+    let mut p = SessionProcessor::resume(&program, Some(0));
+    p.skip_completed("a", 0, 2);
+    p.skip_completed("b", 1, 9);
+    let mut out = Collected::default();
+    // Offset 3 is past a's range only: the sweep after it drops that range.
+    p.push_at(3, "c", rec(0, 1.0), &mut out).unwrap();
+    assert_eq!(p.skip.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["b"]);
+    // b's range still holds: its event at 9 is skipped.
+    p.push_at(9, "b", rec(21, 1.0), &mut out).unwrap();
+    assert_eq!(p.stats().replay_skipped, 1);
+}

@@ -8,7 +8,7 @@
 //!   `SPANFLOW_REQUIRE_TANSU=1` (CI), which turns the skip into a failure.
 //!
 //! Helpers: [`create_topic`], [`produce_framed`], [`consume_all`], [`group_consumer`],
-//! [`poll_messages`], [`heartbeat_messages`].
+//! [`poll_messages`], [`heartbeat_messages`], [`behind_commits`].
 
 use rdkafka::admin::{
     AdminClient, AdminOptions, ConfigResource, NewTopic, ResourceSpecifier, TopicReplication,
@@ -403,6 +403,29 @@ pub fn group_consumer_with(bootstrap: &str, group: &str, extra: &[(&str, &str)])
         config.set(*key, *value);
     }
     config.create().expect("consumer")
+}
+
+/// How many messages of `topic` (partitions `0..partitions`) lie past `group`'s committed
+/// offsets: what a restart of the group reads again. Asks with `reader`, a consumer that has
+/// not joined the group (an offset fetch needs no membership).
+pub fn behind_commits(reader: &BaseConsumer, group: &str, topic: &str, partitions: i32) -> i64 {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = reader
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{group}: committed offsets of {topic}: {e}"));
+    committed
+        .elements()
+        .iter()
+        .map(|e| {
+            let (_, high) = reader
+                .fetch_watermarks(topic, e.partition(), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{topic}: watermarks: {e}"));
+            high - e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0)
+        })
+        .sum()
 }
 
 /// Polls `consumer` until it has read `n` messages or `timeout` passed; returns what it read,

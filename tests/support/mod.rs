@@ -3,4 +3,5 @@
 pub mod cql;
 pub mod cql_server;
 pub mod kafka;
+pub mod prometheus;
 pub mod tls_proxy;
