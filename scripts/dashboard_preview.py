@@ -62,7 +62,7 @@ def draw(view, out):
     top_margin = 0.6 / height
     for panel in panels:
         g = panel["gridPos"]
-        pad_x, pad_y = 0.035, 0.045
+        pad_x, pad_y = 0.05, 0.045
         left = g["x"] / 24 + pad_x
         w = g["w"] / 24 - pad_x - 0.01
         h = g["h"] * ROW_IN / height - pad_y
