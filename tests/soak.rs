@@ -625,7 +625,6 @@ fn secs(d: Option<Duration>) -> String {
     d.map_or("–".into(), |d| format!("{:.1} s", d.as_secs_f64()))
 }
 
-/// The result table (Markdown).
 /// The steady phases with their RSS (`None`: too short to judge), and the whole soak's
 /// highest RSS.
 struct RssJudged<'a> {
@@ -633,6 +632,7 @@ struct RssJudged<'a> {
     max_kb: u64,
 }
 
+/// The result table (Markdown).
 fn report(soak: &Soak, samples: &[Sample], ev: &Events, rss: &RssJudged<'_>) -> String {
     let plan = &soak.plan;
     let consumed_rate = |process: usize| {
