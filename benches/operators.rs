@@ -9,11 +9,11 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use spanflow_engine::{
-    build_plan, Current, Evaluate, Interpreter, NodeDecl, Plan, Scalar, StepCtx, Time, Timeline,
-    TimelineType, TypeMismatch, ValueType,
+    build_plan, Evaluate, Interner, Interpreter, Io, Layout, NodeDecl, Plan, Scalar, Time,
+    TimelineType, TypeMismatch, Val, ValueType, Wake,
 };
 use spanflow_operators::testing::op;
-use spanflow_operators::{AnyOperator, NodeState, Operator};
+use spanflow_operators::{AnyOperator, Operator};
 use std::hint::black_box;
 
 /// Steps per benchmark iteration.
@@ -39,7 +39,8 @@ impl Input {
 
 #[derive(Debug)]
 enum Node {
-    Source(Input),
+    /// A scripted input and its values, strings interned.
+    Source(Input, Vec<Option<Val>>),
     Op(AnyOperator),
 }
 
@@ -49,55 +50,47 @@ fn step_of(now: Time) -> usize {
 }
 
 impl Evaluate for Node {
-    type State = NodeState;
     fn name(&self) -> &'static str {
         match self {
-            Node::Source(_) => "source",
+            Node::Source(..) => "source",
             Node::Op(op) => Operator::name(op),
         }
     }
     fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
         match self {
-            Node::Source(s) => Ok(s.ty()),
+            Node::Source(s, _) => Ok(s.ty()),
             Node::Op(op) => Operator::output_type(op, inputs),
         }
     }
-    fn init_state(&self) -> NodeState {
+    fn layout(&self, inputs: &[TimelineType]) -> Layout {
         match self {
-            Node::Source(_) => NodeState::Last(Current::Undefined),
-            Node::Op(op) => Operator::init_state(op),
+            Node::Source(..) => Layout {
+                wake: Wake::Always,
+                ..Layout::default()
+            },
+            Node::Op(op) => Operator::layout(op, inputs),
         }
     }
-    // Operators skip idle steps here as they do in the interpreter of real runs.
-    fn idle_without_input(&self, state: &NodeState, numeric_input: bool, cx: &StepCtx<'_>) -> bool {
+    fn constants(&self) -> Vec<Scalar> {
         match self {
-            Node::Source(_) => false,
-            Node::Op(op) => Operator::idle_without_input(op, state, numeric_input, cx),
+            Node::Source(..) => Vec::new(),
+            Node::Op(op) => Operator::constants(op),
         }
     }
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
+    fn init(&self, words: &mut [u64]) {
+        if let Node::Op(op) = self {
+            Operator::init(op, words)
+        }
+    }
+    fn step(&self, io: &mut Io<'_>) {
         match self {
-            Node::Op(op) => Operator::step(op, state, inputs, cx, out),
-            Node::Source(input) => {
-                let NodeState::Last(last) = state else {
-                    unreachable!("sources keep their last value")
-                };
-                match input {
-                    Input::State(_, values) => {
-                        if let Some(v) = &values[step_of(cx.now)] {
-                            out.push_state(last, cx.now, Current::from_scalar(Some(v.as_ref())));
-                        }
-                    }
-                    Input::Events(_, values) => {
-                        if let Some(v) = &values[step_of(cx.now)] {
-                            out.push_event(cx.from(), cx.now, v.as_ref());
-                        }
+            Node::Op(op) => Operator::step(op, io),
+            Node::Source(input, values) => {
+                let now = io.cx.now;
+                if let Some(v) = values[step_of(now)] {
+                    match input {
+                        Input::State(..) => io.out.push_state(io.last, now, v),
+                        Input::Events(..) => io.out.push_event(now, v),
                     }
                 }
             }
@@ -106,15 +99,28 @@ impl Evaluate for Node {
 }
 
 /// The plan `inputs → operator`.
-fn plan(operator: Option<AnyOperator>, inputs: &[Input]) -> Plan<Node> {
+fn plan(operator: Option<AnyOperator>, inputs: &[Input], strings: &mut Interner) -> Plan<Node> {
     let mut decls: Vec<NodeDecl<Node>> = inputs
         .iter()
         .enumerate()
-        .map(|(i, s)| NodeDecl {
-            id: format!("in{i}"),
-            at: None,
-            inputs: vec![],
-            op: Node::Source(s.clone()),
+        .map(|(i, s)| {
+            let (Input::State(_, values) | Input::Events(_, values)) = s;
+            let values = values
+                .iter()
+                .map(|v| {
+                    v.as_ref().map(|v| match v {
+                        Scalar::F64(x) => Val::F64(*x),
+                        Scalar::Bool(x) => Val::Bool(*x),
+                        Scalar::Str(x) => Val::Sym(strings.intern(x)),
+                    })
+                })
+                .collect();
+            NodeDecl {
+                id: format!("in{i}"),
+                at: None,
+                inputs: vec![],
+                op: Node::Source(s.clone(), values),
+            }
         })
         .collect();
     if let Some(operator) = operator {
@@ -303,13 +309,15 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(STEPS as u64));
     {
         let inputs = vec![num_state(2), num_state(3)];
-        let plan = plan(None, &inputs);
-        let mut interp = Interpreter::new(&plan);
+        let mut strings = Interner::new();
+        let plan = plan(None, &inputs, &mut strings);
+        let mut interp = Interpreter::with_strings(&plan, strings);
         group.bench_function("sources_only", |b| b.iter(|| run(&plan, &mut interp)));
     }
     for (name, op_name, with, inputs) in cases() {
-        let plan = plan(Some(op(op_name, with)), &inputs);
-        let mut interp = Interpreter::new(&plan);
+        let mut strings = Interner::new();
+        let plan = plan(Some(op(op_name, with)), &inputs, &mut strings);
+        let mut interp = Interpreter::with_strings(&plan, strings);
         group.bench_function(name, |b| b.iter(|| run(&plan, &mut interp)));
     }
     group.finish();

@@ -282,7 +282,7 @@ impl<'p> SessionProcessor<'p> {
         self.next_offset = offset + 1;
         let watermark_before = self.watermark;
         self.watermark = Some(watermark_before.map_or(record.time, |w| w.max(record.time)));
-        let result = self.place(offset, key, record, watermark_before, out);
+        let result = self.place(offset, key, &record, watermark_before, out);
         self.sweep_if_due(out);
         result
     }
@@ -291,7 +291,7 @@ impl<'p> SessionProcessor<'p> {
         &mut self,
         offset: Offset,
         key: &str,
-        record: Record,
+        record: &Record,
         watermark_before: Option<Time>,
         out: &mut impl Emit,
     ) -> Result<(), PipelineError> {
@@ -348,12 +348,12 @@ impl<'p> SessionProcessor<'p> {
             return self.late(offset, Some(joined), error, out);
         }
         self.stats.events += 1;
-        session.add(record);
+        session.add(self.runner.intern(record));
         let horizon = session.newest().saturating_sub(self.lateness);
         let first = session.first();
         let stats = &mut self.stats;
-        session.release_before(&mut self.runner, self.sequenced, horizon, |rows| {
-            Self::emit_rows(stats, key, first, offset, rows, out)
+        session.release_before(&mut self.runner, self.sequenced, horizon, &mut |row| {
+            Self::emit_row(stats, key, first, offset, row, out)
         });
         Ok(())
     }
@@ -426,11 +426,12 @@ impl<'p> SessionProcessor<'p> {
         };
         let (first, last) = (s.first(), s.last());
         let stats = &mut self.stats;
-        s.release_before(&mut self.runner, self.sequenced, Time::MAX, |rows| {
-            Self::emit_rows(stats, key, first, last, rows, out)
+        s.release_before(&mut self.runner, self.sequenced, Time::MAX, &mut |row| {
+            Self::emit_row(stats, key, first, last, row, out)
         });
-        let rows = self.runner.end(s.state_mut());
-        Self::emit_rows(&mut self.stats, key, first, last, rows, out);
+        self.runner.end(s.state_mut(), &mut |row| {
+            Self::emit_row(stats, key, first, last, row, out)
+        });
         self.stats.sessions_closed += 1;
         out.closed(SessionRef { key, first, last });
     }
@@ -444,17 +445,16 @@ impl<'p> SessionProcessor<'p> {
         }
     }
 
-    fn emit_rows(
+    fn emit_row(
         stats: &mut Stats,
         key: &str,
         first: Offset,
         last: Offset,
-        rows: &[Row],
+        row: &Row,
         out: &mut impl Emit,
     ) {
-        stats.rows += rows.len() as u64;
-        let session = SessionRef { key, first, last };
-        rows.iter().for_each(|r| out.row(session, r));
+        stats.rows += 1;
+        out.row(SessionRef { key, first, last }, row);
     }
 }
 

@@ -13,115 +13,23 @@ use proptest::prelude::*;
 use proptest::strategy::Union;
 use spanflow::pipeline::SessionProcessor;
 use spanflow_engine::{
-    build_plan, Current, Evaluate, FieldValue, Interpreter, Linear, NodeDecl, OutputSpans, Record,
-    Scalar, ScalarRef, StepCtx, Time, Timeline, TimelineType, TypeMismatch, ValueType, OPEN_END,
+    build_plan, Buf, Current, FieldValue, Interner, Interpreter, Kind, NodeDecl, Record, Scalar,
+    ScalarRef, Time, TimelineType, Val, ValueType, OPEN_END,
 };
 use spanflow_operators::evaluate_at::Row;
-use spanflow_operators::testing::{self, op, Output, Series};
-use spanflow_operators::{AnyOperator, NodeState, Operator, Program};
+use spanflow_operators::testing::{self, op, Node, Output, Series};
+use spanflow_operators::Program;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 // ---------------------------------------------------------------------------------------------
 // A test DAG whose every node's per-step output is checked as it is produced.
-// `testing::run` joins the steps' spans itself, so it cannot see a step that leaves a span
-// unclosed or repeats a value across steps; this harness can.
-
-/// A node of a test DAG: a scripted input, or an operator reading earlier nodes.
-#[derive(Debug)]
-enum Node {
-    Source(Series),
-    Op(AnyOperator),
-}
-
-fn series_type(s: &Series) -> TimelineType {
-    match s {
-        Series::State(v, _) => TimelineType::state(*v),
-        Series::Events(v, _) => TimelineType::events(*v),
-        Series::Numeric(_) => TimelineType::NUMERIC,
-    }
-}
+// `testing::run` joins the steps' changes itself, so it cannot see a step that leaves a change
+// out of order or repeats a value across steps; this harness can. Its nodes are
+// `testing::Node`s: scripted sources, or operators reading earlier nodes.
 
 fn series_times(s: &Series) -> Vec<i64> {
-    match s {
-        Series::State(_, items) => items.iter().map(|(t, _)| *t).collect(),
-        Series::Events(_, items) => items.iter().map(|(t, _)| *t).collect(),
-        Series::Numeric(items) => items.iter().map(|(t, _, _)| *t).collect(),
-    }
-}
-
-impl Evaluate for Node {
-    type State = NodeState;
-
-    fn name(&self) -> &'static str {
-        match self {
-            Node::Source(_) => "source",
-            Node::Op(op) => Operator::name(op),
-        }
-    }
-
-    fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch> {
-        match self {
-            Node::Source(s) => Ok(series_type(s)),
-            Node::Op(op) => Operator::output_type(op, inputs),
-        }
-    }
-
-    fn init_state(&self) -> NodeState {
-        match self {
-            Node::Source(_) => NodeState::Last(Current::Undefined),
-            Node::Op(op) => Operator::init_state(op),
-        }
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let series = match self {
-            Node::Op(op) => return Operator::step(op, state, inputs, cx, out),
-            Node::Source(s) => s,
-        };
-        let NodeState::Last(last) = state else {
-            unreachable!("a source keeps its last value")
-        };
-        let in_step = |t: i64| t * 1000 <= cx.now && cx.prev.is_none_or(|p| t * 1000 > p);
-        match series {
-            Series::State(_, items) => {
-                for (t, v) in items.iter().filter(|(t, _)| in_step(*t)) {
-                    out.push_state(
-                        last,
-                        t * 1000,
-                        Current::from_scalar(v.as_ref().map(Scalar::as_ref)),
-                    );
-                }
-            }
-            Series::Events(_, items) => {
-                for (t, v) in items.iter().filter(|(t, _)| in_step(*t)) {
-                    out.push_event(cx.from(), t * 1000, v.as_ref());
-                }
-            }
-            Series::Numeric(items) => {
-                for (t, v, slope) in items.iter().filter(|(t, _, _)| in_step(*t)) {
-                    let line = Linear {
-                        at_start: *v,
-                        per_sec: *slope,
-                    };
-                    out.push_state(
-                        last,
-                        t * 1000,
-                        Current::Linear {
-                            start: t * 1000,
-                            line,
-                        },
-                    );
-                }
-            }
-        }
-    }
+    s.times()
 }
 
 /// Everything one node emitted over a run, and every invariant a step of it broke.
@@ -176,7 +84,13 @@ fn run_graph(nodes: Vec<(Node, Vec<usize>)>, extra_steps: &[i64]) -> (Vec<Trace>
     let index: Vec<usize> = (0..n)
         .map(|i| plan.index_of(&format!("n{i}")).expect("node"))
         .collect();
-    let mut interp = Interpreter::new(&plan);
+    let mut strings = Interner::new();
+    for node in &plan.nodes {
+        if let Node::Source(s) = &node.op {
+            s.intern(&mut strings);
+        }
+    }
+    let mut interp = Interpreter::with_strings(&plan, strings);
     let mut session = interp.open_session();
     let mut traces: Vec<Trace> = (0..n).map(|_| Trace::default()).collect();
     let mut prev = None;
@@ -185,82 +99,44 @@ fn run_graph(nodes: Vec<(Node, Vec<usize>)>, extra_steps: &[i64]) -> (Vec<Trace>
             .step(&mut session, now, &[])
             .expect("steps move forward");
         for (trace, &i) in traces.iter_mut().zip(&index) {
-            record_step(interp.output(i), prev, now, trace);
+            let ty = plan.nodes[i].ty;
+            record_step(interp.output(i), ty, interp.strings(), prev, now, trace);
         }
         prev = Some(now);
     }
     (traces, steps)
 }
 
-fn state_spans(tl: &Timeline) -> Option<Vec<(Time, Time, Current)>> {
-    fn conv<V: Clone>(
-        s: &OutputSpans<Option<V>>,
-        f: impl Fn(V) -> Current,
-    ) -> Vec<(Time, Time, Current)> {
-        s.iter()
-            .map(|s| {
-                (
-                    s.time.start,
-                    s.time.end,
-                    s.value.clone().map_or(Current::Undefined, &f),
-                )
-            })
-            .collect()
-    }
-    Some(match tl {
-        Timeline::StateF64(s) => conv(s, Current::F64),
-        Timeline::StateBool(s) => conv(s, Current::Bool),
-        Timeline::StateStr(s) => conv(s, Current::Str),
-        Timeline::Numeric(s) => s
-            .iter()
-            .map(|s| {
-                let start = s.time.start;
-                (
-                    start,
-                    s.time.end,
-                    s.value
-                        .map_or(Current::Undefined, |line| Current::Linear { start, line }),
-                )
-            })
-            .collect(),
-        _ => return None,
-    })
+/// A state buffer's changes as spans `(start, end, value)`, the last one open.
+fn state_spans(buf: &Buf, strings: &Interner) -> Vec<(Time, Time, Current)> {
+    let items = &buf.items;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, &(start, v))| {
+            let end = items.get(i + 1).map_or(OPEN_END, |n| n.0);
+            (start, end, Current::from_val(v, strings))
+        })
+        .collect()
 }
 
-fn event_spans(tl: &Timeline) -> Vec<(Time, Time, Vec<Scalar>)> {
-    match tl {
-        Timeline::EventF64(s) => s
-            .iter()
-            .map(|s| {
-                (
-                    s.time.start,
-                    s.time.end,
-                    s.value.iter().map(|v| Scalar::F64(*v)).collect(),
-                )
-            })
-            .collect(),
-        Timeline::EventBool(s) => s
-            .iter()
-            .map(|s| {
-                (
-                    s.time.start,
-                    s.time.end,
-                    s.value.iter().map(|v| Scalar::Bool(*v)).collect(),
-                )
-            })
-            .collect(),
-        Timeline::EventStr(s) => s
-            .iter()
-            .map(|s| {
-                (
-                    s.time.start,
-                    s.time.end,
-                    s.value.iter().map(|v| Scalar::Str(v.clone())).collect(),
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
+/// An event buffer's events grouped by instant, each group as a span from the previous instant
+/// (or the step's start) to its own.
+fn event_spans(buf: &Buf, strings: &Interner, from: Time) -> Vec<(Time, Time, Vec<Scalar>)> {
+    let mut spans: Vec<(Time, Time, Vec<Scalar>)> = Vec::new();
+    for &(t, v) in &buf.items {
+        let value = Current::from_val(v, strings)
+            .scalar_at(t)
+            .map(ScalarRef::to_owned);
+        match spans.last_mut() {
+            Some(s) if s.1 == t => s.2.extend(value),
+            last => {
+                let start = last.map_or(from.min(t), |s| s.1);
+                spans.push((start, t, value.into_iter().collect()));
+            }
+        }
     }
+    spans
 }
 
 /// Checks one step's output of a node against the span invariants and appends it to `trace`.
@@ -271,14 +147,29 @@ fn event_spans(tl: &Timeline) -> Vec<(Time, Time, Vec<Scalar>)> {
 /// is not undefined (the timeline is undefined before it anyway).
 /// Events: each span ends at an instant inside the step, carries at least one event, and the
 /// spans tile the step from `prev` without overlapping earlier ones.
-fn record_step(tl: &Timeline, prev: Option<Time>, now: Time, trace: &mut Trace) {
+fn record_step(
+    buf: &Buf,
+    ty: TimelineType,
+    strings: &Interner,
+    prev: Option<Time>,
+    now: Time,
+    trace: &mut Trace,
+) {
     let lo = prev.map_or(now, |p| p + 1);
     let step = format!("step ({prev:?}, {now}]");
-    if let Some(spans) = state_spans(tl) {
+    if ty.kind != Kind::Event {
+        let spans = state_spans(buf, strings);
         let mut before = trace
             .spans
             .last()
             .map_or(Current::Undefined, |s| s.2.clone());
+        // Consumers read an input's value before the step from its buffer.
+        if !spans.is_empty() && Current::from_val(buf.before, strings) != before {
+            trace.problems.push(format!(
+                "{step}: the buffer says the value before the step was {:?}, not {before:?}",
+                buf.before
+            ));
+        }
         let mut before_start = trace.spans.last().map(|s| s.0);
         for (i, (start, end, v)) in spans.iter().enumerate() {
             if *start < lo || *start > now {
@@ -313,7 +204,7 @@ fn record_step(tl: &Timeline, prev: Option<Time>, now: Time, trace: &mut Trace) 
         }
         return;
     }
-    let spans = event_spans(tl);
+    let spans = event_spans(buf, strings, prev.unwrap_or(now));
     let mut expected_start = prev.unwrap_or(now);
     for (start, end, events) in spans {
         if events.is_empty() {
@@ -1368,14 +1259,15 @@ proptest! {
 proptest! {
     #![proptest_config(config(512))]
 
-    /// `Timeline::push_state`, through which every state output is coalesced, never emits a span
+    /// `Buf::push_state`, through which every state output is coalesced, never emits a span
     /// that continues the value before it, within a step or across steps.
     #[test]
     fn push_state_coalesces_within_and_across_steps(
         steps in prop::collection::vec(prop::collection::vec((0i64..3, prop::option::of(any::<bool>())), 1..4), 1..6),
     ) {
-        let mut out = Timeline::empty(TimelineType::BOOL_STATE);
-        let mut last = Current::Undefined;
+        let mut out = Buf::new(false);
+        let mut last = Val::Undef;
+        let strings = Interner::new();
         let mut trace = Trace::default();
         let mut prev = None;
         for (k, pushes) in steps.iter().enumerate() {
@@ -1386,9 +1278,9 @@ proptest! {
             pushes.dedup_by_key(|p| p.0);
             out.clear();
             for (off, v) in pushes {
-                out.push_state(&mut last, now - off * 1000, v.map_or(Current::Undefined, Current::Bool));
+                out.push_state(&mut last, now - off * 1000, v.map_or(Val::Undef, Val::Bool));
             }
-            record_step(&out, prev, now, &mut trace);
+            record_step(&out, TimelineType::BOOL_STATE, &strings, prev, now, &mut trace);
             prev = Some(now);
         }
         prop_assert!(trace.problems.is_empty(), "{}", trace.problems.join("\n"));
@@ -1401,12 +1293,12 @@ proptest! {
 #[cfg(debug_assertions)]
 #[should_panic(expected = "state pushed at 2000 after a push at 2000")]
 fn push_state_rejects_a_second_push_at_one_instant() {
-    let mut out = Timeline::empty(TimelineType::BOOL_STATE);
-    let mut last = Current::Undefined;
-    out.push_state(&mut last, 1000, Current::Bool(true));
+    let mut out = Buf::new(false);
+    let mut last = Val::Undef;
+    out.push_state(&mut last, 1000, Val::Bool(true));
     out.clear();
-    out.push_state(&mut last, 2000, Current::Bool(false));
-    out.push_state(&mut last, 2000, Current::Bool(true));
+    out.push_state(&mut last, 2000, Val::Bool(false));
+    out.push_state(&mut last, 2000, Val::Bool(true));
 }
 
 /// Bug: a false state turning undefined (or undefined turning false) while the window after a

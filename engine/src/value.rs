@@ -262,3 +262,17 @@ impl Current {
         }
     }
 }
+
+impl Current {
+    /// The owned form of an interpreter value, strings resolved in `strings`.
+    pub fn from_val(v: crate::val::Val, strings: &crate::strings::Interner) -> Self {
+        use crate::val::Val;
+        match v {
+            Val::Undef => Current::Undefined,
+            Val::F64(x) => Current::F64(x),
+            Val::Bool(x) => Current::Bool(x),
+            Val::Sym(s) => Current::Str(strings.resolve_str(s)),
+            Val::Lin { start, line } => Current::Linear { start, line },
+        }
+    }
+}

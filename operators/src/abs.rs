@@ -19,26 +19,15 @@ impl Operator for Abs {
         Ok(inputs[0])
     }
 
-    fn init_state(&self) -> NodeState {
-        pointwise_state(1)
+    fn layout(&self, inputs: &[TimelineType]) -> Layout {
+        deadline_if_numeric(inputs)
     }
 
-    fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
-        !numeric_input
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-        let f = |t: Time, v: &[Current]| match &v[0] {
-            Current::F64(x) => Current::F64(x.abs()),
-            Current::Linear { start, line } => {
-                let l = line.rebase(*start, t);
+    fn step(&self, io: &mut Io<'_>) {
+        let f = |t: Time, v: &[Val]| match v[0] {
+            Val::F64(x) => Val::F64(x.abs()),
+            Val::Lin { start, line } => {
+                let l = line.rebase(start, t);
                 let negative = l.at_start < 0.0 || (l.at_start == 0.0 && l.per_sec < 0.0);
                 let line = if negative {
                     Linear {
@@ -48,21 +37,21 @@ impl Operator for Abs {
                 } else {
                     l
                 };
-                Current::Linear { start: t, line }
+                Val::Lin { start: t, line }
             }
-            _ => Current::Undefined,
+            _ => Val::Undef,
         };
-        if inputs[0].ty().kind == Kind::Event {
-            run_events(inputs, 0, cx, currents, out, f);
+        if io.inputs.kind(0) == Kind::Event {
+            run_events(io, 0, f);
         } else {
-            let zero = |t: Time, v: &[Current]| match &v[0] {
-                Current::Linear { start, line } => {
-                    let positive = |c| line.value_at(*start, c) > 0.0;
-                    flip_after(t, line.rebase(*start, t), positive)
+            let zero = |t: Time, v: &[Val]| match v[0] {
+                Val::Lin { start, line } => {
+                    let positive = |c| line.value_at(start, c) > 0.0;
+                    flip_after(t, line.rebase(start, t), positive)
                 }
                 _ => None,
             };
-            run_continuous(inputs, cx, currents, last, out, f, zero);
+            io.deadline = run_continuous(io, f, zero).unwrap_or(Time::MAX);
         }
     }
 }

@@ -16,26 +16,8 @@ impl Operator for And {
         crate::logic::output_type(inputs)
     }
 
-    fn init_state(&self) -> NodeState {
-        pointwise_state(2)
-    }
-
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        if let NodeState::Pointwise { inputs: c, .. } = state {
-            c.resize(inputs.len(), Current::Undefined);
-        }
-        crate::logic::step(true, state, inputs, cx, out)
+    fn step(&self, io: &mut Io<'_>) {
+        crate::logic::step(true, io)
     }
 }
 

@@ -86,33 +86,26 @@ fn combine(op: Arith, pieces: impl Iterator<Item = Option<Linear>>) -> Option<Li
     acc
 }
 
-/// One step of an arithmetic operator.
-pub(crate) fn step(
-    op: Arith,
-    value: Option<&Constant>,
-    state: &mut NodeState,
-    inputs: &[&Timeline],
-    cx: &StepCtx<'_>,
-    out: &mut Timeline,
-) {
-    let (currents, last) = state!(state, NodeState::Pointwise { inputs: c, out } => (c, out));
-    currents.resize(inputs.len(), Current::Undefined);
-    let constant = match value {
-        Some(Constant(Scalar::F64(c))) => Some(Linear::constant(*c)),
+/// One step of an arithmetic operator; `constant` is the `value:` operand, if any.
+pub(crate) fn step(op: Arith, constant: Option<Val>, io: &mut Io<'_>) {
+    let constant = match constant {
+        Some(Val::F64(c)) => Some(Linear::constant(c)),
         _ => None,
     };
-    let numeric_out = out.ty().kind == Kind::Numeric;
-    let f = |t: Time, v: &[Current]| {
+    let numeric_out = io.out.is_numeric();
+    let f = |t: Time, v: &[Val]| {
         let pieces = v.iter().map(|c| c.linear_at(t)).chain(constant.map(Some));
         match combine(op, pieces) {
-            None => Current::Undefined,
-            Some(line) if numeric_out => Current::Linear { start: t, line },
-            Some(line) => Current::F64(line.at_start),
+            None => Val::Undef,
+            Some(line) if numeric_out => Val::Lin { start: t, line },
+            Some(line) => Val::F64(line.at_start),
         }
     };
-    match inputs.iter().position(|t| t.ty().kind == Kind::Event) {
-        Some(ev) => run_events(inputs, ev, cx, currents, out, f),
-        None => run_continuous(inputs, cx, currents, last, out, f, |_, _| None),
+    match (0..io.inputs.len()).find(|&k| io.inputs.kind(k) == Kind::Event) {
+        Some(ev) => run_events(io, ev, f),
+        None => {
+            run_continuous(io, f, |_, _| None);
+        }
     }
 }
 
@@ -137,16 +130,13 @@ macro_rules! arithmetic {
                 crate::arith::output_type($op, self.value.as_ref(), inputs)
             }
 
-            fn init_state(&self) -> NodeState {
-                pointwise_state(2)
+            fn constants(&self) -> Vec<Scalar> {
+                self.value.iter().map(|c| c.0.clone()).collect()
             }
 
-            fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
-                !numeric_input
-            }
-
-            fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
-                crate::arith::step($op, self.value.as_ref(), state, inputs, cx, out)
+            fn step(&self, io: &mut Io<'_>) {
+                let constant = io.consts.first().copied();
+                crate::arith::step($op, constant, io)
             }
 
             fn describe(&self) -> String {

@@ -2,6 +2,7 @@
 
 use crate::pointwise::{flip_after, run_continuous, run_events};
 use crate::prelude::*;
+use spanflow_engine::Interner;
 use std::cmp::Ordering;
 
 /// Which comparison.
@@ -16,8 +17,18 @@ pub(crate) enum Cmp {
 }
 
 impl Cmp {
-    fn holds(self, a: ScalarRef<'_>, b: ScalarRef<'_>) -> bool {
-        let Some(o) = a.compare(b) else { return false };
+    /// Whether `a cmp b` holds: false when either is undefined or the types differ. Strings
+    /// are equal when their symbols are, and ordered by their text.
+    #[inline]
+    fn holds(self, a: Val, b: Val, strings: &Interner) -> bool {
+        let o = match (a, b) {
+            (Val::F64(a), Val::F64(b)) => a.total_cmp(&b),
+            (Val::Bool(a), Val::Bool(b)) => a.cmp(&b),
+            (Val::Sym(a), Val::Sym(b)) if a == b => Ordering::Equal,
+            (Val::Sym(_), Val::Sym(_)) if !self.is_ordering() => return self == Cmp::Ne,
+            (Val::Sym(a), Val::Sym(b)) => strings.resolve(a).cmp(strings.resolve(b)),
+            _ => return false,
+        };
         match self {
             Cmp::Eq => o == Ordering::Equal,
             Cmp::Ne => o != Ordering::Equal,
@@ -88,32 +99,25 @@ pub(crate) fn output_type(
     ))
 }
 
-/// One step of a comparison.
-pub(crate) fn step(
-    cmp: Cmp,
-    value: Option<&Constant>,
-    state: &mut NodeState,
-    inputs: &[&Timeline],
-    cx: &StepCtx<'_>,
-    out: &mut Timeline,
-) {
-    let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-    let f = |t: Time, v: &[Current]| {
-        let a = v[0].scalar_at(t);
-        let b = match value {
-            Some(c) => Some(c.0.as_ref()),
-            None => v[1].scalar_at(t),
+/// One step of a comparison; `constant` is the `value:` operand, if any.
+pub(crate) fn step(cmp: Cmp, constant: Option<Val>, io: &mut Io<'_>) {
+    let strings = io.cx.strings;
+    let f = |t: Time, v: &[Val]| {
+        let a = v[0].at(t);
+        let b = match constant {
+            Some(c) => c,
+            None => v[1].at(t),
         };
-        Current::Bool(matches!((a, b), (Some(a), Some(b)) if cmp.holds(a, b)))
+        Val::Bool(cmp.holds(a, b, strings))
     };
-    if let Some(ev) = inputs.iter().position(|t| t.ty().kind == Kind::Event) {
-        run_events(inputs, ev, cx, currents, out, f);
+    if let Some(ev) = (0..io.inputs.len()).find(|&k| io.inputs.kind(k) == Kind::Event) {
+        run_events(io, ev, f);
         return;
     }
-    let next_break = |t: Time, v: &[Current]| {
+    let next_break = |t: Time, v: &[Val]| {
         let a = v[0].linear_at(t)?;
-        let b = match value {
-            Some(Constant(Scalar::F64(c))) => Linear::constant(*c),
+        let b = match constant {
+            Some(Val::F64(c)) => Linear::constant(c),
             Some(_) => return None,
             None => v[1].linear_at(t)?,
         };
@@ -123,7 +127,7 @@ pub(crate) fn step(
         };
         flip_after(t, diff, |c| f(c, v).is_true())
     };
-    run_continuous(inputs, cx, currents, last, out, f, next_break);
+    io.deadline = run_continuous(io, f, next_break).unwrap_or(Time::MAX);
 }
 
 /// Declares one comparison operator: its params struct, `Operator` impl and docs.
@@ -147,16 +151,17 @@ macro_rules! comparison {
                 crate::compare::output_type($cmp, self.value.as_ref(), inputs)
             }
 
-            fn init_state(&self) -> NodeState {
-                pointwise_state(2)
+            fn layout(&self, inputs: &[TimelineType]) -> Layout {
+                deadline_if_numeric(inputs)
             }
 
-            fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
-                !numeric_input
+            fn constants(&self) -> Vec<Scalar> {
+                self.value.iter().map(|c| c.0.clone()).collect()
             }
 
-            fn step(&self, state: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
-                crate::compare::step($cmp, self.value.as_ref(), state, inputs, cx, out)
+            fn step(&self, io: &mut Io<'_>) {
+                let constant = io.consts.first().copied();
+                crate::compare::step($cmp, constant, io)
             }
 
             fn describe(&self) -> String {

@@ -21,32 +21,13 @@ impl Operator for ConstantOp {
         Ok(TimelineType::state(constant_type(&self.value)))
     }
 
-    fn init_state(&self) -> NodeState {
-        pointwise_state(0)
+    fn constants(&self) -> Vec<Scalar> {
+        vec![self.value.0.clone()]
     }
 
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-        run_continuous(
-            inputs,
-            cx,
-            currents,
-            last,
-            out,
-            |_, _| Current::from_scalar(Some(self.value.0.as_ref())),
-            |_, _| None,
-        );
+    fn step(&self, io: &mut Io<'_>) {
+        let value = io.consts[0];
+        run_continuous(io, |_, _| value, |_, _| None);
     }
 
     fn describe(&self) -> String {

@@ -25,44 +25,44 @@ impl Operator for Count {
         Ok(TimelineType::F64_STATE)
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::Total {
-            total: 0.0,
-            out: Current::Undefined,
+    fn layout(&self, _: &[TimelineType]) -> Layout {
+        // One word: the total so far.
+        Layout {
+            words: 1,
+            ..Layout::default()
         }
     }
 
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
+    fn init(&self, words: &mut [u64]) {
+        words[0] = 0f64.to_bits();
     }
 
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (total, last) = state!(state, NodeState::Total { total, out } => (total, out));
-        let mut m = Merge::new(inputs, cx.now);
-        let mut cur = Current::Undefined;
-        while let Some(t) = m.next_instant() {
-            let n = match m.take_events(0, t) {
-                Some(events) => events.len(),
-                None => m.take_records(0, t).unwrap_or_else(|| {
-                    usize::from(m.take_change(0, t, &mut cur) && cur.is_defined())
-                }),
+    fn step(&self, io: &mut Io<'_>) {
+        let mut total = f64::from_bits(io.words[0]);
+        let ty = io.inputs.ty(0);
+        for (t, items) in instants(io.inputs.items(0)) {
+            let n = match (ty.kind, ty.value) {
+                // `event_source` emits one item carrying its record count.
+                (Kind::Event, ValueType::Record) => items
+                    .iter()
+                    .map(|(_, v)| match v {
+                        Val::F64(n) => *n as usize,
+                        _ => 0,
+                    })
+                    .sum(),
+                (Kind::Event, _) => items.len(),
+                _ => usize::from(items.last().is_some_and(|(_, v)| v.is_defined())),
             };
             if n > 0 {
-                *total += n as f64;
-                out.push_state(last, t, Current::F64(*total));
+                total += n as f64;
+                io.out.push_state(io.last, t, Val::F64(total));
             }
         }
         // Zero from the session's start when its first instant counted nothing.
-        if cx.is_first() && out.is_empty() {
-            out.push_state(last, cx.now, Current::F64(*total));
+        if io.cx.is_first() && io.out.is_empty() {
+            io.out.push_state(io.last, io.cx.now, Val::F64(total));
         }
+        io.words[0] = total.to_bits();
     }
 }
 

@@ -19,41 +19,33 @@ impl Operator for CumulativeSum {
         Ok(TimelineType::F64_STATE)
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::Total {
-            total: 0.0,
-            out: Current::Undefined,
+    fn layout(&self, _: &[TimelineType]) -> Layout {
+        // One word: the total so far.
+        Layout {
+            words: 1,
+            ..Layout::default()
         }
     }
 
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
+    fn init(&self, words: &mut [u64]) {
+        words[0] = 0f64.to_bits();
     }
 
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (total, last) = state!(state, NodeState::Total { total, out } => (total, out));
-        let mut m = Merge::new(inputs, cx.now);
-        while let Some(t) = m.next_instant() {
-            if let Some(events) = m.take_events(0, t) {
-                for v in events.iter() {
-                    if let ScalarRef::F64(x) = v {
-                        *total += x;
-                    }
+    fn step(&self, io: &mut Io<'_>) {
+        let mut total = f64::from_bits(io.words[0]);
+        for (t, events) in instants(io.inputs.items(0)) {
+            for (_, v) in events {
+                if let Val::F64(x) = v {
+                    total += x;
                 }
-                out.push_state(last, t, Current::F64(*total));
             }
+            io.out.push_state(io.last, t, Val::F64(total));
         }
         // Zero from the session's start when its first instant had no events.
-        if cx.is_first() && out.is_empty() {
-            out.push_state(last, cx.now, Current::F64(*total));
+        if io.cx.is_first() && io.out.is_empty() {
+            io.out.push_state(io.last, io.cx.now, Val::F64(total));
         }
+        io.words[0] = total.to_bits();
     }
 }
 

@@ -24,40 +24,20 @@ impl Operator for DurationInCurState {
         Ok(TimelineType::NUMERIC)
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::Last(Current::Undefined)
-    }
-
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let last = state!(state, NodeState::Last(c) => c);
-        let mut m = Merge::new(inputs, cx.now);
-        let mut cur = Current::Undefined;
-        while let Some(t) = m.next_instant() {
-            if m.take_change(0, t, &mut cur) {
-                let v = if cur.is_defined() {
-                    Current::Linear {
-                        start: t,
-                        line: Linear {
-                            at_start: 0.0,
-                            per_sec: 1.0,
-                        },
-                    }
-                } else {
-                    Current::Undefined
-                };
-                out.push_state(last, t, v);
-            }
+    fn step(&self, io: &mut Io<'_>) {
+        for &(t, v) in io.inputs.items(0) {
+            let v = if v.is_defined() {
+                Val::Lin {
+                    start: t,
+                    line: Linear {
+                        at_start: 0.0,
+                        per_sec: 1.0,
+                    },
+                }
+            } else {
+                Val::Undef
+            };
+            io.out.push_state(io.last, t, v);
         }
     }
 }

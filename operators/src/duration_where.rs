@@ -1,7 +1,6 @@
 //! `duration_where` (alias `durationTrue`): seconds a boolean state has been true.
 
 use crate::prelude::*;
-use std::collections::VecDeque;
 
 /// Boolean state → numeric seconds. Cumulative from the session's start (slope 1 while true,
 /// 0 otherwise), or, with `window_secs`, the true time within the trailing window `(t − W, t]`,
@@ -38,75 +37,70 @@ impl Operator for DurationWhere {
         Ok(TimelineType::NUMERIC)
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::Sliding {
-            pending: VecDeque::new(),
-            input: false,
-            trailing: false,
-            out: Current::Undefined,
+    fn layout(&self, _: &[TimelineType]) -> Layout {
+        // One word: the input's value at the trailing edge. With a window, a queue of the input's
+        // changes the trailing edge has not passed yet, and a wake-up when it passes one.
+        Layout {
+            words: 1,
+            queue: self.window_secs.is_some(),
+            wake: if self.window_secs.is_some() {
+                Wake::Deadline
+            } else {
+                Wake::Inputs
+            },
         }
     }
 
-    fn idle_without_input(&self, state: &NodeState, _: bool, cx: &StepCtx<'_>) -> bool {
-        // Without a window the line goes on unchanged; with one, busy while the trailing edge
-        // passes a remembered change within this step.
-        let Some(w) = self.window_secs.map(Secs::millis) else {
-            return true;
-        };
-        state!(state, NodeState::Sliding { pending, .. } => pending
-            .front()
-            .is_none_or(|&(tc, _)| tc.saturating_add(w) > cx.now))
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (pending, input, trailing, last) = state!(state, NodeState::Sliding { pending, input, trailing, out } => (pending, input, trailing, out));
+    fn step(&self, io: &mut Io<'_>) {
         let window = self.window_secs.map(Secs::millis);
-        let mut m = Merge::new(inputs, cx.now);
-        let mut cur = Current::Undefined;
+        let now = io.cx.now;
+        let mut input = io.inputs.before(0).is_true();
+        let mut trailing = io.words[0] != 0;
+        let items = io.inputs.items(0);
+        let mut pos = 0;
         let mut computed = false;
+        let mut pending = io.queue.as_deref_mut();
         loop {
-            let next = m.next_instant();
+            let next = items.get(pos).map(|&(t, _)| t);
             // The next time the trailing edge passes a remembered change, if within this step.
             let edge = window
-                .and_then(|w| pending.front().map(|&(tc, _)| tc.saturating_add(w)))
-                .filter(|&e| e <= next.unwrap_or(cx.now));
+                .and_then(|w| {
+                    let front = pending.as_ref()?.front()?;
+                    Some(front.0.saturating_add(w))
+                })
+                .filter(|&e| e <= next.unwrap_or(now));
             let t = match (edge, next) {
                 (Some(e), _) => e,
                 (None, Some(t)) => t,
                 (None, None) => break,
             };
-            if edge == Some(t) {
-                while let Some(&(tc, v)) = pending.front() {
-                    if window.is_some_and(|w| tc.saturating_add(w) == t) {
-                        *trailing = v;
-                        pending.pop_front();
+            if let (true, Some(w), Some(q)) = (edge == Some(t), window, pending.as_mut()) {
+                while let Some(&(tc, v)) = q.front() {
+                    if tc.saturating_add(w) == t {
+                        trailing = v.is_true();
+                        q.pop_front();
                     } else {
                         break;
                     }
                 }
             }
-            if next == Some(t) && m.take_change(0, t, &mut cur) {
-                *input = cur.is_true();
-                if window.is_some() {
-                    pending.push_back((t, *input));
+            if next == Some(t) {
+                input = items[pos].1.is_true();
+                pos += 1;
+                if let Some(q) = pending.as_mut() {
+                    q.push_back((t, Val::Bool(input)));
                 }
             }
-            let so_far = match last {
-                Current::Linear { start, line } => line.value_at(*start, t),
+            let so_far = match *io.last {
+                Val::Lin { start, line } => line.value_at(start, t),
                 _ => 0.0,
             };
             let slope =
-                f64::from(u8::from(*input)) - f64::from(u8::from(window.is_some() && *trailing));
-            out.push_state(
-                last,
+                f64::from(u8::from(input)) - f64::from(u8::from(window.is_some() && trailing));
+            io.out.push_state(
+                io.last,
                 t,
-                Current::Linear {
+                Val::Lin {
                     start: t,
                     line: Linear {
                         at_start: so_far,
@@ -116,15 +110,19 @@ impl Operator for DurationWhere {
             );
             computed = true;
         }
-        if cx.is_first() && !computed {
-            out.push_state(
-                last,
-                cx.now,
-                Current::Linear {
-                    start: cx.now,
+        if io.cx.is_first() && !computed {
+            io.out.push_state(
+                io.last,
+                now,
+                Val::Lin {
+                    start: now,
                     line: Linear::constant(0.0),
                 },
             );
+        }
+        io.words[0] = u64::from(trailing);
+        if let (Some(w), Some(q)) = (window, pending) {
+            io.deadline = q.front().map_or(Time::MAX, |&(tc, _)| tc.saturating_add(w));
         }
     }
 

@@ -5,9 +5,10 @@
 //! Values are read at the instant itself, after the changes at that instant (spans are
 //! half-open), and numeric columns are evaluated exactly on their linear piece.
 
+use crate::AnyOperator;
 use serde::Deserialize;
 use smallvec::SmallVec;
-use spanflow_engine::{Current, Merge, Scalar, ScalarRef, StepCtx, Time, Timeline};
+use spanflow_engine::{Interner, Interpreter, Kind, Scalar, Session, StepCtx, Time, Val};
 
 /// When an output is evaluated. `N` is how a node is referred to: a spec name, then an index.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -46,7 +47,9 @@ pub struct Row {
     pub values: SmallVec<[Option<Scalar>; 4]>,
 }
 
-/// The digester of one output: immutable; its per-session memory is a [`DigestState`].
+/// The digester of one output: immutable; it reads its columns' values from the DAG's slots
+/// and step buffers, so it keeps nothing per session (the session's last digested step is
+/// kept by the runner, shared by all outputs).
 #[derive(Clone, Debug)]
 pub struct EvaluateAt {
     /// This output's index.
@@ -57,42 +60,29 @@ pub struct EvaluateAt {
     pub columns: Vec<usize>,
 }
 
-/// Per-session memory of one digester: the columns' current values.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct DigestState {
-    currents: SmallVec<[Current; 2]>,
-    last_step: Option<Time>,
+/// The DAG as a digester sees it after a step: each column's step buffer and values.
+pub(crate) struct DagView<'a> {
+    pub(crate) interp: &'a Interpreter<'a, AnyOperator>,
+    pub(crate) session: &'a Session,
 }
 
-impl DigestState {
-    /// The time of the last step this digester saw.
-    pub fn last_step(&self) -> Option<Time> {
-        self.last_step
-    }
+/// One column's cursor over its node's step output.
+struct Column<'a> {
+    items: &'a [(Time, Val)],
+    pos: usize,
+    events: bool,
+}
 
-    /// Records the time of the step just digested.
-    pub fn set_last_step(&mut self, t: Time) {
-        self.last_step = Some(t);
+impl Column<'_> {
+    fn instant(&self) -> Option<Time> {
+        self.items.get(self.pos).map(|&(t, _)| t)
     }
 }
 
 impl EvaluateAt {
-    /// Fresh per-session state.
-    pub fn init_state(&self) -> DigestState {
-        DigestState {
-            currents: smallvec::smallvec![Current::Undefined; self.columns.len()],
-            last_step: None,
-        }
-    }
-
-    /// Consumes one step's output of the DAG (`outputs(i)` gives node `i`'s) and appends rows.
-    pub fn step<'a>(
-        &self,
-        state: &mut DigestState,
-        outputs: impl Fn(usize) -> &'a Timeline,
-        cx: &StepCtx<'_>,
-        rows: &mut Vec<Row>,
-    ) {
+    /// Reads one step's output of the DAG and emits this output's rows of the step.
+    pub(crate) fn step(&self, dag: &DagView<'_>, cx: &StepCtx<'_>, emit: &mut impl FnMut(&Row)) {
+        let buf = |i: usize| dag.interp.output(i);
         // Most steps of a session-end or periodic output change no column and reach no point.
         let fires = cx.session_end
             || match self.points {
@@ -101,23 +91,71 @@ impl EvaluateAt {
                 EvaluationPoints::EverySecs(s) => {
                     next_multiple(cx.from(), s.millis(), cx.is_first()) <= cx.now
                 }
-                EvaluationPoints::EventsOf(node) => !outputs(node).is_empty(),
+                EvaluationPoints::EventsOf(node) => !buf(node).is_empty(),
             };
-        if !fires && self.columns.iter().all(|&i| outputs(i).is_empty()) {
+        // Columns are read from the DAG's slots and step buffers, so a step that reaches no
+        // evaluation point has nothing to do: no column value needs keeping between points.
+        if !fires {
             return;
         }
-        let columns: SmallVec<[&Timeline; 4]> = self.columns.iter().map(|&i| outputs(i)).collect();
-        let mut m = Merge::new(&columns, cx.now);
+        let strings = cx.strings;
+        match self.points {
+            // One row at `now`: every column's value after the step (its slot), event columns
+            // the last event at `now`. No walk over the step's changes.
+            EvaluationPoints::EveryEvent | EvaluationPoints::SessionEnd
+                if matches!(self.points, EvaluationPoints::SessionEnd) == cx.session_end =>
+            {
+                let values = self
+                    .columns
+                    .iter()
+                    .map(|&i| {
+                        if dag.interp.plan().nodes[i].ty.kind == Kind::Event {
+                            buf(i)
+                                .items
+                                .last()
+                                .filter(|(s, _)| *s == cx.now && !cx.session_end)
+                                .and_then(|(_, v)| sample(v, cx.now, strings))
+                        } else {
+                            sample(&dag.interp.value(dag.session, i), cx.now, strings)
+                        }
+                    })
+                    .collect();
+                emit(&Row {
+                    output: self.output,
+                    time: cx.now,
+                    values,
+                });
+                return;
+            }
+            // Every-event outputs emit nothing at the session's end.
+            EvaluationPoints::EveryEvent => return,
+            _ => {}
+        }
+        let plan = dag.interp.plan();
+        let mut cols: SmallVec<[Column<'_>; 4]> = SmallVec::new();
+        let mut currents: SmallVec<[Val; 4]> = SmallVec::new();
+        for &i in &self.columns {
+            let events = plan.nodes[i].ty.kind == Kind::Event;
+            cols.push(Column {
+                items: &buf(i).items,
+                pos: 0,
+                events,
+            });
+            currents.push(if events {
+                Val::Undef
+            } else {
+                dag.interp.value_before(dag.session, i)
+            });
+        }
         // Event columns show the event's value only at its own instant.
-        let mut event_values: SmallVec<[Option<Scalar>; 4]> =
-            smallvec::smallvec![None; columns.len()];
-        let mut emit = |t: Time, currents: &[Current], event_values: &[Option<Scalar>]| {
+        let mut event_values: SmallVec<[Option<Scalar>; 4]> = smallvec::smallvec![None; cols.len()];
+        let mut emit_row = |t: Time, currents: &[Val], event_values: &[Option<Scalar>]| {
             let values = currents
                 .iter()
                 .zip(event_values)
-                .map(|(c, e)| e.clone().or_else(|| sample(c, t)))
+                .map(|(c, e)| e.clone().or_else(|| sample(c, t, strings)))
                 .collect();
-            rows.push(Row {
+            emit(&Row {
                 output: self.output,
                 time: t,
                 values,
@@ -129,32 +167,45 @@ impl EvaluateAt {
         };
         let mut next_tick = period.map(|p| next_multiple(cx.from(), p, cx.is_first()));
         let marks: SmallVec<[Time; 4]> = match self.points {
-            EvaluationPoints::EventsOf(node) => event_instants(outputs(node)),
+            EvaluationPoints::EventsOf(node) => {
+                let mut m: SmallVec<[Time; 4]> = buf(node).items.iter().map(|&(t, _)| t).collect();
+                m.dedup();
+                m
+            }
             _ => SmallVec::new(),
         };
         let mut marks = marks.into_iter().peekable();
         loop {
-            let change = m.next_instant();
+            let change = cols.iter().filter_map(Column::instant).min();
             let point = match (next_tick.filter(|&t| t <= cx.now), marks.peek()) {
                 (Some(a), Some(&b)) => Some(a.min(b)),
                 (a, b) => a.or(b.copied()),
             };
             // A point before the next change sees the values as they are.
             if let Some(p) = point.filter(|&p| change.is_none_or(|c| p < c)) {
-                emit(p, &state.currents, &event_values);
+                emit_row(p, &currents, &event_values);
                 advance(&mut next_tick, period, &mut marks, p);
                 continue;
             }
             let Some(t) = change else { break };
-            m.take_changes(t, &mut state.currents);
-            for (i, ev) in event_values.iter_mut().enumerate() {
-                *ev = m
-                    .take_events(i, t)
-                    .and_then(|e| e.last())
-                    .map(ScalarRef::to_owned);
+            for (k, c) in cols.iter_mut().enumerate() {
+                if c.instant() != Some(t) {
+                    event_values[k] = None;
+                    continue;
+                }
+                if c.events {
+                    let n = c.items[c.pos..].iter().take_while(|(s, _)| *s == t).count();
+                    let last = c.items[c.pos + n - 1].1;
+                    c.pos += n;
+                    event_values[k] = sample(&last, t, strings);
+                } else {
+                    currents[k] = c.items[c.pos].1;
+                    c.pos += 1;
+                    event_values[k] = None;
+                }
             }
             if point == Some(t) {
-                emit(t, &state.currents, &event_values);
+                emit_row(t, &currents, &event_values);
                 advance(&mut next_tick, period, &mut marks, t);
             }
             event_values.iter_mut().for_each(|e| *e = None);
@@ -162,12 +213,22 @@ impl EvaluateAt {
         match self.points {
             EvaluationPoints::EveryEvent if !cx.session_end && !cx.records.is_empty() => {
                 // Event columns still hold their value at `now` only if they fired at `now`.
-                let at_now: SmallVec<[Option<Scalar>; 4]> =
-                    columns.iter().map(|c| last_event_at(c, cx.now)).collect();
-                emit(cx.now, &state.currents, &at_now);
+                let at_now: SmallVec<[Option<Scalar>; 4]> = cols
+                    .iter()
+                    .map(|c| {
+                        if !c.events {
+                            return None;
+                        }
+                        c.items
+                            .last()
+                            .filter(|(s, _)| *s == cx.now)
+                            .and_then(|(_, v)| sample(v, cx.now, strings))
+                    })
+                    .collect();
+                emit_row(cx.now, &currents, &at_now);
             }
             EvaluationPoints::SessionEnd if cx.session_end => {
-                emit(cx.now, &state.currents, &event_values)
+                emit_row(cx.now, &currents, &event_values)
             }
             _ => {}
         }
@@ -177,13 +238,16 @@ impl EvaluateAt {
 /// A column's value at `t`. Numeric pieces are rounded to a microsecond of a second: they are
 /// sums of millisecond-exact durations, and the rounding removes float noise such as
 /// `7.103999999999999` without touching any value a millisecond clock can produce.
-fn sample(c: &Current, t: Time) -> Option<Scalar> {
-    match c {
-        Current::Linear { .. } => match c.scalar_at(t) {
-            Some(ScalarRef::F64(v)) => Some(Scalar::F64((v * 1e6).round() / 1e6)),
-            other => other.map(ScalarRef::to_owned),
-        },
-        other => other.scalar_at(t).map(ScalarRef::to_owned),
+fn sample(c: &Val, t: Time, strings: &Interner) -> Option<Scalar> {
+    match *c {
+        Val::Undef => None,
+        Val::Lin { start, line } => {
+            let v = line.value_at(start, t);
+            Some(Scalar::F64((v * 1e6).round() / 1e6))
+        }
+        Val::F64(v) => Some(Scalar::F64(v)),
+        Val::Bool(v) => Some(Scalar::Bool(v)),
+        Val::Sym(s) => Some(Scalar::Str(strings.resolve_str(s))),
     }
 }
 
@@ -204,16 +268,6 @@ fn advance(
     }
 }
 
-/// The instants at which an event timeline has events.
-fn event_instants(tl: &Timeline) -> SmallVec<[Time; 4]> {
-    match tl {
-        Timeline::EventF64(s) => s.iter().map(|s| s.time.end).collect(),
-        Timeline::EventBool(s) => s.iter().map(|s| s.time.end).collect(),
-        Timeline::EventStr(s) => s.iter().map(|s| s.time.end).collect(),
-        _ => SmallVec::new(),
-    }
-}
-
 /// The first multiple of `period` after `from` (or at it, on the session's first step).
 fn next_multiple(from: Time, period: i64, inclusive: bool) -> Time {
     let m = from.div_euclid(period) * period;
@@ -221,26 +275,5 @@ fn next_multiple(from: Time, period: i64, inclusive: bool) -> Time {
         m
     } else {
         m.saturating_add(period)
-    }
-}
-
-fn last_event_at(tl: &Timeline, t: Time) -> Option<Scalar> {
-    match tl {
-        Timeline::EventF64(s) => s
-            .last()
-            .filter(|s| s.time.end == t)
-            .and_then(|s| s.value.last())
-            .map(|v| Scalar::F64(*v)),
-        Timeline::EventBool(s) => s
-            .last()
-            .filter(|s| s.time.end == t)
-            .and_then(|s| s.value.last())
-            .map(|v| Scalar::Bool(*v)),
-        Timeline::EventStr(s) => s
-            .last()
-            .filter(|s| s.time.end == t)
-            .and_then(|s| s.value.last())
-            .map(|v| Scalar::Str(v.clone())),
-        _ => None,
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::prelude::*;
 
-/// Emits the step's input records. Takes no inputs and no parameters.
+/// Emits the step's input records (as one item carrying their count: `get` nodes read the
+/// records themselves). Takes no inputs and no parameters.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventSource {}
@@ -17,9 +18,17 @@ impl Operator for EventSource {
         Ok(TimelineType::RECORDS)
     }
 
-    fn step(&self, _: &mut NodeState, _: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
-        if let Timeline::Records(n) = out {
-            *n = cx.records.len();
+    fn layout(&self, _: &[TimelineType]) -> Layout {
+        Layout {
+            wake: Wake::Records,
+            ..Layout::default()
+        }
+    }
+
+    fn step(&self, io: &mut Io<'_>) {
+        let n = io.cx.records.len();
+        if n > 0 {
+            io.out.push_event(io.cx.now, Val::F64(n as f64));
         }
     }
 }

@@ -30,61 +30,35 @@ impl Operator for Filter {
         Ok(inputs[0])
     }
 
-    fn init_state(&self) -> NodeState {
-        pointwise_state(2)
-    }
-
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-        match (inputs[0].ty().kind, inputs[1].ty().kind) {
+    fn step(&self, io: &mut Io<'_>) {
+        match (io.inputs.kind(0), io.inputs.kind(1)) {
             (Kind::Event, Kind::Event) => {
                 // Keep the events whose instant also has a true condition event.
-                let mut m = Merge::new(inputs, cx.now);
+                let mut m = Merge::new(&io.inputs);
                 while let Some(t) = m.next_instant() {
                     let values = m.take_events(0, t);
-                    let keep = m.take_events(1, t).and_then(EventsRef::last)
-                        == Some(ScalarRef::Bool(true));
-                    for v in values
-                        .into_iter()
-                        .flat_map(EventsRef::iter)
-                        .filter(|_| keep)
-                    {
-                        out.push_event(cx.from(), t, v);
+                    let keep = m
+                        .take_events(1, t)
+                        .and_then(|e| e.last())
+                        .is_some_and(|(_, v)| *v == Val::Bool(true));
+                    for &(_, v) in values.into_iter().flatten().filter(|_| keep) {
+                        io.out.push_event(t, v);
                     }
                 }
             }
-            (Kind::Event, _) => run_events(inputs, 0, cx, currents, out, |_, v| {
-                if v[1].is_true() {
-                    v[0].clone()
-                } else {
-                    Current::Undefined
-                }
-            }),
+            (Kind::Event, _) => {
+                run_events(io, 0, |_, v| if v[1].is_true() { v[0] } else { Val::Undef })
+            }
             _ => {
-                let numeric = out.ty().kind == Kind::Numeric;
-                let f = |t: Time, v: &[Current]| match (v[1].is_true(), numeric) {
-                    (false, _) => Current::Undefined,
-                    (true, true) => {
-                        v[0].linear_at(t)
-                            .map_or(Current::Undefined, |line| Current::Linear {
-                                start: t,
-                                line,
-                            })
-                    }
-                    (true, false) => v[0].clone(),
+                let numeric = io.out.is_numeric();
+                let f = |t: Time, v: &[Val]| match (v[1].is_true(), numeric) {
+                    (false, _) => Val::Undef,
+                    (true, true) => v[0]
+                        .linear_at(t)
+                        .map_or(Val::Undef, |line| Val::Lin { start: t, line }),
+                    (true, false) => v[0],
                 };
-                run_continuous(inputs, cx, currents, last, out, f, |_, _| None);
+                run_continuous(io, f, |_, _| None);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `get` (alias `extract`): one field of each input record, as an event timeline.
 
 use crate::prelude::*;
+use spanflow_engine::Field;
 use std::fmt;
 
 /// The type of a field, as analysts write it.
@@ -77,19 +78,28 @@ impl Operator for Get {
         }
     }
 
-    fn step(&self, _: &mut NodeState, _: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
-        let from = cx.from();
-        for r in cx.records {
-            if let Some(v) = r.field(self.slot).as_scalar() {
-                // The decoder converts to the planned type; anything else is left out.
-                if matches!(
-                    (out.ty().value, v),
-                    (ValueType::F64, ScalarRef::F64(_))
-                        | (ValueType::Bool, ScalarRef::Bool(_))
-                        | (ValueType::Str, ScalarRef::Str(_))
-                ) {
-                    out.push_event(from, cx.now, v);
-                }
+    fn layout(&self, _: &[TimelineType]) -> Layout {
+        // The field router steps this node only when a record has the field.
+        Layout {
+            wake: Wake::Field(self.slot),
+            ..Layout::default()
+        }
+    }
+
+    fn step(&self, io: &mut Io<'_>) {
+        let want = self.field_type.map(ValueType::from);
+        let now = io.cx.now;
+        for r in io.cx.records {
+            let v = r.field(self.slot);
+            // The decoder converts to the planned type; anything else is left out.
+            let ok = matches!(
+                (want, v),
+                (Some(ValueType::F64), Field::F64(_))
+                    | (Some(ValueType::Bool), Field::Bool(_))
+                    | (Some(ValueType::Str), Field::Sym(_))
+            );
+            if let (true, Some(v)) = (ok, v.val()) {
+                io.out.push_event(now, v);
             }
         }
     }
@@ -105,7 +115,7 @@ impl Operator for Get {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spanflow_engine::{build_plan, FieldValue, Interpreter, NodeDecl, Record};
+    use spanflow_engine::{build_plan, Event, Interpreter, NodeDecl};
 
     #[test]
     fn extracts_present_fields_and_skips_nulls() {
@@ -130,28 +140,22 @@ mod tests {
         let plan = build_plan(decls).unwrap();
         let mut interp = Interpreter::new(&plan);
         let mut s = interp.open_session();
-        let rec = |t, v: FieldValue| Record {
+        let c1 = interp.strings_mut().intern("C1");
+        let rec = |t, v: Field| Event {
             time: t,
-            sequence: None,
-            fields: smallvec::smallvec![FieldValue::Null, v],
+            sequence: i64::MIN,
+            fields: smallvec::smallvec![Field::Null, v],
         };
         interp
             .step(
                 &mut s,
                 1000,
-                &[
-                    rec(1000, FieldValue::Str("C1".into())),
-                    rec(1000, FieldValue::Null),
-                ],
+                &[rec(1000, Field::Sym(c1)), rec(1000, Field::Null)],
             )
             .unwrap();
-        let Timeline::EventStr(spans) = interp.output(1) else {
-            panic!()
-        };
-        assert_eq!(spans.len(), 1);
-        assert_eq!(spans[0].value.0.as_slice(), &["C1"]);
+        assert_eq!(interp.output(1).items.as_slice(), &[(1000, Val::Sym(c1))]);
         interp
-            .step(&mut s, 2000, &[rec(2000, FieldValue::Null)])
+            .step(&mut s, 2000, &[rec(2000, Field::Null)])
             .unwrap();
         assert!(interp.output(1).is_empty());
     }

@@ -19,41 +19,18 @@ impl Operator for HasExisted {
         Ok(TimelineType::BOOL_STATE)
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::Last(Current::Undefined)
-    }
-
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let last = state!(state, NodeState::Last(c) => c);
-        if last.is_true() {
+    fn step(&self, io: &mut Io<'_>) {
+        if io.last.is_true() {
             return;
         }
-        let mut m = Merge::new(inputs, cx.now);
-        let mut cur = Current::Undefined;
-        while let Some(t) = m.next_instant() {
-            let true_now = match m.take_events(0, t) {
-                Some(events) => events.iter().any(|v| v == ScalarRef::Bool(true)),
-                None => m.take_change(0, t, &mut cur) && cur.is_true(),
-            };
-            if true_now {
-                out.push_state(last, t, Current::Bool(true));
-                return;
-            }
+        // Events: a true event; state: a change to true.
+        if let Some(&(t, _)) = io.inputs.items(0).iter().find(|(_, v)| v.is_true()) {
+            io.out.push_state(io.last, t, Val::Bool(true));
+            return;
         }
         // False from the session's start until the first true.
-        if cx.is_first() {
-            out.push_state(last, cx.now, Current::Bool(false));
+        if io.cx.is_first() {
+            io.out.push_state(io.last, io.cx.now, Val::Bool(false));
         }
     }
 }

@@ -25,61 +25,66 @@ impl Operator for HasExistedWithin {
         Ok(TimelineType::BOOL_STATE)
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::Window {
-            until: None,
-            input: Current::Undefined,
-            out: Current::Undefined,
+    fn layout(&self, _: &[TimelineType]) -> Layout {
+        // One word: when the open window closes. Woken then, even without input.
+        Layout {
+            words: 1,
+            wake: Wake::Deadline,
+            ..Layout::default()
         }
     }
 
-    fn idle_without_input(&self, state: &NodeState, _: bool, cx: &StepCtx<'_>) -> bool {
-        // Busy only while an open window closes within this step.
-        state!(state, NodeState::Window { until, .. } => until.is_none_or(|u| u > cx.now))
+    fn init(&self, words: &mut [u64]) {
+        words[0] = store_time(None);
     }
 
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (until, input, last) =
-            state!(state, NodeState::Window { until, input, out } => (until, input, out));
+    fn step(&self, io: &mut Io<'_>) {
         let d = self.within_secs.millis();
-        let mut m = Merge::new(inputs, cx.now);
+        let now = io.cx.now;
+        let mut until = load_time(io.words[0]);
+        let events = io.inputs.kind(0) == Kind::Event;
+        let mut input = io.inputs.before(0);
+        let items = io.inputs.items(0);
+        let mut pos = 0;
         loop {
-            let next = m.next_instant();
+            let next = items.get(pos).map(|&(t, _)| t);
             // Close a window that expires before the next instant (or by the end of the step).
-            if let Some(u) = *until {
-                if next.map_or(u <= cx.now, |t| u < t) {
-                    out.push_state(last, u, Current::Bool(false));
-                    *until = None;
+            if let Some(u) = until {
+                if next.map_or(u <= now, |t| u < t) {
+                    io.out.push_state(io.last, u, Val::Bool(false));
+                    until = None;
                 }
             }
             let Some(t) = next else { break };
-            if let Some(events) = m.take_events(0, t) {
-                if events.iter().any(|v| v == ScalarRef::Bool(true)) {
-                    *until = Some(t.saturating_add(d));
-                    out.push_state(last, t, Current::Bool(true));
+            if events {
+                let n = items[pos..].iter().take_while(|(s, _)| *s == t).count();
+                let any_true = items[pos..pos + n].iter().any(|(_, v)| v.is_true());
+                pos += n;
+                if any_true {
+                    until = Some(t.saturating_add(d));
+                    io.out.push_state(io.last, t, Val::Bool(true));
                 } else if until.is_some_and(|u| u <= t) {
-                    out.push_state(last, t, Current::Bool(false));
-                    *until = None;
+                    io.out.push_state(io.last, t, Val::Bool(false));
+                    until = None;
                 }
-            } else if let (was_true, true) = (input.is_true(), m.take_change(0, t, input)) {
+            } else {
+                let was_true = input.is_true();
+                input = items[pos].1;
+                pos += 1;
                 if input.is_true() {
-                    *until = None;
-                    out.push_state(last, t, Current::Bool(true));
+                    until = None;
+                    io.out.push_state(io.last, t, Val::Bool(true));
                 } else if was_true {
-                    *until = Some(t.saturating_add(d));
+                    until = Some(t.saturating_add(d));
                 }
             }
         }
         // False from the session's start when its first instant had no true.
-        if cx.is_first() && out.is_empty() {
-            out.push_state(last, cx.now, Current::Bool(false));
+        if io.cx.is_first() && io.out.is_empty() {
+            io.out.push_state(io.last, now, Val::Bool(false));
         }
+        io.words[0] = store_time(until);
+        io.deadline = until.unwrap_or(Time::MAX);
     }
 
     fn describe(&self) -> String {

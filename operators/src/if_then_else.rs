@@ -29,36 +29,20 @@ impl Operator for If {
         Ok(TimelineType::new(pointwise_kind(inputs)?, inputs[1].value))
     }
 
-    fn init_state(&self) -> NodeState {
-        pointwise_state(3)
-    }
-
-    fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
-        !numeric_input
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-        let numeric = out.ty().kind == Kind::Numeric;
-        let f = |t: Time, v: &[Current]| {
-            let chosen = if v[0].is_true() { &v[1] } else { &v[2] };
+    fn step(&self, io: &mut Io<'_>) {
+        let numeric = io.out.is_numeric();
+        let f = |t: Time, v: &[Val]| {
+            let chosen = if v[0].is_true() { v[1] } else { v[2] };
             match chosen.linear_at(t) {
-                Some(line) if numeric => Current::Linear { start: t, line },
-                _ => match chosen.scalar_at(t) {
-                    Some(s) => Current::from_scalar(Some(s)),
-                    None => Current::Undefined,
-                },
+                Some(line) if numeric => Val::Lin { start: t, line },
+                _ => chosen.at(t),
             }
         };
-        match inputs.iter().position(|t| t.ty().kind == Kind::Event) {
-            Some(ev) => run_events(inputs, ev, cx, currents, out, f),
-            None => run_continuous(inputs, cx, currents, last, out, f, |_, _| None),
+        match (0..io.inputs.len()).find(|&k| io.inputs.kind(k) == Kind::Event) {
+            Some(ev) => run_events(io, ev, f),
+            None => {
+                run_continuous(io, f, |_, _| None);
+            }
         }
     }
 }

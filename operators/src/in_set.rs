@@ -45,39 +45,31 @@ impl Operator for InSet {
         Ok(TimelineType::new(kind, ValueType::Bool))
     }
 
-    fn init_state(&self) -> NodeState {
-        pointwise_state(1)
+    fn layout(&self, inputs: &[TimelineType]) -> Layout {
+        deadline_if_numeric(inputs)
     }
 
-    fn idle_without_input(&self, _: &NodeState, numeric_input: bool, _: &StepCtx<'_>) -> bool {
-        !numeric_input
+    fn constants(&self) -> Vec<Scalar> {
+        self.values.iter().map(|c| c.0.clone()).collect()
     }
 
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-        let f = |t: Time, v: &[Current]| {
-            Current::Bool(
-                v[0].scalar_at(t)
-                    .is_some_and(|x| self.values.iter().any(|c| c.0.as_ref() == x)),
-            )
+    fn step(&self, io: &mut Io<'_>) {
+        let values = io.consts;
+        let f = |t: Time, v: &[Val]| {
+            let x = v[0].at(t);
+            Val::Bool(x.is_defined() && values.contains(&x))
         };
-        if inputs[0].ty().kind == Kind::Event {
-            run_events(inputs, 0, cx, currents, out, f);
+        if io.inputs.kind(0) == Kind::Event {
+            run_events(io, 0, f);
         } else {
             // A numeric input passes through a listed value between its pieces: the output
             // turns true at that instant and false right after, as `equals` does.
-            let next_break = |t: Time, v: &[Current]| {
+            let next_break = |t: Time, v: &[Val]| {
                 let line = v[0].linear_at(t)?;
-                self.values
+                values
                     .iter()
-                    .filter_map(|c| match c.0 {
-                        Scalar::F64(c) => flip_after(
+                    .filter_map(|c| match *c {
+                        Val::F64(c) => flip_after(
                             t,
                             Linear {
                                 at_start: line.at_start - c,
@@ -89,7 +81,7 @@ impl Operator for InSet {
                     })
                     .min()
             };
-            run_continuous(inputs, cx, currents, last, out, f, next_break);
+            io.deadline = run_continuous(io, f, next_break).unwrap_or(Time::MAX);
         }
     }
 

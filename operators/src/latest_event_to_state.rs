@@ -25,29 +25,10 @@ impl Operator for LatestEventToState {
         Ok(TimelineType::state(inputs[0].value))
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::Last(Current::Undefined)
-    }
-
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let last = state!(state, NodeState::Last(c) => c);
-        let mut m = Merge::new(inputs, cx.now);
-        while let Some(t) = m.next_instant() {
-            if let Some(events) = m.take_events(0, t) {
-                if let Some(v) = events.last() {
-                    out.push_state(last, t, Current::from_scalar(Some(v)));
-                }
+    fn step(&self, io: &mut Io<'_>) {
+        for (t, events) in instants(io.inputs.items(0)) {
+            if let Some(&(_, v)) = events.last() {
+                io.out.push_state(io.last, t, v);
             }
         }
     }

@@ -48,13 +48,13 @@ mod state_change_events;
 mod subtract;
 
 pub use get::{FieldType, Get};
-pub use operator::{NodeState, Operator};
+pub use operator::Operator;
 pub use params::{Constant, Secs};
 pub use program::Program;
 
 use enum_dispatch::enum_dispatch;
 use serde::Deserialize;
-use spanflow_engine::{Evaluate, StepCtx, Timeline, TimelineType, TypeMismatch};
+use spanflow_engine::{Evaluate, Io, Layout, Scalar, TimelineType, TypeMismatch};
 
 /// Every operator. The variant's snake_case name is what analysts write after `op:`; Conviva's
 /// camelCase names are accepted as aliases.
@@ -113,8 +113,6 @@ pub enum AnyOperator {
 
 /// The engine's view of an operator: forwards to the enum-dispatched [`Operator`] trait.
 impl Evaluate for AnyOperator {
-    type State = NodeState;
-
     fn name(&self) -> &'static str {
         Operator::name(self)
     }
@@ -123,28 +121,21 @@ impl Evaluate for AnyOperator {
         Operator::output_type(self, inputs)
     }
 
-    fn init_state(&self) -> NodeState {
-        Operator::init_state(self)
+    fn layout(&self, inputs: &[TimelineType]) -> Layout {
+        Operator::layout(self, inputs)
     }
 
-    fn is_stateless(state: &NodeState) -> bool {
-        matches!(state, NodeState::Stateless)
+    fn constants(&self) -> Vec<Scalar> {
+        Operator::constants(self)
+    }
+
+    fn init(&self, words: &mut [u64]) {
+        Operator::init(self, words)
     }
 
     #[inline]
-    fn idle_without_input(&self, state: &NodeState, numeric_input: bool, cx: &StepCtx<'_>) -> bool {
-        Operator::idle_without_input(self, state, numeric_input, cx)
-    }
-
-    #[inline]
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        Operator::step(self, state, inputs, cx, out)
+    fn step(&self, io: &mut Io<'_>) {
+        Operator::step(self, io)
     }
 
     fn describe(&self) -> String {

@@ -13,23 +13,18 @@ pub(crate) fn output_type(inputs: &[TimelineType]) -> Result<TimelineType, TypeM
 }
 
 /// One step; `all` selects `and` (true) or `or` (false). Undefined inputs count as false.
-pub(crate) fn step(
-    all: bool,
-    state: &mut NodeState,
-    inputs: &[&Timeline],
-    cx: &StepCtx<'_>,
-    out: &mut Timeline,
-) {
-    let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-    let f = |_: Time, v: &[Current]| {
-        Current::Bool(if all {
-            v.iter().all(Current::is_true)
+pub(crate) fn step(all: bool, io: &mut Io<'_>) {
+    let f = |_: Time, v: &[Val]| {
+        Val::Bool(if all {
+            v.iter().all(Val::is_true)
         } else {
-            v.iter().any(Current::is_true)
+            v.iter().any(Val::is_true)
         })
     };
-    match inputs.iter().position(|t| t.ty().kind == Kind::Event) {
-        Some(ev) => run_events(inputs, ev, cx, currents, out, f),
-        None => run_continuous(inputs, cx, currents, last, out, f, |_, _| None),
+    match (0..io.inputs.len()).find(|&k| io.inputs.kind(k) == Kind::Event) {
+        Some(ev) => run_events(io, ev, f),
+        None => {
+            run_continuous(io, f, |_, _| None);
+        }
     }
 }

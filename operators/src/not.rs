@@ -19,31 +19,15 @@ impl Operator for Not {
         Ok(inputs[0])
     }
 
-    fn init_state(&self) -> NodeState {
-        pointwise_state(1)
-    }
-
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let (currents, last) = state!(state, NodeState::Pointwise { inputs, out } => (inputs, out));
-        let f = |_: Time, v: &[Current]| match v[0] {
-            Current::Bool(b) => Current::Bool(!b),
-            _ => Current::Undefined,
+    fn step(&self, io: &mut Io<'_>) {
+        let f = |_: Time, v: &[Val]| match v[0] {
+            Val::Bool(b) => Val::Bool(!b),
+            _ => Val::Undef,
         };
-        if inputs[0].ty().kind == Kind::Event {
-            run_events(inputs, 0, cx, currents, out, f);
+        if io.inputs.kind(0) == Kind::Event {
+            run_events(io, 0, f);
         } else {
-            run_continuous(inputs, cx, currents, last, out, f, |_, _| None);
+            run_continuous(io, f, |_, _| None);
         }
     }
 }

@@ -1,70 +1,111 @@
-//! The loop shared by pointwise operators: walk the inputs' instants in time order, keep each
+//! The loops shared by pointwise operators: walk the inputs' instants in time order with each
 //! input's current value, and compute the output at every instant (and at breakpoints where a
 //! numeric input crosses a threshold between instants).
 
-use spanflow_engine::{Current, Linear, Merge, StepCtx, Time, Timeline};
+use spanflow_engine::{Io, Linear, Merge, Time, Val};
 
-/// Runs a pointwise operator whose inputs are all state or numeric.
+/// Runs a pointwise operator whose inputs are all state or numeric. Returns the first instant
+/// after the step at which the output changes although no input does (the node's deadline).
 ///
 /// `f` computes the output from the inputs' values at `t`. `next_break` returns the first instant
 /// after `t` at which the output changes although no input does (a numeric input crossing a
 /// threshold), if any.
 pub(crate) fn run_continuous(
-    inputs: &[&Timeline],
-    cx: &StepCtx<'_>,
-    currents: &mut [Current],
-    last: &mut Current,
-    out: &mut Timeline,
-    f: impl Fn(Time, &[Current]) -> Current,
-    next_break: impl Fn(Time, &[Current]) -> Option<Time>,
-) {
-    let mut m = Merge::new(inputs, cx.now);
+    io: &mut Io<'_>,
+    f: impl Fn(Time, &[Val]) -> Val,
+    next_break: impl Fn(Time, &[Val]) -> Option<Time>,
+) -> Option<Time> {
+    let cx = io.cx;
+    if io.inputs.len() == 1 {
+        return run_continuous_one(io, f, next_break);
+    }
+    let mut m = Merge::new(&io.inputs);
     let mut t_cur = cx.from();
     let mut computed = false;
     loop {
         let next = m.next_instant();
         let limit = next.unwrap_or(cx.now);
-        while let Some(b) = next_break(t_cur, currents) {
+        while let Some(b) = next_break(t_cur, &m.cur) {
             if b <= t_cur || b > limit || (b == limit && next.is_some()) {
                 break;
             }
-            out.push_state(last, b, f(b, currents));
+            io.out.push_state(io.last, b, f(b, &m.cur));
             t_cur = b;
         }
         let Some(t) = next else { break };
-        m.take_changes(t, currents);
-        out.push_state(last, t, f(t, currents));
+        m.take_changes(t);
+        io.out.push_state(io.last, t, f(t, &m.cur));
         t_cur = t;
         computed = true;
     }
     // The first step defines the output from the session's start even if no input changed
     // (e.g. a comparison with a still-undefined input is false from the start).
     if cx.is_first() && !computed {
-        out.push_state(last, cx.now, f(cx.now, currents));
+        io.out.push_state(io.last, cx.now, f(cx.now, &m.cur));
     }
+    next_break(t_cur, &m.cur)
+}
+
+/// [`run_continuous`] for one input: its changes are the instants, no cursor needed.
+fn run_continuous_one(
+    io: &mut Io<'_>,
+    f: impl Fn(Time, &[Val]) -> Val,
+    next_break: impl Fn(Time, &[Val]) -> Option<Time>,
+) -> Option<Time> {
+    let cx = io.cx;
+    let mut cur = [io.inputs.before(0)];
+    let mut t_cur = cx.from();
+    let items = io.inputs.items(0);
+    for i in 0..=items.len() {
+        let next = items.get(i).map(|&(t, _)| t);
+        let limit = next.unwrap_or(cx.now);
+        while let Some(b) = next_break(t_cur, &cur) {
+            if b <= t_cur || b > limit || (b == limit && next.is_some()) {
+                break;
+            }
+            io.out.push_state(io.last, b, f(b, &cur));
+            t_cur = b;
+        }
+        let Some((t, v)) = items.get(i).copied() else {
+            break;
+        };
+        cur[0] = v;
+        io.out.push_state(io.last, t, f(t, &cur));
+        t_cur = t;
+    }
+    if cx.is_first() && items.is_empty() {
+        io.out.push_state(io.last, cx.now, f(cx.now, &cur));
+    }
+    next_break(t_cur, &cur)
 }
 
 /// Runs a pointwise operator with one event input (`event_input`) sampled against the other
-/// inputs' current values. `f` returns `Undefined` to emit nothing for an event.
-pub(crate) fn run_events(
-    inputs: &[&Timeline],
-    event_input: usize,
-    cx: &StepCtx<'_>,
-    currents: &mut [Current],
-    out: &mut Timeline,
-    f: impl Fn(Time, &[Current]) -> Current,
-) {
-    let mut m = Merge::new(inputs, cx.now);
+/// inputs' current values. `f` returns `Undef` to emit nothing for an event.
+pub(crate) fn run_events(io: &mut Io<'_>, event_input: usize, f: impl Fn(Time, &[Val]) -> Val) {
+    if io.inputs.len() == 1 {
+        // One input: no cursor needed.
+        let mut cur = [Val::Undef];
+        for &(t, v) in io.inputs.items(0) {
+            cur[0] = v;
+            let r = f(t, &cur).at(t);
+            if r.is_defined() {
+                io.out.push_event(t, r);
+            }
+        }
+        return;
+    }
+    let mut m = Merge::new(&io.inputs);
     while let Some(t) = m.next_instant() {
-        m.take_changes(t, currents);
+        m.take_changes(t);
         if let Some(events) = m.take_events(event_input, t) {
-            for v in events.iter() {
-                currents[event_input] = Current::from_scalar(Some(v));
-                if let Some(r) = f(t, currents).scalar_at(t) {
-                    out.push_event(cx.from(), t, r);
+            for &(_, v) in events {
+                m.cur[event_input] = v;
+                let r = f(t, &m.cur).at(t);
+                if r.is_defined() {
+                    io.out.push_event(t, r);
                 }
             }
-            currents[event_input] = Current::Undefined;
+            m.cur[event_input] = Val::Undef;
         }
     }
 }

@@ -1,10 +1,9 @@
 //! What every operator file imports.
 
-pub(crate) use crate::operator::{pointwise_state, state, NodeState, Operator};
+pub(crate) use crate::operator::{deadline_if_numeric, load_time, store_time, Operator};
 pub(crate) use crate::params::*;
 pub(crate) use serde::Deserialize;
-pub(crate) use smallvec::SmallVec;
 pub(crate) use spanflow_engine::{
-    Current, EventsRef, Kind, Linear, Merge, Scalar, ScalarRef, StepCtx, Time, Timeline,
-    TimelineType, TypeMismatch, ValueType,
+    instants, Io, Kind, Layout, Linear, Merge, Scalar, Time, TimelineType, TypeMismatch, Val,
+    ValueType, Wake,
 };

@@ -52,44 +52,36 @@ impl Operator for PriorEvent {
         Ok(inputs[0])
     }
 
-    fn init_state(&self) -> NodeState {
-        NodeState::History {
-            items: Default::default(),
-            input: Current::Undefined,
-            out: Current::Undefined,
+    fn layout(&self, _: &[TimelineType]) -> Layout {
+        // The last `offset` events, oldest first.
+        Layout {
+            queue: true,
+            ..Layout::default()
         }
     }
 
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
+    fn constants(&self) -> Vec<Scalar> {
+        self.initial_value.iter().map(|c| c.0.clone()).collect()
     }
 
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
-        let items = state!(state, NodeState::History { items, .. } => items);
-        let mut m = Merge::new(inputs, cx.now);
-        while let Some(t) = m.next_instant() {
-            let Some(events) = m.take_events(0, t) else {
-                continue;
-            };
-            for v in events.iter() {
-                if items.len() == self.offset {
-                    if let Some((_, old)) = items.pop_front() {
-                        if let Some(o) = old.scalar_at(t) {
-                            out.push_event(cx.from(), t, o);
-                        }
+    fn step(&self, io: &mut Io<'_>) {
+        let initial = io.consts.first().copied();
+        let items = io.inputs.items(0);
+        let Some(history) = io.queue.as_deref_mut() else {
+            unreachable!("internal error: prior_event has a queue")
+        };
+        for &(t, v) in items {
+            if history.len() == self.offset {
+                if let Some((_, old)) = history.pop_front() {
+                    let o = old.at(t);
+                    if o.is_defined() {
+                        io.out.push_event(t, o);
                     }
-                } else if let Some(init) = &self.initial_value {
-                    out.push_event(cx.from(), t, init.0.as_ref());
                 }
-                items.push_back((t, Current::from_scalar(Some(v))));
+            } else if let Some(init) = initial {
+                io.out.push_event(t, init);
             }
+            history.push_back((t, v));
         }
     }
 

@@ -1,17 +1,17 @@
 //! A validated program: a spec checked and resolved into a plan, its input fields and outputs,
 //! plus the [`Runner`] that executes it session by session.
 
-use crate::evaluate_at::{DigestState, EvaluateAt, EvaluationPoints, Row};
+use crate::evaluate_at::{DagView, EvaluateAt, EvaluationPoints, Row};
 use crate::params::Secs;
 use crate::spec::{
     location, BadRecordPolicy, DagSpec, InputSpec, LateEventPolicy, SinkSpec, SourceSpec, TestSpec,
 };
-use crate::{AnyOperator, NodeState};
+use crate::AnyOperator;
 use spanflow_engine::dag::StepError;
 use spanflow_engine::error::closest;
 use spanflow_engine::{
-    build_plan, Interpreter, Kind, Location, NodeDecl, Plan, Record, Session, StepCtx, Time,
-    TimeUnit, ValueType,
+    build_plan, Event, Interner, Interpreter, Kind, Location, NodeDecl, Plan, Record, Session,
+    StepCtx, Time, TimeUnit, ValueType,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -634,11 +634,10 @@ pub fn parse_problem(e: &serde_saphyr::Error) -> SpecProblem {
     SpecProblem::new(at, message.trim())
 }
 
-/// Per-session state of a running program.
+/// Per-session state of a running program: the DAG's slots (digesters keep nothing).
 #[derive(Clone, Debug)]
 pub struct SessionState {
-    dag: Session<NodeState>,
-    digests: Box<[DigestState]>,
+    dag: Session,
 }
 
 impl SessionState {
@@ -646,14 +645,18 @@ impl SessionState {
     pub fn last_time(&self) -> Option<Time> {
         self.dag.last_time()
     }
+
+    /// Heap bytes of the session's state.
+    pub fn heap_bytes(&self) -> usize {
+        self.dag.heap_bytes()
+    }
 }
 
-/// Executes a program: one interpreter (shared buffers) for all sessions.
+/// Executes a program: one interpreter (shared buffers and strings) for all sessions.
 #[derive(Debug)]
 pub struct Runner<'p> {
     program: &'p Program,
     interp: Interpreter<'p, AnyOperator>,
-    rows: Vec<Row>,
 }
 
 impl<'p> Runner<'p> {
@@ -662,7 +665,6 @@ impl<'p> Runner<'p> {
         Self {
             program,
             interp: Interpreter::new(&program.plan),
-            rows: Vec::new(),
         }
     }
 
@@ -681,46 +683,56 @@ impl<'p> Runner<'p> {
         self.interp.take_stats()
     }
 
+    /// The record as the interpreter keeps it: strings interned.
+    pub fn intern(&mut self, record: &Record) -> Event {
+        Event::intern(record, self.interp.strings_mut())
+    }
+
+    /// The dictionary of string values.
+    pub fn strings(&self) -> &Interner {
+        self.interp.strings()
+    }
+
+    /// Words of per-session DAG state (8 bytes each).
+    pub fn session_words(&self) -> usize {
+        self.interp.session_words()
+    }
+
     /// State for a new session.
     pub fn open_session(&self) -> SessionState {
         SessionState {
             dag: self.interp.open_session(),
-            digests: self
-                .program
-                .outputs
-                .iter()
-                .map(|o| o.digest.init_state())
-                .collect(),
         }
     }
 
-    /// One step: all `records` share time `now`. Returns the rows it produced.
+    /// One step: all `records` share time `now`. Rows go to `emit` as they are produced.
     pub fn step(
         &mut self,
         session: &mut SessionState,
         now: Time,
-        records: &[Record],
-    ) -> Result<&[Row], StepError> {
-        self.rows.clear();
+        records: &[Event],
+        emit: &mut impl FnMut(&Row),
+    ) -> Result<(), StepError> {
+        let prev = session.dag.last_time();
         self.interp.step(&mut session.dag, now, records)?;
         let cx = StepCtx {
-            prev: None,
+            prev,
             now,
             records,
             session_end: false,
+            strings: self.interp.strings(),
         };
-        self.digest(session, cx);
-        Ok(&self.rows)
+        self.digest(session, &cx, emit);
+        Ok(())
     }
 
-    /// Ends the session (at its last step's time), returning its session-end rows.
-    pub fn end(&mut self, session: &mut SessionState) -> &[Row] {
-        self.rows.clear();
+    /// Ends the session (at its last step's time), emitting its session-end rows.
+    pub fn end(&mut self, session: &mut SessionState, emit: &mut impl FnMut(&Row)) {
         let Some(last) = session.dag.last_time() else {
-            return &self.rows;
+            return;
         };
         if session.dag.has_ended() {
-            return &self.rows;
+            return;
         }
         self.interp.end(&mut session.dag);
         let cx = StepCtx {
@@ -728,32 +740,18 @@ impl<'p> Runner<'p> {
             now: last,
             records: &[],
             session_end: true,
+            strings: self.interp.strings(),
         };
-        self.digest(session, cx);
-        &self.rows
+        self.digest(session, &cx, emit);
     }
 
-    fn digest(&mut self, session: &mut SessionState, mut cx: StepCtx<'_>) {
-        if !cx.session_end {
-            cx.prev = session.digests_prev();
+    fn digest(&self, session: &SessionState, cx: &StepCtx<'_>, emit: &mut impl FnMut(&Row)) {
+        let view = DagView {
+            interp: &self.interp,
+            session: &session.dag,
+        };
+        for o in &self.program.outputs {
+            o.digest.step(&view, cx, emit);
         }
-        let interp = &self.interp;
-        for (o, state) in self.program.outputs.iter().zip(session.digests.iter_mut()) {
-            o.digest
-                .step(state, |i| interp.output(i), &cx, &mut self.rows);
-        }
-        if !cx.session_end {
-            session.set_digests_prev(cx.now);
-        }
-    }
-}
-
-impl SessionState {
-    fn digests_prev(&self) -> Option<Time> {
-        self.digests.first().and_then(DigestState::last_step)
-    }
-
-    fn set_digests_prev(&mut self, t: Time) {
-        self.digests.iter_mut().for_each(|d| d.set_last_step(t));
     }
 }

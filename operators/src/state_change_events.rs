@@ -23,19 +23,10 @@ impl Operator for StateChangeEvents {
         Ok(TimelineType::events(inputs[0].value))
     }
 
-    fn idle_without_input(&self, _: &NodeState, _: bool, _: &StepCtx<'_>) -> bool {
-        // Output changes only when an input changes or has events.
-        true
-    }
-
-    fn step(&self, _: &mut NodeState, inputs: &[&Timeline], cx: &StepCtx<'_>, out: &mut Timeline) {
-        let mut m = Merge::new(inputs, cx.now);
-        let mut cur = Current::Undefined;
-        while let Some(t) = m.next_instant() {
-            if m.take_change(0, t, &mut cur) {
-                if let Some(v) = cur.scalar_at(t) {
-                    out.push_event(cx.from(), t, v);
-                }
+    fn step(&self, io: &mut Io<'_>) {
+        for &(t, v) in io.inputs.items(0) {
+            if v.is_defined() {
+                io.out.push_event(t, v.at(t));
             }
         }
     }

@@ -2,10 +2,10 @@
 //! Used by the operators' unit tests and by the property tests. Times here are in **seconds**
 //! to match the paper's examples; the engine runs in milliseconds underneath.
 
-use crate::{AnyOperator, NodeState, Operator};
+use crate::{AnyOperator, Operator};
 use spanflow_engine::{
-    build_plan, Current, Evaluate, Interpreter, NodeDecl, Scalar, ScalarRef, Span, StepCtx, Time,
-    Timeline, TimelineType, TypeMismatch, ValueType, OPEN_END,
+    build_plan, Buf, Current, Evaluate, Interner, Interpreter, Io, Layout, NodeDecl, Scalar,
+    ScalarRef, Span, Time, TimelineType, TypeMismatch, Val, ValueType, Wake, OPEN_END,
 };
 
 /// A scripted input timeline.
@@ -75,7 +75,8 @@ impl Series {
         )
     }
 
-    fn ty(&self) -> TimelineType {
+    /// The series' type.
+    pub fn ty(&self) -> TimelineType {
         match self {
             Series::State(v, _) => TimelineType::state(*v),
             Series::Events(v, _) => TimelineType::events(*v),
@@ -83,7 +84,8 @@ impl Series {
         }
     }
 
-    fn times(&self) -> Vec<i64> {
+    /// The instants (seconds) at which the series has something.
+    pub fn times(&self) -> Vec<i64> {
         match self {
             Series::State(_, items) => items.iter().map(|(t, _)| *t).collect(),
             Series::Events(_, items) => items.iter().map(|(t, _)| *t).collect(),
@@ -94,13 +96,84 @@ impl Series {
 
 /// A test node: a scripted source or a real operator.
 #[derive(Debug)]
-enum Node {
+pub enum Node {
+    /// A scripted input, stepped every step.
     Source(Series),
+    /// An operator.
     Op(AnyOperator),
 }
 
+impl Series {
+    /// Interns the series' strings (done before a run: sources look them up while stepping).
+    pub fn intern(&self, strings: &mut Interner) {
+        let mut add = |v: &Scalar| {
+            if let Scalar::Str(s) = v {
+                strings.intern(s);
+            }
+        };
+        match self {
+            Series::State(_, items) => items
+                .iter()
+                .filter_map(|(_, v)| v.as_ref())
+                .for_each(&mut add),
+            Series::Events(_, items) => items.iter().for_each(|(_, v)| add(v)),
+            Series::Numeric(_) => {}
+        }
+    }
+
+    /// Emits the series' items of the step `io` runs (times in seconds, `(prev, now]`).
+    pub fn step(&self, io: &mut Io<'_>) {
+        let cx = io.cx;
+        let in_step = |t: i64| {
+            let ms = t * 1000;
+            ms <= cx.now && cx.prev.is_none_or(|p| ms > p)
+        };
+        match self {
+            Series::State(_, items) => {
+                for (t, v) in items.iter().filter(|(t, _)| in_step(*t)) {
+                    let v = v.as_ref().map_or(Val::Undef, |v| val_of(v, cx.strings));
+                    io.out.push_state(io.last, t * 1000, v);
+                }
+            }
+            Series::Events(_, items) => {
+                for (t, v) in items.iter().filter(|(t, _)| in_step(*t)) {
+                    io.out.push_event(t * 1000, val_of(v, cx.strings));
+                }
+            }
+            Series::Numeric(items) => {
+                for (t, v, slope) in items.iter().filter(|(t, _, _)| in_step(*t)) {
+                    let line = spanflow_engine::Linear {
+                        at_start: *v,
+                        per_sec: *slope,
+                    };
+                    io.out.push_state(
+                        io.last,
+                        t * 1000,
+                        Val::Lin {
+                            start: t * 1000,
+                            line,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A scalar as a value, its string looked up in `strings` (where it must have been interned).
+pub fn val_of(v: &Scalar, strings: &Interner) -> Val {
+    match v {
+        Scalar::F64(x) => Val::F64(*x),
+        Scalar::Bool(x) => Val::Bool(*x),
+        Scalar::Str(s) => Val::Sym(
+            strings
+                .get(s)
+                .unwrap_or_else(|| panic!("test string {s:?} was not interned")),
+        ),
+    }
+}
+
 impl Evaluate for Node {
-    type State = NodeState;
     fn name(&self) -> &'static str {
         match self {
             Node::Source(_) => "source",
@@ -113,69 +186,30 @@ impl Evaluate for Node {
             Node::Op(op) => Operator::output_type(op, inputs),
         }
     }
-    fn init_state(&self) -> NodeState {
+    fn layout(&self, inputs: &[TimelineType]) -> Layout {
         match self {
-            Node::Source(_) => NodeState::Last(Current::Undefined),
-            Node::Op(op) => Operator::init_state(op),
+            Node::Source(_) => Layout {
+                wake: Wake::Always,
+                ..Layout::default()
+            },
+            Node::Op(op) => Operator::layout(op, inputs),
         }
     }
-    // Operators skip idle steps here as they do in the interpreter of real runs.
-    fn idle_without_input(&self, state: &NodeState, numeric_input: bool, cx: &StepCtx<'_>) -> bool {
+    fn constants(&self) -> Vec<Scalar> {
         match self {
-            Node::Source(_) => false,
-            Node::Op(op) => Operator::idle_without_input(op, state, numeric_input, cx),
+            Node::Source(_) => Vec::new(),
+            Node::Op(op) => Operator::constants(op),
         }
     }
-    fn step(
-        &self,
-        state: &mut NodeState,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    ) {
+    fn init(&self, words: &mut [u64]) {
+        if let Node::Op(op) = self {
+            Operator::init(op, words)
+        }
+    }
+    fn step(&self, io: &mut Io<'_>) {
         match self {
-            Node::Op(op) => Operator::step(op, state, inputs, cx, out),
-            Node::Source(series) => {
-                let NodeState::Last(last) = state else {
-                    unreachable!()
-                };
-                let in_step = |t: i64| {
-                    let ms = t * 1000;
-                    ms <= cx.now && cx.prev.is_none_or(|p| ms > p)
-                };
-                match series {
-                    Series::State(_, items) => {
-                        for (t, v) in items.iter().filter(|(t, _)| in_step(*t)) {
-                            out.push_state(
-                                last,
-                                t * 1000,
-                                Current::from_scalar(v.as_ref().map(Scalar::as_ref)),
-                            );
-                        }
-                    }
-                    Series::Events(_, items) => {
-                        for (t, v) in items.iter().filter(|(t, _)| in_step(*t)) {
-                            out.push_event(cx.from(), t * 1000, v.as_ref());
-                        }
-                    }
-                    Series::Numeric(items) => {
-                        for (t, v, slope) in items.iter().filter(|(t, _, _)| in_step(*t)) {
-                            let line = spanflow_engine::Linear {
-                                at_start: *v,
-                                per_sec: *slope,
-                            };
-                            out.push_state(
-                                last,
-                                t * 1000,
-                                Current::Linear {
-                                    start: t * 1000,
-                                    line,
-                                },
-                            );
-                        }
-                    }
-                }
-            }
+            Node::Op(op) => Operator::step(op, io),
+            Node::Source(series) => series.step(io),
         }
     }
 }
@@ -265,6 +299,8 @@ pub fn try_run(
     times.sort_unstable();
     times.dedup();
     let n = inputs.len();
+    let mut strings = Interner::new();
+    inputs.iter().for_each(|s| s.intern(&mut strings));
     let mut decls: Vec<NodeDecl<Node>> = inputs
         .into_iter()
         .enumerate()
@@ -288,7 +324,7 @@ pub fn try_run(
             .join("; ")
     })?;
     let target = plan.index_of("op").expect("op node");
-    let mut interp = Interpreter::new(&plan);
+    let mut interp = Interpreter::with_strings(&plan, strings);
     let mut session = interp.open_session();
     let mut state: Vec<Span<Current>> = Vec::new();
     let mut events = Vec::new();
@@ -297,7 +333,13 @@ pub fn try_run(
         interp
             .step(&mut session, t * 1000, &[])
             .map_err(|e| e.to_string())?;
-        collect(interp.output(target), &mut state, &mut events);
+        collect(
+            interp.output(target),
+            is_events,
+            interp.strings(),
+            &mut state,
+            &mut events,
+        );
     }
     interp.end(&mut session);
     let secs = |t: Time| t as f64 / 1000.0;
@@ -319,51 +361,26 @@ pub fn try_run(
     })
 }
 
-fn collect(tl: &Timeline, state: &mut Vec<Span<Current>>, events: &mut Vec<(Time, Scalar)>) {
-    let mut push = |start: Time, v: Current| {
+fn collect(
+    buf: &Buf,
+    is_events: bool,
+    strings: &Interner,
+    state: &mut Vec<Span<Current>>,
+    events: &mut Vec<(Time, Scalar)>,
+) {
+    if is_events {
+        events.extend(buf.items.iter().filter_map(|&(t, v)| {
+            Current::from_val(v, strings)
+                .scalar_at(t)
+                .map(|s| (t, s.to_owned()))
+        }));
+        return;
+    }
+    for &(start, v) in &buf.items {
         if let Some(prev) = state.last_mut() {
             prev.time.end = start;
         }
-        state.push(Span::open(start, v));
-    };
-    match tl {
-        Timeline::StateF64(s) => s.iter().for_each(|s| {
-            push(
-                s.time.start,
-                s.value.map_or(Current::Undefined, Current::F64),
-            )
-        }),
-        Timeline::StateBool(s) => s.iter().for_each(|s| {
-            push(
-                s.time.start,
-                s.value.map_or(Current::Undefined, Current::Bool),
-            )
-        }),
-        Timeline::StateStr(s) => s.iter().for_each(|s| {
-            push(
-                s.time.start,
-                s.value.clone().map_or(Current::Undefined, Current::Str),
-            )
-        }),
-        Timeline::Numeric(s) => s.iter().for_each(|s| {
-            push(
-                s.time.start,
-                s.value.map_or(Current::Undefined, |line| Current::Linear {
-                    start: s.time.start,
-                    line,
-                }),
-            )
-        }),
-        Timeline::EventF64(s) => s
-            .iter()
-            .for_each(|s| events.extend(s.value.iter().map(|v| (s.time.end, Scalar::F64(*v))))),
-        Timeline::EventBool(s) => s
-            .iter()
-            .for_each(|s| events.extend(s.value.iter().map(|v| (s.time.end, Scalar::Bool(*v))))),
-        Timeline::EventStr(s) => s.iter().for_each(|s| {
-            events.extend(s.value.iter().map(|v| (s.time.end, Scalar::Str(v.clone()))))
-        }),
-        Timeline::Records(_) => {}
+        state.push(Span::open(start, Current::from_val(v, strings)));
     }
 }
 

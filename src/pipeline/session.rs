@@ -2,7 +2,7 @@
 
 use super::Offset;
 use smallvec::SmallVec;
-use spanflow_engine::{Record, Time};
+use spanflow_engine::{Event, Time};
 use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::program::{Runner, SessionState};
 
@@ -14,7 +14,7 @@ pub(super) struct OpenSession {
     /// Newest event time seen.
     newest: Time,
     /// Events waiting for their step, in time order (arrival order among equal times).
-    waiting: SmallVec<[Record; 2]>,
+    waiting: SmallVec<[Event; 1]>,
 }
 
 impl OpenSession {
@@ -55,7 +55,7 @@ impl OpenSession {
     }
 
     /// Queues an event that is not late.
-    pub(super) fn add(&mut self, record: Record) {
+    pub(super) fn add(&mut self, record: Event) {
         self.newest = self.newest.max(record.time);
         // Usually the newest event: appended. Otherwise after every event not later than it.
         let at = self
@@ -72,7 +72,7 @@ impl OpenSession {
         runner: &mut Runner<'_>,
         sequenced: bool,
         horizon: Time,
-        mut emit: impl FnMut(&[Row]),
+        emit: &mut impl FnMut(&Row),
     ) {
         while let Some(t) = self.waiting.first().map(|r| r.time) {
             if t >= horizon {
@@ -81,14 +81,12 @@ impl OpenSession {
             let n = self.waiting.iter().take_while(|r| r.time == t).count();
             let batch = &mut self.waiting[..n];
             if sequenced {
-                batch.sort_by_key(|r| r.sequence.unwrap_or(i64::MIN));
+                batch.sort_by_key(|r| r.sequence);
             }
             // Steps only move forward: an event behind a step that ran is late and never
             // reaches `waiting` (steps run only for times more than the lateness behind the
             // newest event, and later events that far behind are late).
-            if let Ok(rows) = runner.step(&mut self.state, t, batch) {
-                emit(rows);
-            }
+            let _ = runner.step(&mut self.state, t, batch, emit);
             self.waiting.drain(..n);
         }
     }

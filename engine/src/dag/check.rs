@@ -180,16 +180,14 @@ fn topological_order(edges: &[SmallVec<[usize; 4]>]) -> Result<Vec<usize>, Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dag::StepCtx;
+    use crate::dag::Io;
     use crate::error::TypeMismatch;
-    use crate::timeline::Timeline;
 
     /// A toy operator: `src` has no inputs; `bool` wants one bool-state input.
     #[derive(Debug)]
     struct Toy(&'static str);
 
     impl Evaluate for Toy {
-        type State = ();
         fn name(&self) -> &'static str {
             self.0
         }
@@ -208,8 +206,7 @@ mod tests {
                 ))),
             }
         }
-        fn init_state(&self) {}
-        fn step(&self, _: &mut (), _: &[&Timeline], _: &StepCtx<'_>, _: &mut Timeline) {}
+        fn step(&self, _: &mut Io<'_>) {}
     }
 
     fn decl(id: &str, op: &'static str, inputs: &[&str]) -> NodeDecl<Toy> {

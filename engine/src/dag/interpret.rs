@@ -1,12 +1,29 @@
-//! The incremental interpreter: one step per instant, each node consuming what its inputs emitted.
+//! The interpreter of a compiled plan: one step per instant, walking only the nodes that have
+//! something to do.
+//!
+//! **Layout.** Every node has a fixed slot in one flat block of `u64` words per session: its
+//! current output value (one word, or three for a linear piece; none for events), then the
+//! words its operator asked for, then a deadline word for time-driven nodes. Nodes read their
+//! inputs' values from their producers' slots and step buffers; they keep no copies. The few
+//! operators that remember an unbounded history get a queue in the session's side table.
+//!
+//! **Scheduling.** Each node has a consumer mask. A step marks dirty the `get` nodes whose field
+//! is present in the step's records (the field router: `event_source` and `get` are not stepped
+//! per event), the nodes that must run every step, and the time-driven nodes whose deadline is
+//! due (one deadline word per session: the earliest of them); it then walks the dirty nodes in
+//! topological order, and a node that emitted marks its consumers dirty. The first step of a
+//! session runs every node, so each defines its value from the start.
 
 use super::Plan;
+use crate::buf::Buf;
 use crate::error::TypeMismatch;
-use crate::kind::TimelineType;
-use crate::record::Record;
+use crate::kind::{Kind, TimelineType};
+use crate::record::Event;
+use crate::strings::Interner;
 use crate::time::Time;
-use crate::timeline::Timeline;
-use smallvec::SmallVec;
+use crate::val::{SlotCodec, Val};
+use crate::value::{Scalar, ValueType};
+use std::collections::VecDeque;
 use thiserror::Error;
 
 /// What a step knows besides the inputs' output.
@@ -16,10 +33,12 @@ pub struct StepCtx<'a> {
     pub prev: Option<Time>,
     /// This step's time: every event of the step happens at `now`.
     pub now: Time,
-    /// The input records at `now`, in arrival (or sequence) order.
-    pub records: &'a [Record],
+    /// The input events at `now`, in arrival (or sequence) order.
+    pub records: &'a [Event],
     /// The session has ended at `now`: no records, only digests act on it.
     pub session_end: bool,
+    /// The interpreter's strings (for ordering string values).
+    pub strings: &'a Interner,
 }
 
 impl StepCtx<'_> {
@@ -34,48 +53,60 @@ impl StepCtx<'_> {
     }
 }
 
+/// When a node has to be stepped (besides a session's first step, which runs every node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Wake {
+    /// When an input emitted something.
+    #[default]
+    Inputs,
+    /// Also when its deadline (written to [`Io::deadline`] by each step) is due: a window
+    /// closing, a sliding edge, a numeric input crossing a threshold.
+    Deadline,
+    /// In every step (scripted test sources).
+    Always,
+    /// In steps with records (`event_source`, when a consumer other than `get` reads it).
+    Records,
+    /// In steps with a record whose field `slot` is not null (`get`).
+    Field(usize),
+}
+
+/// What a node needs besides its output value: extra state words, a queue, when to wake.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// Extra `u64` words of per-session state.
+    pub words: usize,
+    /// Whether the node keeps a queue of `(time, value)` pairs per session.
+    pub queue: bool,
+    /// When the node is stepped.
+    pub wake: Wake,
+}
+
 /// What the engine needs from an operator; implemented once for the operator enum, so the
 /// interpreter is monomorphised and dispatch is a `match`, never a virtual call.
 pub trait Evaluate {
-    /// Per-session state of one node.
-    type State;
-
     /// The operator's name as written in specs.
     fn name(&self) -> &'static str;
 
     /// The output type for these input types, or why they are wrong.
     fn output_type(&self, inputs: &[TimelineType]) -> Result<TimelineType, TypeMismatch>;
 
-    /// Fresh state for a new session.
-    fn init_state(&self) -> Self::State;
-
-    /// Whether `state` (as made by [`Evaluate::init_state`]) carries nothing between steps, so
-    /// one instance may serve every session and sessions store no slot for the node.
-    fn is_stateless(_state: &Self::State) -> bool {
-        false
+    /// The node's per-session layout and wake rule, for these (checked) input types.
+    fn layout(&self, _inputs: &[TimelineType]) -> Layout {
+        Layout::default()
     }
 
-    /// Whether a step in which no input emitted anything would emit nothing and leave `state`
-    /// unchanged, so the interpreter may skip this node; `numeric_input` says whether an input
-    /// is numeric (its value moves between instants). The default, `false`, always steps.
-    fn idle_without_input(
-        &self,
-        _state: &Self::State,
-        _numeric_input: bool,
-        _cx: &StepCtx<'_>,
-    ) -> bool {
-        false
+    /// The constants the node compares or computes with, resolved once per interpreter (strings
+    /// interned) and handed to each step as [`Io::consts`], in this order.
+    fn constants(&self) -> Vec<Scalar> {
+        Vec::new()
     }
 
-    /// Consumes the inputs' output for one step and writes this node's output into `out`
-    /// (already cleared, and of this node's type).
-    fn step(
-        &self,
-        state: &mut Self::State,
-        inputs: &[&Timeline],
-        cx: &StepCtx<'_>,
-        out: &mut Timeline,
-    );
+    /// Initial values of the extra words (they start at zero).
+    fn init(&self, _words: &mut [u64]) {}
+
+    /// Reads the inputs' output for one step and writes this node's output into `io.out`
+    /// (empty, and of this node's type).
+    fn step(&self, io: &mut Io<'_>);
 
     /// Parameters for `explain`, e.g. `value: "buffer"`.
     fn describe(&self) -> String {
@@ -99,18 +130,27 @@ pub enum StepError {
     Ended,
 }
 
-/// The per-session state of every stateful node (one allocation when the session opens).
+/// A node's queue of `(time, value)` pairs (e.g. the events `prior_event` still remembers).
+pub type Queue = VecDeque<(Time, Val)>;
+
+/// `Session::last` before the first step.
+const NEVER: Time = Time::MIN;
+
+/// The per-session state of a plan: one block of words, queues only for nodes that need them.
 #[derive(Clone, Debug)]
-pub struct Session<S> {
-    states: Box<[S]>,
-    last: Option<Time>,
+pub struct Session {
+    words: Box<[u64]>,
+    queues: Option<Box<[Queue]>>,
+    last: Time,
+    /// The earliest deadline of the time-driven nodes.
+    deadline: Time,
     ended: bool,
 }
 
-impl<S> Session<S> {
+impl Session {
     /// Time of the last step, if any.
     pub fn last_time(&self) -> Option<Time> {
-        self.last
+        (self.last != NEVER).then_some(self.last)
     }
 
     /// Whether `end` was called.
@@ -118,28 +158,116 @@ impl<S> Session<S> {
         self.ended
     }
 
-    /// The states of the stateful nodes, in plan order.
-    pub fn states(&self) -> &[S] {
-        &self.states
+    /// Heap bytes this session holds (its word block and queues).
+    pub fn heap_bytes(&self) -> usize {
+        self.words.len() * 8
+            + self.queues.as_ref().map_or(0, |q| {
+                q.len() * std::mem::size_of::<Queue>()
+                    + q.iter()
+                        .map(|q| q.capacity() * std::mem::size_of::<(Time, Val)>())
+                        .sum::<usize>()
+            })
     }
 }
 
-/// Runs a plan step by step. The per-step output buffers are shared by all sessions and reused,
-/// so steady-state steps allocate nothing.
+/// A node's inputs during its step: their step buffers and values before the step.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs<'a> {
+    bufs: &'a [Buf],
+    idx: &'a [u32],
+    nodes: &'a [NodeInfo],
+    words: &'a [u64],
+}
+
+impl<'a> Inputs<'a> {
+    /// Number of inputs.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// Whether the node has no inputs.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.idx.is_empty()
+    }
+
+    /// Input `k`'s output of this step.
+    #[inline]
+    pub fn buf(&self, k: usize) -> &'a Buf {
+        &self.bufs[self.idx[k] as usize]
+    }
+
+    /// Input `k`'s changes or events of this step.
+    #[inline]
+    pub fn items(&self, k: usize) -> &'a [(Time, Val)] {
+        &self.buf(k).items
+    }
+
+    /// Input `k`'s type.
+    #[inline]
+    pub fn ty(&self, k: usize) -> TimelineType {
+        self.nodes[self.idx[k] as usize].ty
+    }
+
+    /// Input `k`'s kind.
+    #[inline]
+    pub fn kind(&self, k: usize) -> Kind {
+        self.ty(k).kind
+    }
+
+    /// Input `k`'s value before this step (undefined for events).
+    #[inline]
+    pub fn before(&self, k: usize) -> Val {
+        let j = self.idx[k] as usize;
+        let b = &self.bufs[j];
+        if b.is_empty() {
+            let n = &self.nodes[j];
+            n.codec.load(&self.words[n.offset..])
+        } else {
+            b.before
+        }
+    }
+
+    /// Whether input `k` emitted anything this step.
+    #[inline]
+    pub fn emitted(&self, k: usize) -> bool {
+        !self.buf(k).is_empty()
+    }
+}
+
+/// Everything one node's step reads and writes.
 #[derive(Debug)]
-pub struct Interpreter<'p, E: Evaluate> {
-    plan: &'p Plan<E>,
-    outputs: Vec<Timeline>,
-    /// Per node: whether its output of the current step is not empty.
-    emitted: Vec<bool>,
-    /// Per node: whether an input is a numeric timeline.
-    numeric_input: Vec<bool>,
-    /// Per node: where its state lives (per session, or shared because it has none).
-    slots: Vec<Slot>,
-    /// The states of the stateless nodes, shared by all sessions.
-    shared: Vec<E::State>,
-    /// Per-node counters, when enabled.
-    stats: Option<StatsKeeper>,
+pub struct Io<'a> {
+    /// The step.
+    pub cx: &'a StepCtx<'a>,
+    /// The inputs.
+    pub inputs: Inputs<'a>,
+    /// This node's output of the step (empty at the start).
+    pub out: &'a mut Buf,
+    /// This node's current output value (state and numeric nodes; undefined for events).
+    pub last: &'a mut Val,
+    /// The extra state words asked for in [`Layout::words`].
+    pub words: &'a mut [u64],
+    /// The queue asked for in [`Layout::queue`].
+    pub queue: Option<&'a mut Queue>,
+    /// The resolved [`Evaluate::constants`].
+    pub consts: &'a [Val],
+    /// Time-driven nodes: the next instant after this step at which the node must be stepped
+    /// even if no input emits ([`Time::MAX`]: none). Stepping earlier is harmless.
+    pub deadline: Time,
+}
+
+impl Io<'_> {
+    /// The node's queue.
+    ///
+    /// # Panics
+    /// When the layout asked for none: an operator bug.
+    pub fn queue(&mut self) -> &mut Queue {
+        self.queue
+            .as_deref_mut()
+            .expect("internal error: the node's layout has no queue")
+    }
 }
 
 /// What each node did since the stats were last taken (see [`Interpreter::enable_stats`]).
@@ -147,9 +275,7 @@ pub struct Interpreter<'p, E: Evaluate> {
 pub struct NodeStats {
     /// Steps the node ran (it is skipped in steps that cannot change it).
     pub steps: u64,
-    /// Items it emitted: records, events, or state (and numeric) changes. A node is skipped
-    /// only when none of its inputs emitted anything, so what a node receives is the sum of its
-    /// inputs' outputs.
+    /// Items it emitted: records, events, or state (and numeric) changes.
     pub outputs: u64,
 }
 
@@ -167,7 +293,6 @@ pub struct InterpreterStats {
 /// memory stays bounded when nobody takes them.
 const MAX_TIMINGS: usize = 4096;
 
-/// An interpreter's stats and its sampling clock.
 #[derive(Debug)]
 struct StatsKeeper {
     stats: InterpreterStats,
@@ -175,51 +300,168 @@ struct StatsKeeper {
     until_sample: u32,
 }
 
-/// Where a node's state lives.
-#[derive(Clone, Copy, Debug)]
-enum Slot {
-    /// Index into the session's states.
-    Session(usize),
-    /// Index into the interpreter's shared (stateless) states.
-    Shared(usize),
+/// The compiled facts of one node.
+#[derive(Clone, Debug)]
+struct NodeInfo {
+    ty: TimelineType,
+    codec: SlotCodec,
+    /// First word of the node's slot in a session's block.
+    offset: usize,
+    /// Extra words (after the codec's).
+    extra: usize,
+    /// Index of the deadline word in the block, for time-driven nodes.
+    deadline_word: Option<usize>,
+    queue: Option<usize>,
+    wake: Wake,
+    /// The node's inputs in `Interpreter::inputs`.
+    inputs: std::ops::Range<usize>,
+    /// The node's constants in `Interpreter::consts`.
+    consts: std::ops::Range<usize>,
+}
+
+/// Runs a plan step by step. The step buffers are shared by all sessions and reused, so
+/// steady-state steps allocate nothing.
+#[derive(Debug)]
+pub struct Interpreter<'p, E: Evaluate> {
+    plan: &'p Plan<E>,
+    nodes: Vec<NodeInfo>,
+    inputs: Vec<u32>,
+    consts: Vec<Val>,
+    /// `words_per_mask` words per node: the nodes reading it.
+    consumers: Vec<u64>,
+    words_per_mask: usize,
+    /// The `get` nodes: `(node, field slot)`.
+    fields: Vec<(usize, usize)>,
+    /// Nodes stepped in every step, and in steps with records.
+    always: Vec<u64>,
+    on_records: Vec<u64>,
+    /// Time-driven nodes.
+    timed: Vec<usize>,
+    /// Record sources (`event_source`): counted as emitting every record, stepped or not.
+    record_sources: Vec<usize>,
+    bufs: Vec<Buf>,
+    /// Nodes whose buffer is not empty.
+    emitted: Vec<u32>,
+    dirty: Vec<u64>,
+    /// A fresh session's word block.
+    template: Box<[u64]>,
+    queues: usize,
+    strings: Interner,
+    stats: Option<StatsKeeper>,
+}
+
+fn set(mask: &mut [u64], i: usize) {
+    mask[i / 64] |= 1 << (i % 64);
 }
 
 impl<'p, E: Evaluate> Interpreter<'p, E> {
-    /// An interpreter for `plan`.
+    /// An interpreter for `plan`, its constants interned in a fresh dictionary.
     pub fn new(plan: &'p Plan<E>) -> Self {
-        let outputs = plan.nodes.iter().map(|n| Timeline::empty(n.ty)).collect();
-        let numeric_input = plan
-            .nodes
-            .iter()
-            .map(|n| {
-                n.inputs
-                    .iter()
-                    .any(|&j| plan.nodes[j].ty.kind == crate::kind::Kind::Numeric)
-            })
-            .collect();
-        let mut shared = Vec::new();
-        let mut per_session = 0;
-        let slots = plan
-            .nodes
-            .iter()
-            .map(|n| {
-                let state = n.op.init_state();
-                if E::is_stateless(&state) {
-                    shared.push(state);
-                    Slot::Shared(shared.len() - 1)
-                } else {
-                    per_session += 1;
-                    Slot::Session(per_session - 1)
+        Self::with_strings(plan, Interner::new())
+    }
+
+    /// An interpreter for `plan` whose dictionary starts as `strings`.
+    pub fn with_strings(plan: &'p Plan<E>, mut strings: Interner) -> Self {
+        let n = plan.nodes.len();
+        let w = n.div_ceil(64).max(1);
+        let mut nodes = Vec::with_capacity(n);
+        let mut inputs = Vec::new();
+        let mut consts = Vec::new();
+        let mut offset = 0;
+        let mut queues = 0;
+        let mut fields = Vec::new();
+        let mut always = vec![0u64; w];
+        let mut on_records = vec![0u64; w];
+        let mut timed = Vec::new();
+        let mut record_sources = Vec::new();
+        for (i, node) in plan.nodes.iter().enumerate() {
+            let input_types: Vec<TimelineType> =
+                node.inputs.iter().map(|&j| plan.nodes[j].ty).collect();
+            let layout = node.op.layout(&input_types);
+            let codec = SlotCodec::of(node.ty);
+            let first_input = inputs.len();
+            inputs.extend(node.inputs.iter().map(|&j| j as u32));
+            let first_const = consts.len();
+            consts.extend(node.op.constants().iter().map(|c| match c {
+                Scalar::F64(v) => Val::F64(*v),
+                Scalar::Bool(v) => Val::Bool(*v),
+                Scalar::Str(s) => Val::Sym(strings.intern(s)),
+            }));
+            let timed_node = layout.wake == Wake::Deadline;
+            let words = codec.words() + layout.words + usize::from(timed_node);
+            let info = NodeInfo {
+                ty: node.ty,
+                codec,
+                offset,
+                extra: layout.words,
+                deadline_word: timed_node.then(|| offset + words - 1),
+                queue: layout.queue.then(|| {
+                    queues += 1;
+                    queues - 1
+                }),
+                wake: layout.wake,
+                inputs: first_input..inputs.len(),
+                consts: first_const..consts.len(),
+            };
+            match layout.wake {
+                Wake::Field(slot) => fields.push((i, slot)),
+                Wake::Always => set(&mut always, i),
+                Wake::Records => {
+                    set(&mut on_records, i);
+                    record_sources.push(i);
                 }
-            })
-            .collect();
+                Wake::Deadline => timed.push(i),
+                Wake::Inputs => {}
+            }
+            offset += words;
+            nodes.push(info);
+        }
+        let mut consumers = vec![0u64; n * w];
+        for (i, node) in plan.nodes.iter().enumerate() {
+            for &j in &node.inputs {
+                // The field router wakes `get` nodes itself: a record does not wake them all.
+                if !matches!(nodes[i].wake, Wake::Field(_)) {
+                    set(&mut consumers[j * w..(j + 1) * w], i);
+                }
+            }
+        }
+        // A record source only has to run when something else than a `get` reads it.
+        for (j, info) in nodes.iter().enumerate() {
+            if info.wake == Wake::Records && consumers[j * w..(j + 1) * w].iter().all(|&m| m == 0) {
+                on_records[j / 64] &= !(1 << (j % 64));
+            }
+        }
+        let mut template = vec![0u64; offset].into_boxed_slice();
+        for (node, info) in plan.nodes.iter().zip(&nodes) {
+            let slot = &mut template[info.offset..];
+            info.codec.init(slot);
+            let extra = &mut slot[info.codec.words()..info.codec.words() + info.extra];
+            node.op.init(extra);
+            if let Some(d) = info.deadline_word {
+                template[d] = Time::MAX as u64;
+            }
+        }
         Self {
             plan,
-            outputs,
-            emitted: vec![false; plan.nodes.len()],
-            numeric_input,
-            slots,
-            shared,
+            bufs: nodes
+                .iter()
+                .map(|n| Buf::new(n.ty.kind == Kind::Numeric))
+                .collect(),
+            nodes,
+            inputs,
+            consts,
+            consumers,
+            words_per_mask: w,
+            fields,
+            always,
+            on_records,
+            timed,
+            record_sources,
+            emitted: Vec::with_capacity(n),
+            dirty: vec![0; w],
+            template,
+            queues,
+            strings,
             stats: None,
         }
     }
@@ -257,18 +499,28 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         self.plan
     }
 
+    /// The dictionary of string values.
+    pub fn strings(&self) -> &Interner {
+        &self.strings
+    }
+
+    /// The dictionary, to intern the strings of incoming records.
+    pub fn strings_mut(&mut self) -> &mut Interner {
+        &mut self.strings
+    }
+
+    /// Words of per-session state (8 bytes each).
+    pub fn session_words(&self) -> usize {
+        self.template.len()
+    }
+
     /// State for a new session.
-    pub fn open_session(&self) -> Session<E::State> {
+    pub fn open_session(&self) -> Session {
         Session {
-            states: self
-                .plan
-                .nodes
-                .iter()
-                .zip(&self.slots)
-                .filter(|(_, slot)| matches!(slot, Slot::Session(_)))
-                .map(|(n, _)| n.op.init_state())
-                .collect(),
-            last: None,
+            words: self.template.clone(),
+            queues: (self.queues > 0).then(|| (0..self.queues).map(|_| VecDeque::new()).collect()),
+            last: NEVER,
+            deadline: Time::MAX,
             ended: false,
         }
     }
@@ -276,58 +528,148 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
     /// Advances `session` to `now` and delivers `records` (all at `now`).
     pub fn step(
         &mut self,
-        session: &mut Session<E::State>,
+        session: &mut Session,
         now: Time,
-        records: &[Record],
+        records: &[Event],
     ) -> Result<(), StepError> {
         if session.ended {
             return Err(StepError::Ended);
         }
-        if let Some(last) = session.last {
-            if now <= last {
-                // Equal times must arrive in one step; the caller batches them.
-                return Err(StepError::OutOfOrder { now, last });
+        if session.last != NEVER && now <= session.last {
+            // Equal times must arrive in one step; the caller batches them.
+            return Err(StepError::OutOfOrder {
+                now,
+                last: session.last,
+            });
+        }
+        self.clear_emitted();
+        let first = session.last == NEVER;
+        if first {
+            let n = self.nodes.len();
+            for (k, m) in self.dirty.iter_mut().enumerate() {
+                let bits = n.saturating_sub(k * 64).min(64);
+                *m = if bits == 64 {
+                    u64::MAX
+                } else {
+                    (1 << bits) - 1
+                };
+            }
+        } else {
+            self.dirty.copy_from_slice(&self.always);
+            if !records.is_empty() {
+                for (m, r) in self.dirty.iter_mut().zip(&self.on_records) {
+                    *m |= r;
+                }
+                for &(node, slot) in &self.fields {
+                    if records.iter().any(|r| r.field(slot).val().is_some()) {
+                        set(&mut self.dirty, node);
+                    }
+                }
+            }
+            if session.deadline <= now {
+                for &i in &self.timed {
+                    let d = self.nodes[i].deadline_word.expect("timed node");
+                    if session.words[d] as Time <= now {
+                        set(&mut self.dirty, i);
+                    }
+                }
             }
         }
         let cx = StepCtx {
-            prev: session.last,
+            prev: (!first).then_some(session.last),
             now,
             records,
             session_end: false,
+            strings: &self.strings,
         };
-        self.run(session, &cx);
-        session.last = Some(now);
+        let timed_stepped = Self::run(
+            self.plan,
+            &self.nodes,
+            &self.inputs,
+            &self.consts,
+            &self.consumers,
+            self.words_per_mask,
+            &mut self.bufs,
+            &mut self.emitted,
+            &mut self.dirty,
+            &mut self.stats,
+            session,
+            &cx,
+        );
+        if let (Some(keeper), false) = (&mut self.stats, records.is_empty()) {
+            for &i in &self.record_sources {
+                let counters = &mut keeper.stats.nodes[i];
+                counters.steps += 1;
+                counters.outputs += records.len() as u64;
+            }
+        }
+        if timed_stepped {
+            session.deadline = self
+                .timed
+                .iter()
+                .map(|&i| session.words[self.nodes[i].deadline_word.expect("timed node")] as Time)
+                .min()
+                .unwrap_or(Time::MAX);
+        }
+        session.last = now;
         Ok(())
     }
 
-    /// Ends the session at its last step's time, letting digests emit their session-end rows.
-    /// Does nothing for a session that never stepped.
-    pub fn end(&mut self, session: &mut Session<E::State>) {
-        let Some(last) = session.last else { return };
-        if session.ended {
-            return;
+    /// Ends the session at its last step's time: no node emits anything more, so the step
+    /// buffers are emptied and digests see only the session's end.
+    pub fn end(&mut self, session: &mut Session) {
+        self.clear_emitted();
+        if session.last != NEVER {
+            session.ended = true;
         }
-        let cx = StepCtx {
-            prev: Some(last),
-            now: last,
-            records: &[],
-            session_end: true,
-        };
-        self.run(session, &cx);
-        session.ended = true;
+    }
+
+    fn clear_emitted(&mut self) {
+        for i in self.emitted.drain(..) {
+            self.bufs[i as usize].clear();
+        }
     }
 
     /// What node `index` emitted in the last step.
-    pub fn output(&self, index: usize) -> &Timeline {
-        &self.outputs[index]
+    pub fn output(&self, index: usize) -> &Buf {
+        &self.bufs[index]
     }
 
-    /// Steps every node in plan order. A node none of whose inputs emitted anything is skipped
-    /// when its operator says such a step does nothing (change propagation: most events touch
-    /// a few fields, so most nodes have nothing to do), except on the first step and the end.
-    fn run(&mut self, session: &mut Session<E::State>, cx: &StepCtx<'_>) {
-        let may_skip = !cx.is_first() && !cx.session_end;
-        let timed = match &mut self.stats {
+    /// Node `index`'s current value in `session` (undefined for event nodes).
+    pub fn value(&self, session: &Session, index: usize) -> Val {
+        let n = &self.nodes[index];
+        n.codec.load(&session.words[n.offset..])
+    }
+
+    /// Node `index`'s value in `session` before the last step.
+    pub fn value_before(&self, session: &Session, index: usize) -> Val {
+        let b = &self.bufs[index];
+        if b.is_empty() {
+            self.value(session, index)
+        } else {
+            b.before
+        }
+    }
+
+    /// Steps the dirty nodes in plan (topological) order. Returns whether a time-driven node
+    /// was stepped.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn run(
+        plan: &Plan<E>,
+        nodes: &[NodeInfo],
+        inputs: &[u32],
+        consts: &[Val],
+        consumers: &[u64],
+        w: usize,
+        bufs: &mut [Buf],
+        emitted: &mut Vec<u32>,
+        dirty: &mut [u64],
+        stats: &mut Option<StatsKeeper>,
+        session: &mut Session,
+        cx: &StepCtx<'_>,
+    ) -> bool {
+        let timed = match stats {
             Some(keeper) => {
                 keeper.until_sample -= 1;
                 let due = keeper.until_sample == 0;
@@ -338,37 +680,86 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             }
             None => false,
         };
-        for (i, node) in self.plan.nodes.iter().enumerate() {
-            let state = match self.slots[i] {
-                Slot::Session(k) => &mut session.states[k],
-                Slot::Shared(k) => &mut self.shared[k],
-            };
-            let quiet = !node.inputs.is_empty() && node.inputs.iter().all(|&j| !self.emitted[j]);
-            if self.emitted[i] {
-                self.outputs[i].clear();
-                self.emitted[i] = false;
-            }
-            if may_skip && quiet && node.op.idle_without_input(state, self.numeric_input[i], cx) {
-                continue;
-            }
-            let (before, rest) = self.outputs.split_at_mut(i);
-            let out = &mut rest[0];
-            let inputs: SmallVec<[&Timeline; 4]> =
-                node.inputs.iter().map(|&j| &before[j]).collect();
-            let started = timed.then(std::time::Instant::now);
-            node.op.step(state, &inputs, cx, out);
-            self.emitted[i] = !out.is_empty();
-            if let Some(keeper) = &mut self.stats {
-                let counters = &mut keeper.stats.nodes[i];
-                counters.steps += 1;
-                if self.emitted[i] {
-                    counters.outputs += out.item_count() as u64;
+        let mut timed_stepped = false;
+        for k in 0..w {
+            while dirty[k] != 0 {
+                let bit = dirty[k].trailing_zeros() as usize;
+                dirty[k] &= dirty[k] - 1;
+                let i = k * 64 + bit;
+                let info = &nodes[i];
+                let (before_bufs, rest) = bufs.split_at_mut(i);
+                let out = &mut rest[0];
+                let (earlier, own) = session.words.split_at_mut(info.offset);
+                let cw = info.codec.words();
+                let mut last = info.codec.load(own);
+                let deadline_at = cw + info.extra;
+                let mut io = Io {
+                    cx,
+                    inputs: Inputs {
+                        bufs: before_bufs,
+                        idx: &inputs[info.inputs.clone()],
+                        nodes,
+                        words: earlier,
+                    },
+                    out,
+                    last: &mut last,
+                    deadline: if info.deadline_word.is_some() {
+                        own[deadline_at] as Time
+                    } else {
+                        Time::MAX
+                    },
+                    words: &mut own[cw..deadline_at],
+                    queue: match (info.queue, session.queues.as_mut()) {
+                        (Some(q), Some(queues)) => Some(&mut queues[q]),
+                        _ => None,
+                    },
+                    consts: &consts[info.consts.clone()],
+                };
+                let started = timed.then(std::time::Instant::now);
+                plan.nodes[i].op.step(&mut io);
+                let deadline = io.deadline;
+                info.codec.store(own, last);
+                if info.deadline_word.is_some() {
+                    own[deadline_at] = deadline as u64;
+                    timed_stepped = true;
                 }
-                if let Some(started) = started {
-                    let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-                    keeper.stats.timings.push((i, nanos));
+                let out = &rest[0];
+                let emitted_any = !out.is_empty();
+                if emitted_any {
+                    emitted.push(i as u32);
+                    let mask = &consumers[i * w..(i + 1) * w];
+                    for (d, m) in dirty.iter_mut().zip(mask) {
+                        *d |= m;
+                    }
+                }
+                if let (Some(keeper), false) = (stats.as_mut(), info.wake == Wake::Records) {
+                    let counters = &mut keeper.stats.nodes[i];
+                    counters.steps += 1;
+                    if emitted_any {
+                        counters.outputs += item_count(info.ty, out) as u64;
+                    }
+                    if let Some(started) = started {
+                        let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+                        keeper.stats.timings.push((i, nanos));
+                    }
                 }
             }
         }
+        timed_stepped
+    }
+}
+
+/// Items a buffer holds: records (the count `event_source` emits), events, or changes.
+fn item_count(ty: TimelineType, out: &Buf) -> usize {
+    match (ty.kind, ty.value) {
+        (Kind::Event, ValueType::Record) => out
+            .items
+            .iter()
+            .map(|(_, v)| match v {
+                Val::F64(n) => *n as usize,
+                _ => 1,
+            })
+            .sum(),
+        _ => out.len(),
     }
 }

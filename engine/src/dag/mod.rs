@@ -7,7 +7,8 @@ mod interpret;
 pub use check::{build_plan, NodeDecl};
 pub use explain::explain;
 pub use interpret::{
-    Evaluate, Interpreter, InterpreterStats, NodeStats, Session, StepCtx, StepError,
+    Evaluate, Inputs, Interpreter, InterpreterStats, Io, Layout, NodeStats, Session, StepCtx,
+    StepError, Wake,
 };
 
 use crate::error::Location;
