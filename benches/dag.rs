@@ -25,11 +25,12 @@ fn bench(c: &mut Criterion) {
     for spec in Spec::ALL {
         let program = spec.program();
         let events = workload::decoded_events(&program, &WORKLOAD);
+        let keys = workload::keys_of(&events);
         group.bench_function(spec.name(), |b| {
             b.iter_batched(
-                || events.clone(),
-                |input| {
-                    workload::run_events(&program, input, |_, row| {
+                || workload::records_of(&events),
+                |records| {
+                    workload::run_keyed_with(&program, &keys, records, None, |_, row| {
                         black_box(row);
                     })
                 },

@@ -1,4 +1,5 @@
 //! Helpers shared by the bench targets.
 
+pub mod peers;
 pub mod scala;
 pub mod workload;

@@ -165,24 +165,45 @@ pub fn decoded_events(program: &Program, workload: &Workload) -> Vec<Event> {
 }
 
 /// Runs `events` through a fresh [`SessionProcessor`] of `program` and ends every session (as
-/// at the end of a file); each row goes to `on_row`. Returns the number of rows.
+/// at the end of a file); each row goes to `on_row`. Returns the number of rows. Splitting the
+/// events is not timed separately: time [`run_keyed_with`] instead.
 pub fn run_events(program: &Program, events: Vec<Event>, on_row: impl FnMut(&str, &Row)) -> u64 {
-    run_events_with(program, events, None, on_row)
+    let (keys, records): (Vec<Str>, Vec<Record>) = events.into_iter().unzip();
+    run_keyed_with(program, &keys, records, None, on_row)
 }
 
-/// How often [`run_events_with`] hands the DAG's counters to the metrics, in events: more often
+/// The session keys of `events`, in order: what [`run_keyed_with`] reads (built once).
+pub fn keys_of(events: &[Event]) -> Vec<Str> {
+    events.iter().map(|(key, _)| key.clone()).collect()
+}
+
+/// The records of `events`, cloned: what one [`run_keyed_with`] consumes (built before the
+/// timing, so no record is cloned inside it).
+pub fn records_of(events: &[Event]) -> Vec<Record> {
+    events.iter().map(|(_, record)| record.clone()).collect()
+}
+
+/// How often [`run_keyed_with`] hands the DAG's counters to the metrics, in events: more often
 /// than the consumer loop's once a second at these rates, so the cost is not understated.
 pub const METRICS_EXPORT_EVERY: usize = 1 << 16;
 
-/// [`run_events`], with the hot-path metrics of a streaming run when `metrics` is given: the
+/// Runs `records` (event `i` of session `keys[i]`) through a fresh [`SessionProcessor`] of
+/// `program` and ends every session (as at the end of a file); each row goes to `on_row`.
+/// Returns the number of rows. With `metrics`, the hot-path metrics of a streaming run: the
 /// interpreter's per-node counters and sampled step timings, exported every
 /// [`METRICS_EXPORT_EVERY`] events.
-pub fn run_events_with(
+///
+/// As on the Kafka path, each key is written into one reused buffer and the processor borrows
+/// it: no key is allocated or freed per event here, and the records are moved in as the
+/// decoder hands them over (the processor owns and frees them).
+pub fn run_keyed_with(
     program: &Program,
-    events: Vec<Event>,
+    keys: &[Str],
+    records: Vec<Record>,
     metrics: Option<&Metrics>,
     mut on_row: impl FnMut(&str, &Row),
 ) -> u64 {
+    assert_eq!(keys.len(), records.len(), "one key per record");
     let mut processor = SessionProcessor::new(program);
     let nodes = metrics.map(|m| {
         processor.enable_node_stats(NODE_SAMPLE_EVERY);
@@ -193,7 +214,10 @@ pub fn run_events_with(
         rows += 1;
         on_row(key, row);
     };
-    for (i, (key, record)) in events.into_iter().enumerate() {
+    let mut key = String::with_capacity(64);
+    for (i, (k, record)) in keys.iter().zip(records).enumerate() {
+        key.clear();
+        key.push_str(k);
         processor
             .push(&key, record, &mut emit)
             .expect("generated events are in order");
