@@ -20,6 +20,7 @@
 //!   be skipped when a restarted source reads their events again.
 
 mod session;
+mod table;
 
 use session::OpenSession;
 use smallvec::SmallVec;
@@ -29,6 +30,7 @@ use spanflow_operators::program::Runner;
 use spanflow_operators::spec::LateEventPolicy;
 use spanflow_operators::Program;
 use std::collections::HashMap;
+use table::{Sessions, Slot};
 
 /// A position in the input: a Kafka offset, or a record's index in a file.
 pub type Offset = i64;
@@ -175,7 +177,7 @@ impl<F: FnMut(&str, &Row)> Emit for F {
 /// Runs a program over one ordered stream of `(offset, session key, record)`.
 pub struct SessionProcessor<'p> {
     runner: Runner<'p>,
-    sessions: HashMap<Str, OpenSession, foldhash::fast::RandomState>,
+    sessions: Sessions,
     stats: Stats,
     sequenced: bool,
     lateness: Time,
@@ -192,9 +194,10 @@ pub struct SessionProcessor<'p> {
 impl<'p> SessionProcessor<'p> {
     /// A processor for `program`, at the start of its input.
     pub fn new(program: &'p Program) -> Self {
+        let runner = Runner::new(program);
         Self {
-            runner: Runner::new(program),
-            sessions: HashMap::default(),
+            sessions: Sessions::new(runner.session_words()),
+            runner,
             stats: Stats::default(),
             sequenced: program.input.sequence.is_some(),
             lateness: program.input.lateness,
@@ -299,6 +302,7 @@ impl<'p> SessionProcessor<'p> {
             self.stats.replay_skipped += 1;
             return Ok(());
         }
+        let hash = self.sessions.hash(key);
         if let (Some(gap), Some(w)) = (self.gap, watermark_before) {
             if record.time.saturating_add(gap) <= w {
                 let error = PipelineError::AfterSessionEnd {
@@ -311,25 +315,28 @@ impl<'p> SessionProcessor<'p> {
             }
             // The clock this event sees: the input's, or the event's own time if newer.
             let clock = w.max(record.time);
-            if self
+            if let Some(slot) = self
                 .sessions
-                .get(key)
-                .is_some_and(|s| s.expired(clock, gap))
+                .find(hash, key)
+                .filter(|&s| self.sessions.peek(s).1.expired(clock, gap))
             {
-                self.end_session(key, out);
+                self.end_slot(slot, out);
             }
         }
-        let session = match self.sessions.get_mut(key) {
-            Some(s) => s,
+        let slot = match self.sessions.find(hash, key) {
+            Some(slot) => slot,
             None => {
                 self.stats.sessions += 1;
                 out.opened(offset, watermark_before);
-                let state = self.runner.open_session();
+                let runner = &self.runner;
                 self.sessions
-                    .entry(Str::from(key))
-                    .or_insert(OpenSession::new(state, offset))
+                    .insert(hash, key, OpenSession::new(offset), |words| {
+                        runner.init_words(words);
+                        runner.new_queues()
+                    })
             }
         };
+        let (_, session, mut state) = self.sessions.get(slot);
         // Late events belong to the session too: a replay must skip them with it.
         session.touch(offset);
         let newest = session.newest();
@@ -352,9 +359,13 @@ impl<'p> SessionProcessor<'p> {
         let horizon = session.newest().saturating_sub(self.lateness);
         let first = session.first();
         let stats = &mut self.stats;
-        session.release_before(&mut self.runner, self.sequenced, horizon, &mut |row| {
-            Self::emit_row(stats, key, first, offset, row, out)
-        });
+        session.release_before(
+            &mut self.runner,
+            &mut state,
+            self.sequenced,
+            horizon,
+            &mut |row| Self::emit_row(stats, key, first, offset, row, out),
+        );
         Ok(())
     }
 
@@ -407,41 +418,59 @@ impl<'p> SessionProcessor<'p> {
                 !ranges.is_empty()
             });
         }
-        let mut idle: Vec<Str> = self
+        let mut idle: Vec<(&str, Slot)> = self
             .sessions
-            .iter()
-            .filter(|(_, s)| s.expired(w, gap))
-            .map(|(k, _)| k.clone())
+            .slots()
+            .map(|slot| (self.sessions.peek(slot), slot))
+            .filter(|((_, s), _)| s.expired(w, gap))
+            .map(|((key, _), slot)| (key, slot))
             .collect();
         idle.sort_unstable();
-        for key in idle {
-            self.end_session(&key, out);
+        let idle: Vec<Slot> = idle.into_iter().map(|(_, slot)| slot).collect();
+        for slot in idle {
+            self.end_slot(slot, out);
         }
     }
 
-    /// Ends one session: runs its remaining steps and its session-end evaluation.
+    /// Ends the open session of `key`, if any: runs its remaining steps and its session-end
+    /// evaluation.
     pub fn end_session(&mut self, key: &str, out: &mut impl Emit) {
-        let Some(mut s) = self.sessions.remove(key) else {
-            return;
-        };
+        let hash = self.sessions.hash(key);
+        if let Some(slot) = self.sessions.find(hash, key) {
+            self.end_slot(slot, out);
+        }
+    }
+
+    fn end_slot(&mut self, slot: Slot, out: &mut impl Emit) {
+        let (key, s, mut state) = self.sessions.get(slot);
         let (first, last) = (s.first(), s.last());
         let stats = &mut self.stats;
-        s.release_before(&mut self.runner, self.sequenced, Time::MAX, &mut |row| {
-            Self::emit_row(stats, key, first, last, row, out)
-        });
-        self.runner.end(s.state_mut(), &mut |row| {
+        s.release_before(
+            &mut self.runner,
+            &mut state,
+            self.sequenced,
+            Time::MAX,
+            &mut |row| Self::emit_row(stats, key, first, last, row, out),
+        );
+        self.runner.end_in(state.header, state.words, &mut |row| {
             Self::emit_row(stats, key, first, last, row, out)
         });
         self.stats.sessions_closed += 1;
         out.closed(SessionRef { key, first, last });
+        self.sessions.remove(slot);
     }
 
     /// Ends every open session, in key order so output is deterministic (the end of a file).
     pub fn finish(&mut self, out: &mut impl Emit) {
-        let mut keys: Vec<Str> = self.sessions.keys().cloned().collect();
-        keys.sort_unstable();
-        for k in keys {
-            self.end_session(&k, out);
+        let mut open: Vec<(&str, Slot)> = self
+            .sessions
+            .slots()
+            .map(|slot| (self.sessions.peek(slot).0, slot))
+            .collect();
+        open.sort_unstable();
+        let open: Vec<Slot> = open.into_iter().map(|(_, slot)| slot).collect();
+        for slot in open {
+            self.end_slot(slot, out);
         }
     }
 

@@ -8,7 +8,7 @@
 use crate::AnyOperator;
 use serde::Deserialize;
 use smallvec::SmallVec;
-use spanflow_engine::{Interner, Interpreter, Kind, Scalar, Session, StepCtx, Time, Val};
+use spanflow_engine::{Interner, Interpreter, Kind, Scalar, StepCtx, Time, Val};
 
 /// When an output is evaluated. `N` is how a node is referred to: a spec name, then an index.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -63,7 +63,7 @@ pub struct EvaluateAt {
 /// The DAG as a digester sees it after a step: each column's step buffer and values.
 pub(crate) struct DagView<'a> {
     pub(crate) interp: &'a Interpreter<'a, AnyOperator>,
-    pub(crate) session: &'a Session,
+    pub(crate) words: &'a [u64],
 }
 
 /// One column's cursor over its node's step output.
@@ -116,7 +116,7 @@ impl EvaluateAt {
                                 .filter(|(s, _)| *s == cx.now && !cx.session_end)
                                 .and_then(|(_, v)| sample(v, cx.now, strings))
                         } else {
-                            sample(&dag.interp.value(dag.session, i), cx.now, strings)
+                            sample(&dag.interp.value(dag.words, i), cx.now, strings)
                         }
                     })
                     .collect();
@@ -144,7 +144,7 @@ impl EvaluateAt {
             currents.push(if events {
                 Val::Undef
             } else {
-                dag.interp.value_before(dag.session, i)
+                dag.interp.value_before(dag.words, i)
             });
         }
         // Event columns show the event's value only at its own instant.

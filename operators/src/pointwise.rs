@@ -16,8 +16,25 @@ pub(crate) fn run_continuous(
     next_break: impl Fn(Time, &[Val]) -> Option<Time>,
 ) -> Option<Time> {
     let cx = io.cx;
-    if io.inputs.len() == 1 {
-        return run_continuous_one(io, f, next_break);
+    let n = io.inputs.len();
+    if n <= MAX_FAST_INPUTS {
+        // Usually at most one input changed in the step: its changes are the instants, the
+        // others keep their values, and no cursor is needed.
+        let mut changing = None;
+        let mut changed = 0;
+        for k in 0..n {
+            if io.inputs.emitted(k) {
+                changing = Some(k);
+                changed += 1;
+            }
+        }
+        if changed <= 1 {
+            let mut cur = [Val::Undef; MAX_FAST_INPUTS];
+            for (k, c) in cur.iter_mut().enumerate().take(n) {
+                *c = io.inputs.before(k);
+            }
+            return run_one_changing(io, changing, &mut cur[..n], f, next_break);
+        }
     }
     let mut m = Merge::new(&io.inputs);
     let mut t_cur = cx.from();
@@ -46,37 +63,42 @@ pub(crate) fn run_continuous(
     next_break(t_cur, &m.cur)
 }
 
-/// [`run_continuous`] for one input: its changes are the instants, no cursor needed.
-fn run_continuous_one(
+/// The most inputs [`run_continuous`] handles without a cursor.
+const MAX_FAST_INPUTS: usize = 4;
+
+/// [`run_continuous`] when at most input `changing` emitted: its changes are the instants, and
+/// `cur` holds every input's value.
+fn run_one_changing(
     io: &mut Io<'_>,
+    changing: Option<usize>,
+    cur: &mut [Val],
     f: impl Fn(Time, &[Val]) -> Val,
     next_break: impl Fn(Time, &[Val]) -> Option<Time>,
 ) -> Option<Time> {
     let cx = io.cx;
-    let mut cur = [io.inputs.before(0)];
     let mut t_cur = cx.from();
-    let items = io.inputs.items(0);
+    let items = changing.map_or(&[][..], |k| io.inputs.items(k));
     for i in 0..=items.len() {
         let next = items.get(i).map(|&(t, _)| t);
         let limit = next.unwrap_or(cx.now);
-        while let Some(b) = next_break(t_cur, &cur) {
+        while let Some(b) = next_break(t_cur, cur) {
             if b <= t_cur || b > limit || (b == limit && next.is_some()) {
                 break;
             }
-            io.out.push_state(io.last, b, f(b, &cur));
+            io.out.push_state(io.last, b, f(b, cur));
             t_cur = b;
         }
-        let Some((t, v)) = items.get(i).copied() else {
+        let (Some((t, v)), Some(k)) = (items.get(i).copied(), changing) else {
             break;
         };
-        cur[0] = v;
-        io.out.push_state(io.last, t, f(t, &cur));
+        cur[k] = v;
+        io.out.push_state(io.last, t, f(t, cur));
         t_cur = t;
     }
     if cx.is_first() && items.is_empty() {
-        io.out.push_state(io.last, cx.now, f(cx.now, &cur));
+        io.out.push_state(io.last, cx.now, f(cx.now, cur));
     }
-    next_break(t_cur, &cur)
+    next_break(t_cur, cur)
 }
 
 /// Runs a pointwise operator with one event input (`event_input`) sampled against the other

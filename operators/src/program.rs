@@ -10,8 +10,8 @@ use crate::AnyOperator;
 use spanflow_engine::dag::StepError;
 use spanflow_engine::error::closest;
 use spanflow_engine::{
-    build_plan, Event, Interner, Interpreter, Kind, Location, NodeDecl, Plan, Record, Session,
-    StepCtx, Time, TimeUnit, ValueType,
+    build_plan, Event, Interner, Interpreter, Kind, Location, NodeDecl, Plan, Queue, Record,
+    Session, SessionHeader, SessionParts, StepCtx, Time, TimeUnit, ValueType,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -713,8 +713,32 @@ impl<'p> Runner<'p> {
         records: &[Event],
         emit: &mut impl FnMut(&Row),
     ) -> Result<(), StepError> {
-        let prev = session.dag.last_time();
-        self.interp.step(&mut session.dag, now, records)?;
+        self.step_in(session.dag.parts(), now, records, emit)
+    }
+
+    /// [`Runner::step`] on a session kept in parts (see [`SessionParts`]).
+    pub fn step_in(
+        &mut self,
+        session: SessionParts<'_>,
+        now: Time,
+        records: &[Event],
+        emit: &mut impl FnMut(&Row),
+    ) -> Result<(), StepError> {
+        let SessionParts {
+            header,
+            words,
+            queues,
+        } = session;
+        let prev = header.last_time();
+        self.interp.step_in(
+            SessionParts {
+                header: &mut *header,
+                words: &mut *words,
+                queues,
+            },
+            now,
+            records,
+        )?;
         let cx = StepCtx {
             prev,
             now,
@@ -722,19 +746,30 @@ impl<'p> Runner<'p> {
             session_end: false,
             strings: self.interp.strings(),
         };
-        self.digest(session, &cx, emit);
+        self.digest(words, &cx, emit);
         Ok(())
     }
 
     /// Ends the session (at its last step's time), emitting its session-end rows.
     pub fn end(&mut self, session: &mut SessionState, emit: &mut impl FnMut(&Row)) {
-        let Some(last) = session.dag.last_time() else {
+        let SessionParts { header, words, .. } = session.dag.parts();
+        self.end_in(header, words, emit)
+    }
+
+    /// [`Runner::end`] on a session kept in parts.
+    pub fn end_in(
+        &mut self,
+        header: &mut SessionHeader,
+        words: &[u64],
+        emit: &mut impl FnMut(&Row),
+    ) {
+        let Some(last) = header.last_time() else {
             return;
         };
-        if session.dag.has_ended() {
+        if header.has_ended() {
             return;
         }
-        self.interp.end(&mut session.dag);
+        self.interp.end_in(header);
         let cx = StepCtx {
             prev: Some(last),
             now: last,
@@ -742,13 +777,24 @@ impl<'p> Runner<'p> {
             session_end: true,
             strings: self.interp.strings(),
         };
-        self.digest(session, &cx, emit);
+        self.digest(words, &cx, emit);
     }
 
-    fn digest(&self, session: &SessionState, cx: &StepCtx<'_>, emit: &mut impl FnMut(&Row)) {
+    /// Words of per-session DAG state, and a new session's: for callers keeping sessions in
+    /// parts.
+    pub fn init_words(&self, words: &mut [u64]) {
+        self.interp.init_words(words)
+    }
+
+    /// A new session's queues (for plans with queued nodes).
+    pub fn new_queues(&self) -> Option<Box<[Queue]>> {
+        self.interp.new_queues()
+    }
+
+    fn digest(&self, words: &[u64], cx: &StepCtx<'_>, emit: &mut impl FnMut(&Row)) {
         let view = DagView {
             interp: &self.interp,
-            session: &session.dag,
+            words,
         };
         for o in &self.program.outputs {
             o.digest.step(&view, cx, emit);

@@ -1,26 +1,25 @@
-//! One open session: its DAG state and the events not yet stepped.
+//! One open session: where its events are in the input, and the events not yet stepped.
 
 use super::Offset;
 use smallvec::SmallVec;
-use spanflow_engine::{Event, Time};
+use spanflow_engine::{Event, SessionParts, Time};
 use spanflow_operators::evaluate_at::Row;
-use spanflow_operators::program::{Runner, SessionState};
+use spanflow_operators::program::Runner;
 
-/// A session's state between events.
+/// A session's bookkeeping between events (its DAG state is in the table's arena).
 pub(super) struct OpenSession {
-    state: SessionState,
     first: Offset,
     last: Offset,
     /// Newest event time seen.
     newest: Time,
-    /// Events waiting for their step, in time order (arrival order among equal times).
+    /// Events waiting for their step, in time order (arrival order among equal times). With
+    /// no lateness allowed, the newest event waits until a later time arrives: one inline.
     waiting: SmallVec<[Event; 1]>,
 }
 
 impl OpenSession {
-    pub(super) fn new(state: SessionState, first: Offset) -> Self {
+    pub(super) fn new(first: Offset) -> Self {
         Self {
-            state,
             first,
             last: first,
             newest: Time::MIN,
@@ -40,10 +39,6 @@ impl OpenSession {
         self.newest
     }
 
-    pub(super) fn state_mut(&mut self) -> &mut SessionState {
-        &mut self.state
-    }
-
     /// Whether the clock has moved a whole gap past the session's newest event.
     pub(super) fn expired(&self, clock: Time, gap: Time) -> bool {
         self.newest.saturating_add(gap) <= clock
@@ -58,6 +53,10 @@ impl OpenSession {
     pub(super) fn add(&mut self, record: Event) {
         self.newest = self.newest.max(record.time);
         // Usually the newest event: appended. Otherwise after every event not later than it.
+        if self.waiting.last().is_none_or(|r| r.time <= record.time) {
+            self.waiting.push(record);
+            return;
+        }
         let at = self
             .waiting
             .iter()
@@ -66,28 +65,41 @@ impl OpenSession {
         self.waiting.insert(at, record);
     }
 
-    /// Runs one step per distinct time before `horizon`, handing each step's rows to `emit`.
+    /// Runs one step per distinct time before `horizon`, handing the rows to `emit`.
     pub(super) fn release_before(
         &mut self,
         runner: &mut Runner<'_>,
+        state: &mut SessionParts<'_>,
         sequenced: bool,
         horizon: Time,
         emit: &mut impl FnMut(&Row),
     ) {
-        while let Some(t) = self.waiting.first().map(|r| r.time) {
+        let mut done = 0;
+        while let Some(t) = self.waiting.get(done).map(|r| r.time) {
             if t >= horizon {
                 break;
             }
-            let n = self.waiting.iter().take_while(|r| r.time == t).count();
-            let batch = &mut self.waiting[..n];
-            if sequenced {
+            let n = self.waiting[done..]
+                .iter()
+                .take_while(|r| r.time == t)
+                .count();
+            let batch = &mut self.waiting[done..done + n];
+            if sequenced && n > 1 {
                 batch.sort_by_key(|r| r.sequence);
             }
             // Steps only move forward: an event behind a step that ran is late and never
             // reaches `waiting` (steps run only for times more than the lateness behind the
             // newest event, and later events that far behind are late).
-            let _ = runner.step(&mut self.state, t, batch, emit);
-            self.waiting.drain(..n);
+            let parts = SessionParts {
+                header: &mut *state.header,
+                words: &mut *state.words,
+                queues: state.queues.as_deref_mut(),
+            };
+            let _ = runner.step_in(parts, t, batch, emit);
+            done += n;
+        }
+        if done > 0 {
+            self.waiting.drain(..done);
         }
     }
 }

@@ -136,38 +136,98 @@ pub type Queue = VecDeque<(Time, Val)>;
 /// `Session::last` before the first step.
 const NEVER: Time = Time::MIN;
 
-/// The per-session state of a plan: one block of words, queues only for nodes that need them.
-#[derive(Clone, Debug)]
-pub struct Session {
-    words: Box<[u64]>,
-    queues: Option<Box<[Queue]>>,
+/// What a session knows besides its slots: when it last stepped, its earliest deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionHeader {
     last: Time,
     /// The earliest deadline of the time-driven nodes.
     deadline: Time,
     ended: bool,
 }
 
-impl Session {
+impl Default for SessionHeader {
+    fn default() -> Self {
+        Self {
+            last: NEVER,
+            deadline: Time::MAX,
+            ended: false,
+        }
+    }
+}
+
+impl SessionHeader {
     /// Time of the last step, if any.
     pub fn last_time(&self) -> Option<Time> {
         (self.last != NEVER).then_some(self.last)
     }
 
-    /// Whether `end` was called.
+    /// Whether the session was ended.
     pub fn has_ended(&self) -> bool {
         self.ended
+    }
+}
+
+/// One session's state as the interpreter steps it: the header, the word block (from
+/// [`Interpreter::init_words`], [`Interpreter::session_words`] long) and the queues (from
+/// [`Interpreter::new_queues`]), wherever the caller keeps them (e.g. in one arena for all
+/// sessions).
+#[derive(Debug)]
+pub struct SessionParts<'a> {
+    /// The header.
+    pub header: &'a mut SessionHeader,
+    /// The word block.
+    pub words: &'a mut [u64],
+    /// The queues, for plans that have queued nodes.
+    pub queues: Option<&'a mut [Queue]>,
+}
+
+/// The per-session state of a plan in one value: a header, one block of words, queues only for
+/// nodes that need them.
+#[derive(Clone, Debug)]
+pub struct Session {
+    header: SessionHeader,
+    words: Box<[u64]>,
+    queues: Option<Box<[Queue]>>,
+}
+
+impl Session {
+    /// Time of the last step, if any.
+    pub fn last_time(&self) -> Option<Time> {
+        self.header.last_time()
+    }
+
+    /// Whether `end` was called.
+    pub fn has_ended(&self) -> bool {
+        self.header.ended
+    }
+
+    /// The session's word block.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// The parts the interpreter steps.
+    pub fn parts(&mut self) -> SessionParts<'_> {
+        SessionParts {
+            header: &mut self.header,
+            words: &mut self.words,
+            queues: self.queues.as_deref_mut(),
+        }
     }
 
     /// Heap bytes this session holds (its word block and queues).
     pub fn heap_bytes(&self) -> usize {
-        self.words.len() * 8
-            + self.queues.as_ref().map_or(0, |q| {
-                q.len() * std::mem::size_of::<Queue>()
-                    + q.iter()
-                        .map(|q| q.capacity() * std::mem::size_of::<(Time, Val)>())
-                        .sum::<usize>()
-            })
+        self.words.len() * 8 + self.queues.as_deref().map_or(0, queue_bytes)
     }
+}
+
+/// Heap bytes of a session's queues.
+pub fn queue_bytes(queues: &[Queue]) -> usize {
+    std::mem::size_of_val(queues)
+        + queues
+            .iter()
+            .map(|q| q.capacity() * std::mem::size_of::<(Time, Val)>())
+            .sum::<usize>()
 }
 
 /// A node's inputs during its step: their step buffers and values before the step.
@@ -517,12 +577,20 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
     /// State for a new session.
     pub fn open_session(&self) -> Session {
         Session {
+            header: SessionHeader::default(),
             words: self.template.clone(),
-            queues: (self.queues > 0).then(|| (0..self.queues).map(|_| VecDeque::new()).collect()),
-            last: NEVER,
-            deadline: Time::MAX,
-            ended: false,
+            queues: self.new_queues(),
         }
+    }
+
+    /// Fills a new session's word block (of [`Interpreter::session_words`] words).
+    pub fn init_words(&self, words: &mut [u64]) {
+        words.copy_from_slice(&self.template);
+    }
+
+    /// A new session's queues, for plans with queued nodes.
+    pub fn new_queues(&self) -> Option<Box<[Queue]>> {
+        (self.queues > 0).then(|| (0..self.queues).map(|_| VecDeque::new()).collect())
     }
 
     /// Advances `session` to `now` and delivers `records` (all at `now`).
@@ -532,18 +600,33 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         now: Time,
         records: &[Event],
     ) -> Result<(), StepError> {
-        if session.ended {
+        self.step_in(session.parts(), now, records)
+    }
+
+    /// [`Interpreter::step`] on a session kept in parts.
+    pub fn step_in(
+        &mut self,
+        session: SessionParts<'_>,
+        now: Time,
+        records: &[Event],
+    ) -> Result<(), StepError> {
+        let SessionParts {
+            header,
+            words,
+            mut queues,
+        } = session;
+        if header.ended {
             return Err(StepError::Ended);
         }
-        if session.last != NEVER && now <= session.last {
+        if header.last != NEVER && now <= header.last {
             // Equal times must arrive in one step; the caller batches them.
             return Err(StepError::OutOfOrder {
                 now,
-                last: session.last,
+                last: header.last,
             });
         }
         self.clear_emitted();
-        let first = session.last == NEVER;
+        let first = header.last == NEVER;
         if first {
             let n = self.nodes.len();
             for (k, m) in self.dirty.iter_mut().enumerate() {
@@ -566,17 +649,17 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                     }
                 }
             }
-            if session.deadline <= now {
+            if header.deadline <= now {
                 for &i in &self.timed {
                     let d = self.nodes[i].deadline_word.expect("timed node");
-                    if session.words[d] as Time <= now {
+                    if words[d] as Time <= now {
                         set(&mut self.dirty, i);
                     }
                 }
             }
         }
         let cx = StepCtx {
-            prev: (!first).then_some(session.last),
+            prev: (!first).then_some(header.last),
             now,
             records,
             session_end: false,
@@ -593,7 +676,8 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             &mut self.emitted,
             &mut self.dirty,
             &mut self.stats,
-            session,
+            words,
+            &mut queues,
             &cx,
         );
         if let (Some(keeper), false) = (&mut self.stats, records.is_empty()) {
@@ -604,23 +688,28 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             }
         }
         if timed_stepped {
-            session.deadline = self
+            header.deadline = self
                 .timed
                 .iter()
-                .map(|&i| session.words[self.nodes[i].deadline_word.expect("timed node")] as Time)
+                .map(|&i| words[self.nodes[i].deadline_word.expect("timed node")] as Time)
                 .min()
                 .unwrap_or(Time::MAX);
         }
-        session.last = now;
+        header.last = now;
         Ok(())
     }
 
     /// Ends the session at its last step's time: no node emits anything more, so the step
     /// buffers are emptied and digests see only the session's end.
     pub fn end(&mut self, session: &mut Session) {
+        self.end_in(&mut session.header)
+    }
+
+    /// [`Interpreter::end`] on a session kept in parts.
+    pub fn end_in(&mut self, header: &mut SessionHeader) {
         self.clear_emitted();
-        if session.last != NEVER {
-            session.ended = true;
+        if header.last != NEVER {
+            header.ended = true;
         }
     }
 
@@ -635,17 +724,17 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         &self.bufs[index]
     }
 
-    /// Node `index`'s current value in `session` (undefined for event nodes).
-    pub fn value(&self, session: &Session, index: usize) -> Val {
+    /// Node `index`'s current value in a session's word block (undefined for event nodes).
+    pub fn value(&self, words: &[u64], index: usize) -> Val {
         let n = &self.nodes[index];
-        n.codec.load(&session.words[n.offset..])
+        n.codec.load(&words[n.offset..])
     }
 
-    /// Node `index`'s value in `session` before the last step.
-    pub fn value_before(&self, session: &Session, index: usize) -> Val {
+    /// Node `index`'s value in a session's word block before the last step.
+    pub fn value_before(&self, words: &[u64], index: usize) -> Val {
         let b = &self.bufs[index];
         if b.is_empty() {
-            self.value(session, index)
+            self.value(words, index)
         } else {
             b.before
         }
@@ -666,7 +755,8 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         emitted: &mut Vec<u32>,
         dirty: &mut [u64],
         stats: &mut Option<StatsKeeper>,
-        session: &mut Session,
+        words: &mut [u64],
+        queues: &mut Option<&mut [Queue]>,
         cx: &StepCtx<'_>,
     ) -> bool {
         let timed = match stats {
@@ -689,7 +779,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                 let info = &nodes[i];
                 let (before_bufs, rest) = bufs.split_at_mut(i);
                 let out = &mut rest[0];
-                let (earlier, own) = session.words.split_at_mut(info.offset);
+                let (earlier, own) = words.split_at_mut(info.offset);
                 let cw = info.codec.words();
                 let mut last = info.codec.load(own);
                 let deadline_at = cw + info.extra;
@@ -709,7 +799,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                         Time::MAX
                     },
                     words: &mut own[cw..deadline_at],
-                    queue: match (info.queue, session.queues.as_mut()) {
+                    queue: match (info.queue, queues.as_deref_mut()) {
                         (Some(q), Some(queues)) => Some(&mut queues[q]),
                         _ => None,
                     },

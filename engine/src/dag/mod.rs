@@ -7,8 +7,8 @@ mod interpret;
 pub use check::{build_plan, NodeDecl};
 pub use explain::explain;
 pub use interpret::{
-    Evaluate, Inputs, Interpreter, InterpreterStats, Io, Layout, NodeStats, Session, StepCtx,
-    StepError, Wake,
+    queue_bytes, Evaluate, Inputs, Interpreter, InterpreterStats, Io, Layout, NodeStats, Queue,
+    Session, SessionHeader, SessionParts, StepCtx, StepError, Wake,
 };
 
 use crate::error::Location;

@@ -1,0 +1,160 @@
+//! The open sessions of one input: an index table over a slab.
+//!
+//! A key is hashed once per event and stored once (in the slab entry); the hash table holds
+//! only slot numbers. Every session's DAG state lives in one arena of words, a fixed block per
+//! slot, so opening a session allocates nothing once the arena has grown, and the state of the
+//! sessions sits contiguously instead of one heap block each.
+
+use super::session::OpenSession;
+use hashbrown::HashTable;
+use spanflow_engine::{Queue, SessionHeader, SessionParts, Str};
+use std::hash::BuildHasher;
+
+/// A session's slot in the table.
+pub(super) type Slot = u32;
+
+struct Entry {
+    key: Str,
+    hash: u64,
+    header: SessionHeader,
+    open: OpenSession,
+}
+
+/// The open sessions: key → slot, slot → session and its state.
+pub(super) struct Sessions {
+    index: HashTable<Slot>,
+    entries: Vec<Option<Entry>>,
+    free: Vec<Slot>,
+    /// `words_per_session` words per slot.
+    words: Vec<u64>,
+    words_per_session: usize,
+    /// Per slot, for plans with queued nodes.
+    queues: Vec<Option<Box<[Queue]>>>,
+    /// Randomly seeded per table, so keys chosen by an attacker cannot force collisions.
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Sessions {
+    pub(super) fn new(words_per_session: usize) -> Self {
+        Self {
+            index: HashTable::new(),
+            entries: Vec::new(),
+            free: Vec::new(),
+            words: Vec::new(),
+            words_per_session,
+            queues: Vec::new(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The hash of a key, computed once per event.
+    #[inline]
+    pub(super) fn hash(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The slot of the open session of `key`.
+    #[inline]
+    pub(super) fn find(&self, hash: u64, key: &str) -> Option<Slot> {
+        let entries = &self.entries;
+        self.index
+            .find(hash, |&s| {
+                entries[s as usize]
+                    .as_ref()
+                    .is_some_and(|e| e.key.as_str() == key)
+            })
+            .copied()
+    }
+
+    /// Opens a session of `key`; `init` fills its fresh word block and gives its queues.
+    pub(super) fn insert(
+        &mut self,
+        hash: u64,
+        key: &str,
+        open: OpenSession,
+        init: impl FnOnce(&mut [u64]) -> Option<Box<[Queue]>>,
+    ) -> Slot {
+        let entry = Some(Entry {
+            key: Str::from(key),
+            hash,
+            header: SessionHeader::default(),
+            open,
+        });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot as usize] = entry;
+                slot
+            }
+            None => {
+                let slot = Slot::try_from(self.entries.len())
+                    .expect("internal error: more than 2^32 open sessions");
+                self.entries.push(entry);
+                self.words
+                    .resize(self.words.len() + self.words_per_session, 0);
+                self.queues.push(None);
+                slot
+            }
+        };
+        let w = self.words_per_session;
+        let at = slot as usize * w;
+        self.queues[slot as usize] = init(&mut self.words[at..at + w]);
+        let entries = &self.entries;
+        self.index.insert_unique(hash, slot, |&s| {
+            entries[s as usize].as_ref().map_or(0, |e| e.hash)
+        });
+        slot
+    }
+
+    /// The session in `slot`, its key and its DAG state.
+    #[inline]
+    pub(super) fn get(&mut self, slot: Slot) -> (&str, &mut OpenSession, SessionParts<'_>) {
+        let w = self.words_per_session;
+        let at = slot as usize * w;
+        let entry = self.entries[slot as usize]
+            .as_mut()
+            .expect("internal error: a free session slot was used");
+        (
+            entry.key.as_str(),
+            &mut entry.open,
+            SessionParts {
+                header: &mut entry.header,
+                words: &mut self.words[at..at + w],
+                queues: self.queues[slot as usize].as_deref_mut(),
+            },
+        )
+    }
+
+    /// The session in `slot`, to read.
+    pub(super) fn peek(&self, slot: Slot) -> (&str, &OpenSession) {
+        let e = self.entries[slot as usize]
+            .as_ref()
+            .expect("internal error: a free session slot was read");
+        (e.key.as_str(), &e.open)
+    }
+
+    /// Frees `slot` (its words are reused by the next session opened).
+    pub(super) fn remove(&mut self, slot: Slot) {
+        let Some(e) = self.entries[slot as usize].take() else {
+            return;
+        };
+        if let Ok(found) = self.index.find_entry(e.hash, |&s| s == slot) {
+            found.remove();
+        }
+        self.queues[slot as usize] = None;
+        self.free.push(slot);
+    }
+
+    /// Number of open sessions.
+    pub(super) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The open sessions' slots.
+    pub(super) fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.is_some())
+            .map(|(s, _)| s as Slot)
+    }
+}
