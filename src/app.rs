@@ -266,7 +266,8 @@ pub struct RunSummary {
 }
 
 /// Runs `program` over an input file, writing JSON lines to `out` (whatever the outputs'
-/// sinks). A spec with lookups needs [`run_program_on_file_with_lookups`].
+/// sinks) as the rows are produced: nothing is collected, so give a buffered `out`. A spec
+/// with lookups needs [`run_program_on_file_with_lookups`].
 pub fn run_program_on_file(
     program: &Program,
     input: &Path,
@@ -290,8 +291,11 @@ pub fn run_program_on_file_with_lookups(
         writer
             .write(program, session, row)
             .map_err(|e| format!("writing output: {e}"))
-    })?;
-    writer.flush().map_err(|e| format!("writing output: {e}"))?;
+    });
+    // Flushed on error too: the rows written before it stay in the output.
+    let flushed = writer.flush().map_err(|e| format!("writing output: {e}"));
+    let summary = summary?;
+    flushed?;
     Ok(summary)
 }
 

@@ -2,14 +2,20 @@
 //! and framed files of Confluent messages (`[u32 big-endian length][message]…`, schemas from a
 //! [`SchemaStore`]). The format is detected from the first bytes.
 //!
-//! Files are read into memory. A bad record is reported with its position and reading goes on
-//! with the next record wherever the framing allows it: in a framed file every message is
-//! delimited, so only the bad message is lost; in an object container file the records of a
-//! block are not delimited, so a malformed record loses the rest of its block, and a corrupt
-//! block is skipped by resynchronising on the sync marker, keeping every intact block after it.
+//! Files are read incrementally through a [`BufReader`]: one block of an object container
+//! file, or one framed message, is held at a time, so memory follows the largest block, not
+//! the file (a regular file's lengths are checked against its size before anything is
+//! buffered, so a corrupt length does not pull in the rest of the file). A bad record is
+//! reported with its position and reading goes on with the next record wherever the framing
+//! allows it: in a framed file every message is delimited, so only the bad message is lost; in
+//! an object container file the records of a block are not delimited, so a malformed record
+//! loses the rest of its block, and a corrupt block is skipped by resynchronising on the sync
+//! marker, keeping every intact block after it (the bytes from the corrupt block to the next
+//! marker are buffered while it is searched for).
 
 mod framed;
 mod ocf;
+mod window;
 
 pub use framed::{write_framed, FramedReader};
 pub use ocf::OcfReader;
@@ -18,7 +24,13 @@ use super::error::{DecodeError, InvalidSchema, SchemaMismatch};
 use super::projection::{DecodedEvent, Projection};
 use super::store::SchemaStore;
 use std::fmt;
+use std::fs::File;
+use std::io::BufReader;
 use std::path::Path;
+use window::Window;
+
+/// The read buffer of a file: 64 KiB, a few blocks of the generator's files per read.
+const READ_BUFFER: usize = 64 << 10;
 
 /// The first bytes of an Avro object container file.
 pub const OCF_MAGIC: [u8; 4] = *b"Obj\x01";
@@ -115,6 +127,14 @@ pub enum ReadError {
         /// What is wrong.
         detail: String,
     },
+    /// Reading the file failed here; reading stops.
+    #[error("{at}: cannot read the file on: {source}")]
+    Io {
+        /// What was being read.
+        at: Position,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 fn describe_lost(lost: Option<u64>) -> String {
@@ -132,6 +152,7 @@ impl ReadError {
             ReadError::Record { error, .. } => error.reason(),
             ReadError::CorruptBlock { .. } => "corrupt_block",
             ReadError::Truncated { .. } => "truncated_file",
+            ReadError::Io { .. } => "io_error",
         }
     }
 
@@ -142,14 +163,19 @@ impl ReadError {
         match self {
             ReadError::Record { .. } => Some(1),
             ReadError::CorruptBlock { lost, .. } => *lost,
-            ReadError::Truncated { .. } => None,
+            ReadError::Truncated { .. } | ReadError::Io { .. } => None,
         }
     }
 
-    /// Whether reading should stop whatever the bad-record policy: the schema source failed
-    /// fatally (see [`DecodeError::is_fatal`]), so every later record would fail too.
+    /// Whether reading should stop whatever the bad-record policy: the file cannot be read on,
+    /// or the schema source failed fatally (see [`DecodeError::is_fatal`]), so every later
+    /// record would fail too.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, ReadError::Record { error, .. } if error.is_fatal())
+        match self {
+            ReadError::Record { error, .. } => error.is_fatal(),
+            ReadError::Io { .. } => true,
+            ReadError::CorruptBlock { .. } | ReadError::Truncated { .. } => false,
+        }
     }
 
     /// Whether the record is of a type the spec does not read (see
@@ -163,7 +189,8 @@ impl ReadError {
         match self {
             ReadError::Record { at, .. }
             | ReadError::CorruptBlock { at, .. }
-            | ReadError::Truncated { at, .. } => *at,
+            | ReadError::Truncated { at, .. }
+            | ReadError::Io { at, .. } => *at,
         }
     }
 }
@@ -179,6 +206,9 @@ pub enum FileError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Reading a stream failed (the file's name is added when it is opened by path: `Io`).
+    #[error("cannot read the input: {0}")]
+    Read(std::io::Error),
     /// The object container file header is malformed.
     #[error("bad Avro object container file header: {0}")]
     BadHeader(String),
@@ -196,7 +226,7 @@ pub enum FileError {
     NeedsSchemas(String),
 }
 
-/// Either reader, chosen from the file's first bytes.
+/// Either reader, chosen from the file's first bytes, reading the file through a buffer.
 #[derive(Debug)]
 pub enum RecordReader {
     /// An object container file.
@@ -217,18 +247,26 @@ impl RecordReader {
             path: path.display().to_string(),
             source,
         };
-        let bytes = std::fs::read(path).map_err(io)?;
-        match detect_format(&bytes) {
-            FileFormat::Ocf => Ok(RecordReader::Ocf(Box::new(OcfReader::new(
-                bytes,
-                &projection,
-            )?))),
+        let file = File::open(path).map_err(io)?;
+        // Only a regular file's size is its length (a pipe's is 0).
+        let meta = file.metadata().map_err(io)?;
+        let len = meta.is_file().then_some(meta.len());
+        let mut window = Window::new(BufReader::with_capacity(READ_BUFFER, file), len);
+        window.fill_to(OCF_MAGIC.len() as u64).map_err(io)?;
+        let named = |e| match e {
+            FileError::Read(source) => io(source),
+            e => e,
+        };
+        match detect_format(window.tail(0)) {
+            FileFormat::Ocf => Ok(RecordReader::Ocf(Box::new(
+                OcfReader::from_window(window, &projection).map_err(named)?,
+            ))),
             FileFormat::Framed => {
                 let dir = schema_dir
                     .ok_or_else(|| FileError::NeedsSchemas(path.display().to_string()))?;
                 let store = SchemaStore::from_dir(dir, projection)?;
-                Ok(RecordReader::Framed(Box::new(FramedReader::new(
-                    bytes, store,
+                Ok(RecordReader::Framed(Box::new(FramedReader::from_window(
+                    window, store,
                 ))))
             }
         }

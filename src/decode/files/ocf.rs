@@ -1,10 +1,13 @@
 //! Avro object container files: header (magic, metadata with schema and codec, sync marker),
-//! then blocks of `[count][byte size][records][sync marker]`.
+//! then blocks of `[count][byte size][records][sync marker]`, read one block at a time.
 
+use super::window::Window;
 use super::{FileError, Position, ReadError, OCF_MAGIC};
 use crate::decode::plan::DecodePlan;
 use crate::decode::projection::{DecodedEvent, Projection};
 use crate::decode::schema::SchemaSource;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
 use std::ops::Range;
 
 /// Largest inflated block accepted (guards against decompression bombs).
@@ -12,6 +15,10 @@ const MAX_INFLATED_BLOCK: usize = 256 << 20;
 /// Largest number of header metadata entries accepted.
 const MAX_METADATA_ENTRIES: usize = 1024;
 const SYNC_LEN: usize = 16;
+/// The longest zigzag varint.
+const MAX_VARINT: u64 = 10;
+/// The longest block header: two varints.
+const MAX_BLOCK_HEADER: u64 = 2 * MAX_VARINT;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Codec {
@@ -21,19 +28,19 @@ enum Codec {
 
 #[derive(Debug)]
 enum BlockData {
-    /// Uncompressed records, read in place from the file bytes.
-    Raw(Range<usize>),
+    /// Uncompressed records, read in place from the window (offsets in the file).
+    Raw(Range<u64>),
     /// Inflated records.
     Inflated(Vec<u8>),
 }
 
 /// A block as its header claims it: record count, data range, and the end of the 16 bytes
-/// where its sync marker should be.
+/// where its sync marker should be (offsets in the file).
 #[derive(Debug)]
 struct Frame {
     count: u64,
-    data: Range<usize>,
-    end: usize,
+    data: Range<u64>,
+    end: u64,
 }
 
 /// Why no block can be read at an offset.
@@ -50,7 +57,7 @@ enum BadFrame {
     Overruns {
         count: u64,
         size: i64,
-        remaining: usize,
+        remaining: u64,
     },
 }
 
@@ -67,12 +74,14 @@ struct Block {
 }
 
 /// Reads the records of an object container file with a plan compiled against its header
-/// schema.
+/// schema, pulling one block at a time from `R` (a [`BufReader`] over the file by default).
 #[derive(Debug)]
-pub struct OcfReader {
-    bytes: Vec<u8>,
+pub struct OcfReader<R = BufReader<File>> {
+    window: Window<R>,
     /// Offset of the next block.
-    pos: usize,
+    pos: u64,
+    /// Nothing more can be read (the end of the file, or framing or I/O broken for good).
+    ended: bool,
     schema: SchemaSource,
     plan: DecodePlan,
     codec: Codec,
@@ -98,35 +107,67 @@ fn read_long(bytes: &[u8], pos: &mut usize) -> Option<i64> {
     None
 }
 
-fn read_bytes<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<&'a [u8]> {
-    let len = usize::try_from(read_long(bytes, pos)?).ok()?;
-    let out = bytes.get(*pos..pos.checked_add(len)?)?;
-    *pos += len;
-    Some(out)
+/// A block header at the start of `bytes`: record count, byte size, and the header's length.
+fn block_header(bytes: &[u8]) -> Result<(i64, i64, u64), BadFrame> {
+    let mut pos = 0;
+    let count = read_long(bytes, &mut pos).ok_or(BadFrame::Unreadable)?;
+    let size = read_long(bytes, &mut pos).ok_or(BadFrame::Unreadable)?;
+    Ok((count, size, pos as u64))
+}
+
+/// Reads a varint long at `*pos` from the window (see [`read_long`]).
+fn long_at<R: BufRead>(window: &mut Window<R>, pos: &mut u64) -> io::Result<Option<i64>> {
+    window.fill_to(*pos + MAX_VARINT)?;
+    let mut read = 0;
+    let value = read_long(window.tail(*pos), &mut read);
+    *pos += read as u64;
+    Ok(value)
+}
+
+/// Reads a length-prefixed byte string at `*pos` from the window; `None` if it is cut off.
+fn bytes_at<R: BufRead>(window: &mut Window<R>, pos: &mut u64) -> io::Result<Option<Vec<u8>>> {
+    let Some(len) = long_at(window, pos)?.and_then(|l| u64::try_from(l).ok()) else {
+        return Ok(None);
+    };
+    let Some(end) = pos.checked_add(len) else {
+        return Ok(None);
+    };
+    if !window.ensure(end)? {
+        return Ok(None);
+    }
+    let out = window.slice(*pos..end).to_vec();
+    *pos = end;
+    Ok(Some(out))
 }
 
 /// A parsed header: metadata entries, sync marker, and the offset of the first block.
-type Header = (Vec<(String, Vec<u8>)>, [u8; SYNC_LEN], usize);
+type Header = (Vec<(String, Vec<u8>)>, [u8; SYNC_LEN], u64);
 
 /// Parses the header.
-fn parse_header(bytes: &[u8]) -> Result<Header, FileError> {
-    if !bytes.starts_with(&OCF_MAGIC) {
+fn parse_header<R: BufRead>(window: &mut Window<R>) -> Result<Header, FileError> {
+    window
+        .fill_to(OCF_MAGIC.len() as u64)
+        .map_err(FileError::Read)?;
+    if !window.tail(0).starts_with(&OCF_MAGIC) {
         return Err(FileError::BadHeader(
             "the file does not start with `Obj\\x01`".into(),
         ));
     }
-    let mut pos = OCF_MAGIC.len();
-    let bad = |what: &str, pos: usize| FileError::BadHeader(format!("{what} at byte {pos}"));
+    let mut pos = OCF_MAGIC.len() as u64;
+    let bad = |what: &str, pos: u64| FileError::BadHeader(format!("{what} at byte {pos}"));
     let mut metadata = Vec::new();
     loop {
         let at = pos;
-        let count =
-            read_long(bytes, &mut pos).ok_or_else(|| bad("truncated metadata block count", at))?;
+        let count = long_at(window, &mut pos)
+            .map_err(FileError::Read)?
+            .ok_or_else(|| bad("truncated metadata block count", at))?;
         if count == 0 {
             break;
         }
         if count < 0 {
-            read_long(bytes, &mut pos).ok_or_else(|| bad("truncated metadata block size", pos))?;
+            long_at(window, &mut pos)
+                .map_err(FileError::Read)?
+                .ok_or_else(|| bad("truncated metadata block size", pos))?;
         }
         let count = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
         if count > MAX_METADATA_ENTRIES - metadata.len().min(MAX_METADATA_ENTRIES) {
@@ -134,27 +175,37 @@ fn parse_header(bytes: &[u8]) -> Result<Header, FileError> {
         }
         for _ in 0..count {
             let at = pos;
-            let key =
-                read_bytes(bytes, &mut pos).ok_or_else(|| bad("truncated metadata key", at))?;
-            let key = String::from_utf8(key.to_vec())
-                .map_err(|_| bad("metadata key is not UTF-8", at))?;
-            let value =
-                read_bytes(bytes, &mut pos).ok_or_else(|| bad("truncated metadata value", at))?;
-            metadata.push((key, value.to_vec()));
+            let key = bytes_at(window, &mut pos)
+                .map_err(FileError::Read)?
+                .ok_or_else(|| bad("truncated metadata key", at))?;
+            let key = String::from_utf8(key).map_err(|_| bad("metadata key is not UTF-8", at))?;
+            let value = bytes_at(window, &mut pos)
+                .map_err(FileError::Read)?
+                .ok_or_else(|| bad("truncated metadata value", at))?;
+            metadata.push((key, value));
         }
     }
-    let sync = bytes
-        .get(pos..pos + SYNC_LEN)
-        .and_then(|s| <[u8; SYNC_LEN]>::try_from(s).ok())
-        .ok_or_else(|| bad("truncated sync marker", pos))?;
-    Ok((metadata, sync, pos + SYNC_LEN))
+    let end = pos + SYNC_LEN as u64;
+    if !window.ensure(end).map_err(FileError::Read)? {
+        return Err(bad("truncated sync marker", pos));
+    }
+    let sync = <[u8; SYNC_LEN]>::try_from(window.slice(pos..end)).expect("16 bytes");
+    Ok((metadata, sync, end))
 }
 
-impl OcfReader {
-    /// Parses the header of the object container file in `bytes` and compiles `projection`
-    /// against its writer schema.
-    pub fn new(bytes: Vec<u8>, projection: &Projection) -> Result<Self, FileError> {
-        let (metadata, sync, pos) = parse_header(&bytes)?;
+impl<R: BufRead> OcfReader<R> {
+    /// Parses the header of the object container file read from `source` and compiles
+    /// `projection` against its writer schema.
+    pub fn new(source: R, projection: &Projection) -> Result<Self, FileError> {
+        Self::from_window(Window::new(source, None), projection)
+    }
+
+    /// [`OcfReader::new`] on a window at the start of the file.
+    pub(super) fn from_window(
+        mut window: Window<R>,
+        projection: &Projection,
+    ) -> Result<Self, FileError> {
+        let (metadata, sync, pos) = parse_header(&mut window)?;
         let get = |key: &str| {
             metadata
                 .iter()
@@ -177,8 +228,9 @@ impl OcfReader {
         };
         let plan = DecodePlan::compile(&schema, projection)?;
         Ok(OcfReader {
-            bytes,
+            window,
             pos,
+            ended: false,
             schema,
             plan,
             codec,
@@ -193,6 +245,12 @@ impl OcfReader {
     /// The writer schema from the header.
     pub fn schema(&self) -> &SchemaSource {
         &self.schema
+    }
+
+    /// The bytes allocated for buffering the file.
+    #[cfg(test)]
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.window.capacity()
     }
 
     /// Decodes the next record into `out`; `None` at the end of the file.
@@ -210,7 +268,7 @@ impl OcfReader {
                 continue;
             };
             let data = match &block.data {
-                BlockData::Raw(range) => &self.bytes[range.clone()],
+                BlockData::Raw(range) => self.window.slice(range.clone()),
                 BlockData::Inflated(v) => v.as_slice(),
             };
             let in_block = block.count - block.remaining;
@@ -269,48 +327,64 @@ impl OcfReader {
     }
 
     /// Reads the block at `self.pos` into `self.block` (leaving it `None` at the end of the
-    /// file); returns an error when the block is corrupt (the reader has then moved past it).
+    /// file); returns an error when the block is corrupt (the reader has then moved past it)
+    /// or the file cannot be read on (the reader has then ended).
     fn next_block(&mut self) -> Option<ReadError> {
-        let start = self.pos;
-        if start >= self.bytes.len() {
+        if self.ended {
             return None;
         }
-        let index = self.blocks;
+        let start = self.pos;
+        // The previous block's records are all read.
+        self.window.discard_before(start);
         let at = Position::Block {
             index: self.records,
-            block: index,
-            offset: start as u64,
+            block: self.blocks,
+            offset: start,
             in_block: 0,
         };
+        self.read_block(at, start).unwrap_or_else(|source| {
+            self.ended = true;
+            Some(ReadError::Io { at, source })
+        })
+    }
+
+    fn read_block(&mut self, at: Position, start: u64) -> io::Result<Option<ReadError>> {
+        self.window.fill_to(start + MAX_BLOCK_HEADER)?;
+        let available = self.window.tail(start).len() as u64;
+        if available == 0 {
+            self.ended = true;
+            return Ok(None);
+        }
+        let index = self.blocks;
         self.blocks += 1;
-        let frame = match self.frame_at(start) {
+        let frame = match self.frame_at(start)? {
             Ok(frame) if self.synced(&frame) => frame,
             Ok(frame) => {
                 let detail = format!(
                     "no sync marker where the block of {} records should end",
                     frame.count
                 );
-                return Some(self.resync(at, start, detail));
+                return self.resync(at, start, detail).map(Some);
             }
             // Fewer bytes than two longest varints: the file was cut inside the header.
-            Err(BadFrame::Unreadable) if self.bytes.len() - start < 20 => {
-                self.pos = self.bytes.len();
-                return Some(ReadError::Truncated {
+            Err(BadFrame::Unreadable) if available < MAX_BLOCK_HEADER => {
+                self.ended = true;
+                return Ok(Some(ReadError::Truncated {
                     at,
                     detail: "the file ends inside a block header".into(),
-                });
+                }));
             }
-            Err(bad) => return Some(self.resync(at, start, bad.to_string())),
+            Err(bad) => return self.resync(at, start, bad.to_string()).map(Some),
         };
         self.pos = frame.end;
         let data = match self.block_data(&frame) {
             Ok(data) => data,
             Err(detail) => {
-                return Some(ReadError::CorruptBlock {
+                return Ok(Some(ReadError::CorruptBlock {
                     at,
                     lost: Some(frame.count),
                     detail,
-                })
+                }))
             }
         };
         self.block = Some(Block {
@@ -319,37 +393,45 @@ impl OcfReader {
             remaining: frame.count,
             count: frame.count,
             index,
-            offset: start as u64,
+            offset: start,
         });
-        None
+        Ok(None)
     }
 
-    /// The block its header at `start` claims (without checking its sync marker).
-    fn frame_at(&self, start: usize) -> Result<Frame, BadFrame> {
-        let mut pos = start;
-        let count = read_long(&self.bytes, &mut pos).ok_or(BadFrame::Unreadable)?;
-        let size = read_long(&self.bytes, &mut pos).ok_or(BadFrame::Unreadable)?;
-        let (Ok(count), Ok(len)) = (u64::try_from(count), usize::try_from(size)) else {
-            return Err(BadFrame::Negative { count, size });
+    /// The block its header at `start` claims (without checking its sync marker), buffered
+    /// up to the end of its marker.
+    fn frame_at(&mut self, start: u64) -> io::Result<Result<Frame, BadFrame>> {
+        self.window.fill_to(start + MAX_BLOCK_HEADER)?;
+        let (count, size, header) = match block_header(self.window.tail(start)) {
+            Ok(h) => h,
+            Err(bad) => return Ok(Err(bad)),
         };
-        let data_end = pos.checked_add(len);
-        match data_end.and_then(|e| e.checked_add(SYNC_LEN)) {
-            Some(end) if end <= self.bytes.len() => Ok(Frame {
+        let (Ok(count), Ok(len)) = (u64::try_from(count), u64::try_from(size)) else {
+            return Ok(Err(BadFrame::Negative { count, size }));
+        };
+        let pos = start + header;
+        let end = pos
+            .checked_add(len)
+            .and_then(|e| e.checked_add(SYNC_LEN as u64))
+            .unwrap_or(u64::MAX);
+        Ok(if self.window.ensure(end)? {
+            Ok(Frame {
                 count,
-                data: pos..end - SYNC_LEN,
+                data: pos..end - SYNC_LEN as u64,
                 end,
-            }),
-            _ => Err(BadFrame::Overruns {
+            })
+        } else {
+            Err(BadFrame::Overruns {
                 count,
                 size,
-                remaining: self.bytes.len() - pos,
-            }),
-        }
+                remaining: self.window.remaining_from(pos),
+            })
+        })
     }
 
     /// Whether the file's sync marker follows the frame's data.
     fn synced(&self, frame: &Frame) -> bool {
-        self.bytes[frame.data.end..frame.end] == self.sync
+        self.window.slice(frame.data.end..frame.end) == self.sync
     }
 
     /// The frame's records, inflated if the codec compresses them.
@@ -357,7 +439,7 @@ impl OcfReader {
         match self.codec {
             Codec::Null => Ok(BlockData::Raw(frame.data.clone())),
             Codec::Deflate => miniz_oxide::inflate::decompress_to_vec_with_limit(
-                &self.bytes[frame.data.clone()],
+                self.window.slice(frame.data.clone()),
                 MAX_INFLATED_BLOCK,
             )
             .map(BlockData::Inflated)
@@ -372,7 +454,7 @@ impl OcfReader {
             return false;
         };
         let data = match &data {
-            BlockData::Raw(range) => &self.bytes[range.clone()],
+            BlockData::Raw(range) => self.window.slice(range.clone()),
             BlockData::Inflated(v) => v.as_slice(),
         };
         // Every record takes at least one byte (a session key and a time are projected).
@@ -397,50 +479,79 @@ impl OcfReader {
     /// header was damaged) or a later block (when the corrupt block's own marker was damaged,
     /// the next one found ends the block after it). So reading resumes at the earliest offset
     /// before that marker where a header claims a block ending exactly at it whose records
-    /// decode; failing that, just after the marker.
-    fn resync(&mut self, at: Position, start: usize, detail: String) -> ReadError {
+    /// decode; failing that, just after the marker. The bytes from `start` to the marker stay
+    /// buffered meanwhile.
+    fn resync(&mut self, at: Position, start: u64, detail: String) -> io::Result<ReadError> {
         let from = start + 1;
-        let marker = self
-            .bytes
-            .get(from..)
-            .and_then(|rest| rest.windows(SYNC_LEN).position(|w| w == self.sync))
-            .map(|i| from + i);
-        let Some(marker) = marker else {
-            self.pos = self.bytes.len();
-            return ReadError::Truncated {
+        let Some(marker) = self.find_marker(from)? else {
+            self.ended = true;
+            return Ok(ReadError::Truncated {
                 at,
                 detail: format!("{detail}, and no later sync marker exists"),
-            };
+            });
         };
         let resume = (from..marker)
-            .find(|&q| {
-                self.frame_at(q)
-                    .is_ok_and(|f| f.data.end == marker && self.decodes(&f))
-            })
-            .unwrap_or(marker + SYNC_LEN);
+            .find(|&q| self.ends_at(q, marker).is_some_and(|f| self.decodes(&f)))
+            .unwrap_or(marker + SYNC_LEN as u64);
         self.pos = resume;
-        ReadError::CorruptBlock {
+        Ok(ReadError::CorruptBlock {
             at,
             lost: self.lost_between(start, resume),
             detail: format!("{detail}; resuming at byte {resume}"),
+        })
+    }
+
+    /// The offset of the first sync marker at or after `from`, reading on as far as needed (a
+    /// marker may straddle what was buffered and what was not).
+    fn find_marker(&mut self, from: u64) -> io::Result<Option<u64>> {
+        let finder = memchr::memmem::Finder::new(&self.sync);
+        let mut scan = from;
+        loop {
+            if let Some(i) = finder.find(self.window.tail(scan)) {
+                return Ok(Some(scan + i as u64));
+            }
+            // The last 15 bytes may begin a marker that ends in bytes not read yet.
+            scan = scan.max(self.window.end().saturating_sub(SYNC_LEN as u64 - 1));
+            if !self.window.fill_more()? {
+                return Ok(None);
+            }
         }
+    }
+
+    /// The block whose header is at `start`, if its data ends at `end` (both buffered).
+    fn ends_at(&self, start: u64, end: u64) -> Option<Frame> {
+        let (count, size, header) = block_header(self.window.slice(start..end)).ok()?;
+        let (count, len) = (u64::try_from(count).ok()?, u64::try_from(size).ok()?);
+        let data = start + header;
+        (data.checked_add(len)? == end).then(|| Frame {
+            count,
+            data: data..end,
+            end: end + SYNC_LEN as u64,
+        })
     }
 
     /// The records of the blocks skipped from `start` to `resume`, when their headers chain
     /// exactly from one to the other (only their markers were damaged, so their counts are
     /// credible); `None` when the skipped bytes cannot be accounted for.
-    fn lost_between(&self, start: usize, resume: usize) -> Option<u64> {
+    fn lost_between(&self, start: u64, resume: u64) -> Option<u64> {
         let (mut at, mut lost) = (start, 0u64);
         while at < resume {
-            let frame = self.frame_at(at).ok()?;
-            lost = lost.checked_add(frame.count)?;
-            at = frame.end;
+            let (count, size, header) = block_header(self.window.slice(at..resume)).ok()?;
+            let (count, len) = (u64::try_from(count).ok()?, u64::try_from(size).ok()?);
+            let end = (at + header)
+                .checked_add(len)?
+                .checked_add(SYNC_LEN as u64)?;
+            if end > resume {
+                return None;
+            }
+            lost = lost.checked_add(count)?;
+            at = end;
         }
         (at == resume).then_some(lost)
     }
 }
 
-impl Iterator for OcfReader {
+impl<R: BufRead> Iterator for OcfReader<R> {
     type Item = Result<(Position, DecodedEvent), ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -11,7 +11,10 @@ use crate::generate::{
     encode_datums, video_sessions, write_ocf, GenConfig, Heartbeat, OcfCodec, HEARTBEAT_SCHEMA,
 };
 use apache_avro::{Codec, DeflateSettings, Writer};
+use std::cell::Cell;
+use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 fn events(n_sessions: usize) -> Vec<Heartbeat> {
     video_sessions(&GenConfig {
@@ -65,7 +68,7 @@ fn object_container_files_read_with_null_and_deflate_codecs() {
         let mut bytes = Vec::new();
         write_ocf(HEARTBEAT_SCHEMA, &items, codec, 1, &mut bytes).unwrap();
         assert_eq!(detect_format(&bytes), FileFormat::Ocf);
-        let reader = OcfReader::new(bytes, &heartbeat_projection()).unwrap();
+        let reader = OcfReader::new(&bytes[..], &heartbeat_projection()).unwrap();
         assert_eq!(
             reader.schema().root_name(),
             Some("io.spanflow.video.Heartbeat")
@@ -87,7 +90,7 @@ fn a_malformed_record_loses_only_the_rest_of_its_block() {
         .position(|w| w == datum.as_slice())
         .expect("record 40 is stored raw");
     bytes[at] = 0x01;
-    let (good, bad) = read_all(OcfReader::new(bytes, &heartbeat_projection()).unwrap());
+    let (good, bad) = read_all(OcfReader::new(&bytes[..], &heartbeat_projection()).unwrap());
     let ReadError::Record {
         at:
             Position::Block {
@@ -125,7 +128,7 @@ fn a_malformed_record_loses_only_the_rest_of_its_block() {
 fn corrupt_blocks_are_skipped_by_resyncing_on_the_marker() {
     let items = events(6);
     let clean = ocf(&items, Codec::Deflate(DeflateSettings::default()), 1500);
-    let (all, _) = read_all(OcfReader::new(clean.clone(), &heartbeat_projection()).unwrap());
+    let (all, _) = read_all(OcfReader::new(&clean[..], &heartbeat_projection()).unwrap());
     assert_eq!(all.len(), items.len());
     // Damage the middle of the file: deflate data, a block header, or a sync marker.
     for at in [clean.len() / 2, clean.len() / 3, clean.len() * 2 / 3] {
@@ -133,7 +136,7 @@ fn corrupt_blocks_are_skipped_by_resyncing_on_the_marker() {
         for b in &mut bytes[at..at + 8] {
             *b ^= 0x5a;
         }
-        let (good, bad) = read_all(OcfReader::new(bytes, &heartbeat_projection()).unwrap());
+        let (good, bad) = read_all(OcfReader::new(&bytes[..], &heartbeat_projection()).unwrap());
         assert!(!bad.is_empty(), "damage at {at} is reported");
         assert!(
             bad.iter()
@@ -156,8 +159,7 @@ fn a_truncated_container_file_keeps_its_complete_blocks() {
     let items = events(4);
     let bytes = ocf(&items, Codec::Null, 1500);
     let cut = bytes.len() - 100;
-    let (good, bad) =
-        read_all(OcfReader::new(bytes[..cut].to_vec(), &heartbeat_projection()).unwrap());
+    let (good, bad) = read_all(OcfReader::new(&bytes[..cut], &heartbeat_projection()).unwrap());
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].reason(), "truncated_file", "{}", bad[0]);
     assert!(!good.is_empty() && good.len() < items.len());
@@ -165,7 +167,7 @@ fn a_truncated_container_file_keeps_its_complete_blocks() {
     // A damaged header is a file error.
     let mut header = bytes.clone();
     header[3] = 2;
-    assert!(OcfReader::new(header, &heartbeat_projection()).is_err());
+    assert!(OcfReader::new(&header[..], &heartbeat_projection()).is_err());
 }
 
 fn framed_file(items: &[Heartbeat]) -> Vec<Vec<u8>> {
@@ -198,7 +200,7 @@ fn framed_files_lose_only_their_bad_messages() {
     assert_eq!(detect_format(&bytes), FileFormat::Framed);
     let dir = registry("framed");
     let store = SchemaStore::from_dir(&dir, heartbeat_projection()).unwrap();
-    let (good, bad) = read_all(FramedReader::new(bytes, store));
+    let (good, bad) = read_all(FramedReader::new(&bytes[..], store));
     let reasons: Vec<_> = bad.iter().map(|e| (e.position(), e.reason())).collect();
     let offset = |i: usize| {
         messages[..i]
@@ -238,12 +240,149 @@ fn a_broken_length_prefix_ends_a_framed_file() {
     bytes.truncate(bytes.len() - 3);
     let dir = registry("framed-cut");
     let store = SchemaStore::from_dir(&dir, heartbeat_projection()).unwrap();
-    let (good, bad) = read_all(FramedReader::new(bytes, store));
+    let (good, bad) = read_all(FramedReader::new(&bytes[..], store));
     assert_eq!(good, keys(&items[..items.len() - 1]));
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].reason(), "truncated_file");
     assert!(bad[0].to_string().contains("only"), "{}", bad[0]);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A source handing out `bytes` at most `chunk` at a time, each read ending at a multiple of
+/// `chunk` (so the buffers of a `BufReader` of that capacity end there), counting what was
+/// pulled.
+struct Trickle {
+    bytes: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+    pulled: Rc<Cell<usize>>,
+}
+
+impl Trickle {
+    /// A buffered reader of `chunk` bytes over `bytes`, and the count of bytes pulled.
+    fn buffered(bytes: Vec<u8>, chunk: usize) -> (BufReader<Trickle>, Rc<Cell<usize>>) {
+        let pulled = Rc::new(Cell::new(0));
+        let source = Trickle {
+            bytes,
+            pos: 0,
+            chunk,
+            pulled: pulled.clone(),
+        };
+        (BufReader::with_capacity(chunk, source), pulled)
+    }
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let boundary = (self.pos / self.chunk + 1) * self.chunk;
+        let end = boundary.min(self.bytes.len()).min(self.pos + buf.len());
+        let n = end - self.pos;
+        buf[..n].copy_from_slice(&self.bytes[self.pos..end]);
+        self.pos = end;
+        self.pulled.set(end);
+        Ok(n)
+    }
+}
+
+/// Every item a reader yields: positions and keys of records, messages of errors.
+fn transcript(
+    reader: impl Iterator<Item = Result<(Position, DecodedEvent), ReadError>>,
+) -> Vec<String> {
+    reader
+        .map(|r| match r {
+            Ok((at, e)) => format!("{at:?} {} {}", e.session_key, e.record.time),
+            Err(e) => format!("error: {e}"),
+        })
+        .collect()
+}
+
+#[test]
+fn container_files_are_read_block_by_block() {
+    let items = events(400);
+    let bytes = ocf(&items, Codec::Null, 4000);
+    let len = bytes.len();
+    let (source, pulled) = Trickle::buffered(bytes, 8 << 10);
+    let mut reader = OcfReader::new(source, &heartbeat_projection()).unwrap();
+    let mut out = DecodedEvent::default();
+    reader.read_next(&mut out).unwrap().unwrap();
+    assert!(
+        pulled.get() <= 16 << 10,
+        "the first record pulled {} of the file's {len} bytes",
+        pulled.get()
+    );
+    let (mut records, mut peak) = (1, 0);
+    while let Some(r) = reader.read_next(&mut out) {
+        r.unwrap();
+        records += 1;
+        peak = peak.max(reader.buffer_capacity());
+    }
+    assert_eq!(records, items.len());
+    assert_eq!(pulled.get(), len);
+    assert!(len > 1 << 20, "a file of {len} bytes is many blocks");
+    assert!(peak <= 16 << 10, "{peak} bytes buffered for blocks of 4 kB");
+}
+
+#[test]
+fn framed_files_are_read_message_by_message() {
+    let items = events(400);
+    let mut bytes = Vec::new();
+    write_framed(&mut bytes, framed_file(&items)).unwrap();
+    let len = bytes.len();
+    let dir = registry("framed-incremental");
+    let store = SchemaStore::from_dir(&dir, heartbeat_projection()).unwrap();
+    let (source, pulled) = Trickle::buffered(bytes, 8 << 10);
+    let mut reader = FramedReader::new(source, store);
+    let mut out = DecodedEvent::default();
+    reader.read_next(&mut out).unwrap().unwrap();
+    assert!(
+        pulled.get() <= 8 << 10,
+        "the first message pulled {} of the file's {len} bytes",
+        pulled.get()
+    );
+    let (mut records, mut peak) = (1, 0);
+    while let Some(r) = reader.read_next(&mut out) {
+        r.unwrap();
+        records += 1;
+        peak = peak.max(reader.buffer_capacity());
+    }
+    assert_eq!(records, items.len());
+    assert_eq!(pulled.get(), len);
+    assert!(peak <= 1 << 10, "{peak} bytes buffered for messages of 150");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn resyncing_finds_sync_markers_across_buffer_boundaries() {
+    let items = events(6);
+    let clean = ocf(&items, Codec::Null, 600);
+    let sync = clean[clean.len() - 16..].to_vec();
+    let markers: Vec<usize> = clean
+        .windows(16)
+        .enumerate()
+        .filter(|(_, w)| *w == sync.as_slice())
+        .map(|(i, _)| i)
+        .collect();
+    assert!(markers.len() > 6, "{} markers", markers.len());
+    // Block 3's header (a negative count: nothing past the header is read before the search
+    // for its marker) and its marker (the search reads on to block 4's).
+    let damages = [(markers[3] + 16, 0x01), (markers[4] + 5, 0xff)];
+    for (at, byte) in damages {
+        let mut bytes = clean.clone();
+        bytes[at] = byte;
+        let whole = transcript(OcfReader::new(&bytes[..], &heartbeat_projection()).unwrap());
+        assert!(
+            whole.iter().any(|t| t.contains("corrupt block")),
+            "damage at {at}: {whole:?}"
+        );
+        assert!(whole.last().is_some_and(|t| !t.starts_with("error")));
+        // Below 16 bytes every marker straddles buffers; the larger sizes put boundaries at
+        // other places in the markers.
+        for chunk in [1, 2, 3, 7, 15, 16, 17, 31, 64, 100, 997] {
+            let (source, _) = Trickle::buffered(bytes.clone(), chunk);
+            let read = transcript(OcfReader::new(source, &heartbeat_projection()).unwrap());
+            assert_eq!(read, whole, "damage at {at}, buffers of {chunk} bytes");
+        }
+    }
 }
 
 fn fixtures() -> &'static Path {
