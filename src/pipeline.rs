@@ -52,6 +52,10 @@ pub struct Stats {
     pub replay_skipped: u64,
     /// Rows produced.
     pub rows: u64,
+    /// Times the string dictionary was compacted, and the strings it dropped.
+    pub string_compactions: u64,
+    /// Strings dropped by those compactions.
+    pub strings_dropped: u64,
 }
 
 /// A late event: what a `fail` policy stops with, and what a `dead_letter` one reports.
@@ -189,7 +193,12 @@ pub struct SessionProcessor<'p> {
     /// Completed sessions to skip on replay: key → offset ranges.
     skip: HashMap<Str, SmallVec<[(Offset, Offset); 1]>>,
     next_offset: Offset,
+    /// The dictionary's size at which its unreferenced strings are dropped.
+    string_limit: usize,
 }
+
+/// The smallest dictionary that is compacted: a million strings (tens of MB).
+pub const MIN_STRING_LIMIT: usize = 1 << 20;
 
 impl<'p> SessionProcessor<'p> {
     /// A processor for `program`, at the start of its input.
@@ -207,6 +216,7 @@ impl<'p> SessionProcessor<'p> {
             next_sweep: Time::MIN,
             skip: HashMap::new(),
             next_offset: 0,
+            string_limit: MIN_STRING_LIMIT,
         }
     }
 
@@ -221,6 +231,13 @@ impl<'p> SessionProcessor<'p> {
     /// (streams never end, so their sessions must).
     pub fn with_default_gap(mut self, gap: Time) -> Self {
         self.gap = Some(self.gap.unwrap_or(gap.max(1)));
+        self
+    }
+
+    /// Compacts the string dictionary once it holds more than `limit` strings (instead of
+    /// [`MIN_STRING_LIMIT`]); after each compaction the limit becomes twice the strings kept.
+    pub fn with_string_limit(mut self, limit: usize) -> Self {
+        self.string_limit = limit.max(1);
         self
     }
 
@@ -287,6 +304,9 @@ impl<'p> SessionProcessor<'p> {
         self.watermark = Some(watermark_before.map_or(record.time, |w| w.max(record.time)));
         let result = self.place(offset, key, &record, watermark_before, out);
         self.sweep_if_due(out);
+        if self.runner.strings_to_compact(self.string_limit) {
+            self.compact_strings();
+        }
         result
     }
 
@@ -398,6 +418,34 @@ impl<'p> SessionProcessor<'p> {
         self.skip
             .get(key)
             .is_some_and(|ranges| ranges.iter().any(|&(a, b)| a <= offset && offset <= b))
+    }
+
+    /// Drops the strings no open session refers to any more: a high-cardinality string field
+    /// (ids, URLs) would otherwise grow the dictionary for as long as the input runs.
+    fn compact_strings(&mut self) {
+        let sessions = &mut self.sessions;
+        let dropped = self.runner.compact_strings(|remap| {
+            sessions.for_each(|open, parts| {
+                remap.session(parts);
+                for e in open.waiting_mut() {
+                    for f in e.fields.iter_mut() {
+                        if let spanflow_engine::Field::Sym(s) = f {
+                            *s = remap.sym(*s);
+                        }
+                    }
+                }
+            });
+        });
+        let kept = self.runner.strings().len();
+        self.string_limit = self.string_limit.max(2 * kept);
+        self.stats.string_compactions += 1;
+        self.stats.strings_dropped += dropped as u64;
+        tracing::info!(
+            dropped,
+            kept,
+            next_at = self.string_limit,
+            "string dictionary compacted"
+        );
     }
 
     /// Ends sessions idle for the gap, at most every quarter gap of event time: when an idle

@@ -22,7 +22,8 @@ pub mod value;
 pub use buf::Buf;
 pub use dag::{
     build_plan, queue_bytes, Evaluate, Inputs, Interpreter, InterpreterStats, Io, Layout, NodeDecl,
-    NodeStats, Plan, PlanNode, Queue, Session, SessionHeader, SessionParts, StepCtx, Wake,
+    NodeStats, Plan, PlanNode, Queue, Session, SessionHeader, SessionParts, StepCtx, StringRemap,
+    Wake,
 };
 pub use error::{Location, PlanError, TypeMismatch};
 pub use kind::{Kind, TimelineType};

@@ -11,7 +11,7 @@ use spanflow_engine::dag::StepError;
 use spanflow_engine::error::closest;
 use spanflow_engine::{
     build_plan, Event, Interner, Interpreter, Kind, Location, NodeDecl, Plan, Queue, Record,
-    Session, SessionHeader, SessionParts, StepCtx, Time, TimeUnit, ValueType,
+    Session, SessionHeader, SessionParts, StepCtx, StringRemap, Time, TimeUnit, ValueType,
 };
 use std::collections::HashMap;
 use std::fmt;
@@ -778,6 +778,17 @@ impl<'p> Runner<'p> {
             strings: self.interp.strings(),
         };
         self.digest(words, &cx, emit);
+    }
+
+    /// Drops the strings no longer referenced (see [`Interpreter::compact_strings`]); `live`
+    /// must remap every open session and every waiting event.
+    pub fn compact_strings(&mut self, live: impl FnOnce(&mut StringRemap<'_>)) -> usize {
+        self.interp.compact_strings(live)
+    }
+
+    /// Whether the dictionary holds more than `limit` strings.
+    pub fn strings_to_compact(&self, limit: usize) -> bool {
+        self.interp.strings_to_compact(limit)
     }
 
     /// Words of per-session DAG state, and a new session's: for callers keeping sessions in

@@ -65,6 +65,11 @@ impl OpenSession {
         self.waiting.insert(at, record);
     }
 
+    /// The events waiting for their step (to remap their strings).
+    pub(super) fn waiting_mut(&mut self) -> &mut [Event] {
+        &mut self.waiting
+    }
+
     /// Runs one step per distinct time before `horizon`, handing the rows to `emit`.
     pub(super) fn release_before(
         &mut self,

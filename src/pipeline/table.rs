@@ -144,6 +144,28 @@ impl Sessions {
         self.free.push(slot);
     }
 
+    /// Visits every open session and its DAG state.
+    pub(super) fn for_each(&mut self, mut f: impl FnMut(&mut OpenSession, SessionParts<'_>)) {
+        let w = self.words_per_session;
+        for (slot, (entry, words)) in self
+            .entries
+            .iter_mut()
+            .zip(self.words.chunks_mut(w.max(1)))
+            .enumerate()
+        {
+            if let Some(e) = entry {
+                f(
+                    &mut e.open,
+                    SessionParts {
+                        header: &mut e.header,
+                        words: &mut words[..w],
+                        queues: self.queues[slot].as_deref_mut(),
+                    },
+                );
+            }
+        }
+    }
+
     /// Number of open sessions.
     pub(super) fn len(&self) -> usize {
         self.index.len()

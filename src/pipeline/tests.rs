@@ -200,3 +200,70 @@ fn completed_ranges_behind_the_position_are_forgotten_at_the_next_sweep() {
     p.push_at(9, "b", rec(21, 1.0), &mut out).unwrap();
     assert_eq!(p.stats().replay_skipped, 1);
 }
+
+/// A high-cardinality string field (a new value per event) over sessions that end: with a
+/// small limit the dictionary is compacted again and again, keeps only what open sessions hold,
+/// and every row is what an uncompacted run gives (the open sessions' strings and the waiting
+/// events' strings are remapped, the spec's constant too).
+#[test]
+fn the_string_dictionary_drops_what_no_open_session_holds() {
+    let yaml = r#"
+name: t
+input:
+  session_key: k
+  time: t
+  session_gap_secs: 10
+nodes:
+  - { id: events, op: event_source }
+  - { id: url, op: get, inputs: [events], with: { field: url, type: string } }
+  - { id: last_url, op: latest_event_to_state, inputs: [url] }
+  - { id: is_home, op: equals, inputs: [last_url], with: { value: home } }
+  - { id: home_secs, op: duration_where, inputs: [is_home] }
+  - { id: previous, op: prior_event, inputs: [url] }
+  - { id: last_previous, op: latest_event_to_state, inputs: [previous] }
+outputs:
+  - { name: out, evaluate_at: session_end, columns: [last_url, home_secs, last_previous] }
+"#;
+    let program = Program::parse(yaml, None).unwrap_or_else(|e| panic!("{e:?}"));
+    let url = |t: i64, v: &str| Record {
+        time: t * 1000,
+        sequence: None,
+        fields: smallvec::smallvec![FieldValue::Str(v.into())],
+    };
+    // 400 sessions of 5 events, 4 at a time: each event a new string, some `home`.
+    let mut events: Vec<(String, Record)> = Vec::new();
+    for s in 0..400i64 {
+        for i in 0..5i64 {
+            let t = s / 4 * 20 + i;
+            let v = if (s + i) % 3 == 0 {
+                "home".to_string()
+            } else {
+                format!("/p/{s}/{i}")
+            };
+            events.push((format!("s{s}"), url(t, &v)));
+        }
+    }
+    events.sort_by_key(|(_, r)| r.time);
+    let run = |limit: Option<usize>| {
+        let mut p = SessionProcessor::new(&program);
+        if let Some(limit) = limit {
+            p = p.with_string_limit(limit);
+        }
+        let mut out = Collected::default();
+        let mut most = 0;
+        for (k, r) in &events {
+            p.push(k, r.clone(), &mut out).unwrap();
+            most = most.max(p.runner.strings().len());
+        }
+        p.finish(&mut out);
+        (out.rows, p.stats().clone(), most)
+    };
+    let (plain, plain_stats, plain_most) = run(None);
+    let (compacted, stats, most) = run(Some(64));
+    assert_eq!(plain_stats.string_compactions, 0);
+    assert!(plain_most > 1300, "{plain_most}");
+    assert!(stats.string_compactions > 10, "{stats:?}");
+    assert!(most <= 200, "the dictionary grew to {most} strings");
+    assert_eq!(compacted.len(), 400);
+    assert_eq!(compacted, plain);
+}

@@ -21,7 +21,7 @@ use crate::kind::{Kind, TimelineType};
 use crate::record::Event;
 use crate::strings::Interner;
 use crate::time::Time;
-use crate::val::{SlotCodec, Val};
+use crate::val::{SlotCodec, Sym, Val};
 use crate::value::{Scalar, ValueType};
 use std::collections::VecDeque;
 use thiserror::Error;
@@ -228,6 +228,46 @@ pub fn queue_bytes(queues: &[Queue]) -> usize {
             .iter()
             .map(|q| q.capacity() * std::mem::size_of::<(Time, Val)>())
             .sum::<usize>()
+}
+
+/// The old and new dictionaries during [`Interpreter::compact_strings`].
+#[derive(Debug)]
+pub struct StringRemap<'a> {
+    old: &'a Interner,
+    new: Interner,
+    map: Vec<Sym>,
+    /// Offsets of the words holding symbols in a session's block.
+    sym_words: Vec<usize>,
+}
+
+impl StringRemap<'_> {
+    /// Remaps the symbols held in one session's state.
+    pub fn session(&mut self, session: SessionParts<'_>) {
+        for i in 0..self.sym_words.len() {
+            let w = session.words[self.sym_words[i]];
+            if w != u64::MAX {
+                session.words[self.sym_words[i]] = u64::from(self.sym(w as Sym));
+            }
+        }
+        if let Some(queues) = session.queues {
+            for q in queues.iter_mut() {
+                for (_, v) in q.iter_mut() {
+                    if let Val::Sym(s) = v {
+                        *s = self.sym(*s);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The new symbol of the old symbol `s`.
+    pub fn sym(&mut self, s: Sym) -> Sym {
+        let slot = &mut self.map[s as usize];
+        if *slot == Sym::MAX {
+            *slot = self.new.intern(self.old.resolve(s));
+        }
+        *slot
+    }
 }
 
 /// A node's inputs during its step: their step buffers and values before the step.
@@ -717,6 +757,47 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         for i in self.emitted.drain(..) {
             self.bufs[i as usize].clear();
         }
+    }
+
+    /// Replaces the dictionary by one holding only the strings still referenced: the plan's
+    /// constants, and the symbols `live` reports (it must visit every open session and every
+    /// event still waiting for its step). Returns the
+    /// number of strings dropped.
+    ///
+    /// `live` gets the remap: [`StringRemap::session`] for every open session's state,
+    /// [`StringRemap::sym`] for every other symbol kept (waiting events' fields).
+    ///
+    /// Streams with a high-cardinality string field would otherwise grow the dictionary for
+    /// ever; callers compact when it has grown well past the strings in use (see
+    /// [`Interpreter::strings_to_compact`]).
+    pub fn compact_strings(&mut self, live: impl FnOnce(&mut StringRemap<'_>)) -> usize {
+        self.clear_emitted();
+        let old = std::mem::take(&mut self.strings);
+        let mut remap = StringRemap {
+            old: &old,
+            new: Interner::new(),
+            map: vec![Sym::MAX; old.len()],
+            sym_words: self
+                .nodes
+                .iter()
+                .filter(|n| n.codec == SlotCodec::Sym)
+                .map(|n| n.offset)
+                .collect(),
+        };
+        for c in &mut self.consts {
+            if let Val::Sym(s) = c {
+                *s = remap.sym(*s);
+            }
+        }
+        live(&mut remap);
+        let dropped = old.len() - remap.new.len();
+        self.strings = remap.new;
+        dropped
+    }
+
+    /// Whether the dictionary holds more than `limit` strings, so a compaction may pay.
+    pub fn strings_to_compact(&self, limit: usize) -> bool {
+        self.strings.len() > limit
     }
 
     /// What node `index` emitted in the last step.

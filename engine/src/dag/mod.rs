@@ -8,7 +8,7 @@ pub use check::{build_plan, NodeDecl};
 pub use explain::explain;
 pub use interpret::{
     queue_bytes, Evaluate, Inputs, Interpreter, InterpreterStats, Io, Layout, NodeStats, Queue,
-    Session, SessionHeader, SessionParts, StepCtx, StepError, Wake,
+    Session, SessionHeader, SessionParts, StepCtx, StepError, StringRemap, Wake,
 };
 
 use crate::error::Location;
