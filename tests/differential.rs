@@ -13,7 +13,14 @@
 //! instant's last condition event, and a comparison of a numeric timeline flips at the first
 //! whole millisecond at which it holds (so `>` and `>=` can differ by 1 ms). Numbers compare by
 //! `f64::total_cmp` (so `-0 < 0` for the comparisons, while `in_set` uses `==`), as the engine
-//! does.
+//! does (also before its redesign; pinned below): the reference keeps the sign of zero where it
+//! can know it (f64 values; numeric `abs` kinks, `V::Nz`), and the generators do not scale
+//! numeric pieces by negative or zero factors, whose `-0` only a piecewise representation knows.
+//!
+//! Generated numbers are dyadic (data values, constants, divisors) and times are multiples of
+//! 500 ms, so the engine's f64 arithmetic is exact wherever the reference compares a tie.
+//! `cargo test ... differential::explore -- --ignored --nocapture` runs many more cases without
+//! shrinking (`DIFF_CASES`, `DIFF_NODES`, `DIFF_STEPS`, `DIFF_VERBOSE`).
 //!
 //! Only `spanflow_engine`, `spanflow_operators` and `proptest` are used, so this module also
 //! builds in the operators crate's tests.
