@@ -4,6 +4,7 @@ mod allocations;
 mod bad_input;
 mod bad_input_kafka;
 mod deploy;
+mod differential;
 mod fuzz_corpus;
 mod kafka_smoke;
 mod kafka_tls;
