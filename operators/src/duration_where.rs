@@ -38,10 +38,10 @@ impl Operator for DurationWhere {
     }
 
     fn layout(&self, _: &[TimelineType]) -> Layout {
-        // One word: the input's value at the trailing edge. With a window, a queue of the input's
-        // changes the trailing edge has not passed yet, and a wake-up when it passes one.
+        // With a window: a word for the input's value at the trailing edge, a queue of the
+        // input's changes the edge has not passed yet, and a wake-up when it passes one.
         Layout {
-            words: 1,
+            words: usize::from(self.window_secs.is_some()),
             queue: self.window_secs.is_some(),
             wake: if self.window_secs.is_some() {
                 Wake::Deadline
@@ -55,7 +55,7 @@ impl Operator for DurationWhere {
         let window = self.window_secs.map(Secs::millis);
         let now = io.cx.now;
         let mut input = io.inputs.before(0).is_true();
-        let mut trailing = io.words[0] != 0;
+        let mut trailing = io.words.first().is_some_and(|&w| w != 0);
         let items = io.inputs.items(0);
         let mut pos = 0;
         let mut computed = false;
@@ -120,7 +120,9 @@ impl Operator for DurationWhere {
                 },
             );
         }
-        io.words[0] = u64::from(trailing);
+        if let Some(w) = io.words.first_mut() {
+            *w = u64::from(trailing);
+        }
         if let (Some(w), Some(q)) = (window, pending) {
             io.deadline = q.front().map_or(Time::MAX, |&(tc, _)| tc.saturating_add(w));
         }

@@ -15,7 +15,6 @@ pub(super) type Slot = u32;
 
 struct Entry {
     key: Str,
-    hash: u64,
     header: SessionHeader,
     open: OpenSession,
 }
@@ -76,7 +75,6 @@ impl Sessions {
     ) -> Slot {
         let entry = Some(Entry {
             key: Str::from(key),
-            hash,
             header: SessionHeader::default(),
             open,
         });
@@ -91,16 +89,23 @@ impl Sessions {
                 self.entries.push(entry);
                 self.words
                     .resize(self.words.len() + self.words_per_session, 0);
-                self.queues.push(None);
                 slot
             }
         };
         let w = self.words_per_session;
         let at = slot as usize * w;
-        self.queues[slot as usize] = init(&mut self.words[at..at + w]);
-        let entries = &self.entries;
+        let queues = init(&mut self.words[at..at + w]);
+        if queues.is_some() || !self.queues.is_empty() {
+            // Plans without queued nodes keep no queue slot per session.
+            self.queues.resize_with(self.entries.len(), || None);
+            self.queues[slot as usize] = queues;
+        }
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        // Growing the table rehashes the keys (rare: the table only doubles).
         self.index.insert_unique(hash, slot, |&s| {
-            entries[s as usize].as_ref().map_or(0, |e| e.hash)
+            entries[s as usize]
+                .as_ref()
+                .map_or(0, |e| hasher.hash_one(e.key.as_str()))
         });
         slot
     }
@@ -119,7 +124,10 @@ impl Sessions {
             SessionParts {
                 header: &mut entry.header,
                 words: &mut self.words[at..at + w],
-                queues: self.queues[slot as usize].as_deref_mut(),
+                queues: self
+                    .queues
+                    .get_mut(slot as usize)
+                    .and_then(|q| q.as_deref_mut()),
             },
         )
     }
@@ -137,10 +145,13 @@ impl Sessions {
         let Some(e) = self.entries[slot as usize].take() else {
             return;
         };
-        if let Ok(found) = self.index.find_entry(e.hash, |&s| s == slot) {
+        let hash = self.hasher.hash_one(e.key.as_str());
+        if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
             found.remove();
         }
-        self.queues[slot as usize] = None;
+        if let Some(q) = self.queues.get_mut(slot as usize) {
+            *q = None;
+        }
         self.free.push(slot);
     }
 
@@ -159,7 +170,7 @@ impl Sessions {
                     SessionParts {
                         header: &mut e.header,
                         words: &mut words[..w],
-                        queues: self.queues[slot].as_deref_mut(),
+                        queues: self.queues.get_mut(slot).and_then(|q| q.as_deref_mut()),
                     },
                 );
             }
