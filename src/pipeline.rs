@@ -375,8 +375,12 @@ impl<'p> SessionProcessor<'p> {
             return self.late(offset, Some(joined), error, out);
         }
         self.stats.events += 1;
-        session.add(self.runner.intern(record));
-        let horizon = session.newest().saturating_sub(self.lateness);
+        // The steps this event makes due run before it is queued: they are all before its
+        // time (it is not late), and the waiting buffer then holds one event, inline.
+        let horizon = session
+            .newest()
+            .max(record.time)
+            .saturating_sub(self.lateness);
         let first = session.first();
         let stats = &mut self.stats;
         session.release_before(
@@ -386,6 +390,7 @@ impl<'p> SessionProcessor<'p> {
             horizon,
             &mut |row| Self::emit_row(stats, key, first, offset, row, out),
         );
+        session.add(self.runner.intern(record));
         Ok(())
     }
 
