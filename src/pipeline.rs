@@ -432,13 +432,7 @@ impl<'p> SessionProcessor<'p> {
         let dropped = self.runner.compact_strings(|remap| {
             sessions.for_each(|open, parts| {
                 remap.session(parts);
-                for e in open.waiting_mut() {
-                    for f in e.fields.iter_mut() {
-                        if let spanflow_engine::Field::Sym(s) = f {
-                            *s = remap.sym(*s);
-                        }
-                    }
-                }
+                open.waiting_syms_mut(|s| *s = remap.sym(*s));
             });
         });
         let kept = self.runner.strings().len();

@@ -28,7 +28,7 @@ pub use dag::{
 pub use error::{Location, PlanError, TypeMismatch};
 pub use kind::{Kind, TimelineType};
 pub use merge::{instants, Merge};
-pub use record::{Event, Field, FieldValue, Record};
+pub use record::{Event, Field, FieldValue, Record, INLINE_FIELDS};
 pub use span::Span;
 pub use strings::Interner;
 pub use time::{Time, TimeInterval, TimeUnit, MAX_ABS_TIME, OPEN_END};

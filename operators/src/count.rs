@@ -26,15 +26,7 @@ impl Operator for Count {
     }
 
     fn layout(&self, _: &[TimelineType]) -> Layout {
-        // One word: the total so far.
-        Layout {
-            words: 1,
-            ..Layout::default()
-        }
-    }
-
-    fn init(&self, words: &mut [u64]) {
-        words[0] = 0f64.to_bits();
+        running_total_layout()
     }
 
     fn step(&self, io: &mut Io<'_>) {

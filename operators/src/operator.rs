@@ -60,3 +60,12 @@ pub(crate) fn load_time(w: u64) -> Option<Time> {
 pub(crate) fn store_time(t: Option<Time>) -> u64 {
     t.unwrap_or(Time::MIN) as u64
 }
+
+/// One word: a running total, starting at 0.0 (a zeroed word is 0.0), for `count` and
+/// `cumulative_sum`.
+pub(crate) fn running_total_layout() -> Layout {
+    Layout {
+        words: 1,
+        ..Layout::default()
+    }
+}

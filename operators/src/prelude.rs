@@ -1,6 +1,8 @@
 //! What every operator file imports.
 
-pub(crate) use crate::operator::{deadline_if_numeric, load_time, store_time, Operator};
+pub(crate) use crate::operator::{
+    deadline_if_numeric, load_time, running_total_layout, store_time, Operator,
+};
 pub(crate) use crate::params::*;
 pub(crate) use serde::Deserialize;
 pub(crate) use spanflow_engine::{

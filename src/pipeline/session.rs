@@ -2,7 +2,7 @@
 
 use super::Offset;
 use smallvec::SmallVec;
-use spanflow_engine::{Event, SessionParts, Time};
+use spanflow_engine::{Event, Field, SessionParts, Sym, Time, INLINE_FIELDS};
 use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::program::Runner;
 
@@ -10,20 +10,102 @@ use spanflow_operators::program::Runner;
 pub(super) struct OpenSession {
     first: Offset,
     last: Offset,
-    /// Newest event time seen.
-    newest: Time,
-    /// Events waiting for their step, in time order (arrival order among equal times). With
-    /// no lateness allowed, the newest event waits until a later time arrives: one inline.
-    waiting: SmallVec<[Event; 1]>,
+    /// Events waiting for their step, in time order (arrival order among equal times). The
+    /// newest event always waits (a later time must show that no other event shares its
+    /// instant), so the newest event time seen is the last one's.
+    waiting: Waiting,
 }
+
+/// The waiting events. With no lateness allowed only the newest event waits: it is kept packed
+/// (56 bytes instead of an [`Event`]'s 88), since it is per-session memory.
+enum Waiting {
+    None,
+    One(Packed),
+    /// Several events (equal times, or lateness allowed), or one with many fields. Once used,
+    /// the vector is kept (empty) so later batches allocate nothing.
+    Many(Vec<Event>),
+}
+
+/// An [`Event`] of at most [`PACKED_FIELDS`] fields in words: each field's kind in two bits
+/// of `kinds`, its value's bits in `values`.
+#[derive(Clone, Copy)]
+struct Packed {
+    time: Time,
+    sequence: i64,
+    /// Field count in the low byte, then two bits per field: 0 null, 1 number, 2 boolean,
+    /// 3 symbol.
+    kinds: u64,
+    values: [u64; PACKED_FIELDS],
+}
+
+const PACKED_FIELDS: usize = 4;
+
+impl Packed {
+    fn pack(e: &Event) -> Option<Packed> {
+        if e.fields.len() > PACKED_FIELDS {
+            return None;
+        }
+        let mut kinds = e.fields.len() as u64;
+        let mut values = [0; PACKED_FIELDS];
+        for (i, f) in e.fields.iter().enumerate() {
+            let (kind, bits) = match *f {
+                Field::Null => (0, 0),
+                Field::F64(v) => (1, v.to_bits()),
+                Field::Bool(b) => (2, u64::from(b)),
+                Field::Sym(s) => (3, u64::from(s)),
+            };
+            kinds |= kind << (8 + 2 * i);
+            values[i] = bits;
+        }
+        Some(Packed {
+            time: e.time,
+            sequence: e.sequence,
+            kinds,
+            values,
+        })
+    }
+
+    fn unpack(&self) -> Event {
+        let n = (self.kinds & 0xFF) as usize;
+        let mut fields = [Field::Null; INLINE_FIELDS];
+        for (i, f) in fields.iter_mut().enumerate().take(n) {
+            let bits = self.values[i];
+            *f = match (self.kinds >> (8 + 2 * i)) & 3 {
+                0 => Field::Null,
+                1 => Field::F64(f64::from_bits(bits)),
+                2 => Field::Bool(bits != 0),
+                _ => Field::Sym(bits as Sym),
+            };
+        }
+        Event {
+            time: self.time,
+            sequence: self.sequence,
+            fields: SmallVec::from_buf_and_len(fields, n),
+        }
+    }
+
+    /// Applies `f` to every symbol field.
+    fn syms_mut(&mut self, mut f: impl FnMut(&mut Sym)) {
+        let n = (self.kinds & 0xFF) as usize;
+        for i in 0..n {
+            if (self.kinds >> (8 + 2 * i)) & 3 == 3 {
+                let mut s = self.values[i] as Sym;
+                f(&mut s);
+                self.values[i] = u64::from(s);
+            }
+        }
+    }
+}
+
+// `unpack` fills an inline field array.
+const _: () = assert!(PACKED_FIELDS <= INLINE_FIELDS);
 
 impl OpenSession {
     pub(super) fn new(first: Offset) -> Self {
         Self {
             first,
             last: first,
-            newest: Time::MIN,
-            waiting: SmallVec::new(),
+            waiting: Waiting::None,
         }
     }
 
@@ -35,13 +117,18 @@ impl OpenSession {
         self.last
     }
 
+    /// Newest event time seen (late events excluded); `Time::MIN` before the first.
     pub(super) fn newest(&self) -> Time {
-        self.newest
+        match &self.waiting {
+            Waiting::None => Time::MIN,
+            Waiting::One(p) => p.time,
+            Waiting::Many(v) => v.last().map_or(Time::MIN, |e| e.time),
+        }
     }
 
     /// Whether the clock has moved a whole gap past the session's newest event.
     pub(super) fn expired(&self, clock: Time, gap: Time) -> bool {
-        self.newest.saturating_add(gap) <= clock
+        self.newest().saturating_add(gap) <= clock
     }
 
     /// Records that the event at `offset` was routed to this session (late or not).
@@ -51,23 +138,56 @@ impl OpenSession {
 
     /// Queues an event that is not late.
     pub(super) fn add(&mut self, record: Event) {
-        self.newest = self.newest.max(record.time);
+        let many = match &mut self.waiting {
+            Waiting::None => match Packed::pack(&record) {
+                Some(p) => {
+                    self.waiting = Waiting::One(p);
+                    return;
+                }
+                None => {
+                    self.waiting = Waiting::Many(vec![record]);
+                    return;
+                }
+            },
+            Waiting::One(p) => {
+                let first = p.unpack();
+                let mut v = Vec::with_capacity(2);
+                v.push(first);
+                self.waiting = Waiting::Many(v);
+                let Waiting::Many(v) = &mut self.waiting else {
+                    unreachable!("just set")
+                };
+                v
+            }
+            Waiting::Many(v) => v,
+        };
         // Usually the newest event: appended. Otherwise after every event not later than it.
-        if self.waiting.last().is_none_or(|r| r.time <= record.time) {
-            self.waiting.push(record);
+        if many.last().is_none_or(|r| r.time <= record.time) {
+            many.push(record);
             return;
         }
-        let at = self
-            .waiting
+        let at = many
             .iter()
             .rposition(|r| r.time <= record.time)
             .map_or(0, |i| i + 1);
-        self.waiting.insert(at, record);
+        many.insert(at, record);
     }
 
-    /// The events waiting for their step (to remap their strings).
-    pub(super) fn waiting_mut(&mut self) -> &mut [Event] {
-        &mut self.waiting
+    /// Applies `f` to the symbols of the waiting events (to remap their strings).
+    pub(super) fn waiting_syms_mut(&mut self, mut f: impl FnMut(&mut Sym)) {
+        match &mut self.waiting {
+            Waiting::None => {}
+            Waiting::One(p) => p.syms_mut(f),
+            Waiting::Many(v) => {
+                for e in v {
+                    for field in e.fields.iter_mut() {
+                        if let Field::Sym(s) = field {
+                            f(s);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Runs one step per distinct time before `horizon`, handing the rows to `emit`.
@@ -79,32 +199,52 @@ impl OpenSession {
         horizon: Time,
         emit: &mut impl FnMut(&Row),
     ) {
+        let many = match &mut self.waiting {
+            Waiting::None => return,
+            Waiting::One(p) => {
+                if p.time >= horizon {
+                    return;
+                }
+                let event = [p.unpack()];
+                self.waiting = Waiting::None;
+                let _ = runner.step_in(state.reborrow(), event[0].time, &event, emit);
+                return;
+            }
+            Waiting::Many(v) => v,
+        };
         let mut done = 0;
-        while let Some(t) = self.waiting.get(done).map(|r| r.time) {
+        while let Some(t) = many.get(done).map(|r| r.time) {
             if t >= horizon {
                 break;
             }
-            let n = self.waiting[done..]
-                .iter()
-                .take_while(|r| r.time == t)
-                .count();
-            let batch = &mut self.waiting[done..done + n];
+            let n = many[done..].iter().take_while(|r| r.time == t).count();
+            let batch = &mut many[done..done + n];
             if sequenced && n > 1 {
                 batch.sort_by_key(|r| r.sequence);
             }
             // Steps only move forward: an event behind a step that ran is late and never
             // reaches `waiting` (steps run only for times more than the lateness behind the
             // newest event, and later events that far behind are late).
-            let parts = SessionParts {
-                header: &mut *state.header,
-                words: &mut *state.words,
-                queues: state.queues.as_deref_mut(),
-            };
-            let _ = runner.step_in(parts, t, batch, emit);
+            let _ = runner.step_in(state.reborrow(), t, batch, emit);
             done += n;
         }
         if done > 0 {
-            self.waiting.drain(..done);
+            many.drain(..done);
+        }
+    }
+}
+
+/// A second handle on a session's parts, for one step.
+trait Reborrow {
+    fn reborrow(&mut self) -> SessionParts<'_>;
+}
+
+impl Reborrow for SessionParts<'_> {
+    fn reborrow(&mut self) -> SessionParts<'_> {
+        SessionParts {
+            header: &mut *self.header,
+            words: &mut *self.words,
+            queues: self.queues.as_deref_mut(),
         }
     }
 }

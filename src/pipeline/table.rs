@@ -7,14 +7,16 @@
 
 use super::session::OpenSession;
 use hashbrown::HashTable;
-use spanflow_engine::{Queue, SessionHeader, SessionParts, Str};
+use spanflow_engine::{Queue, SessionHeader, SessionParts};
 use std::hash::BuildHasher;
 
 /// A session's slot in the table.
 pub(super) type Slot = u32;
 
 struct Entry {
-    key: Str,
+    /// A `Box<str>` (16 bytes) rather than an inline string (24): session keys (UUIDs, ids)
+    /// are usually longer than an inline string holds anyway.
+    key: Box<str>,
     header: SessionHeader,
     open: OpenSession,
 }
@@ -60,7 +62,7 @@ impl Sessions {
             .find(hash, |&s| {
                 entries[s as usize]
                     .as_ref()
-                    .is_some_and(|e| e.key.as_str() == key)
+                    .is_some_and(|e| &*e.key == key)
             })
             .copied()
     }
@@ -74,7 +76,7 @@ impl Sessions {
         init: impl FnOnce(&mut [u64]) -> Option<Box<[Queue]>>,
     ) -> Slot {
         let entry = Some(Entry {
-            key: Str::from(key),
+            key: Box::from(key),
             header: SessionHeader::default(),
             open,
         });
@@ -86,7 +88,9 @@ impl Sessions {
             None => {
                 let slot = Slot::try_from(self.entries.len())
                     .expect("internal error: more than 2^32 open sessions");
+                reserve_gently(&mut self.entries, 1);
                 self.entries.push(entry);
+                reserve_gently(&mut self.words, self.words_per_session);
                 self.words
                     .resize(self.words.len() + self.words_per_session, 0);
                 slot
@@ -105,7 +109,7 @@ impl Sessions {
         self.index.insert_unique(hash, slot, |&s| {
             entries[s as usize]
                 .as_ref()
-                .map_or(0, |e| hasher.hash_one(e.key.as_str()))
+                .map_or(0, |e| hasher.hash_one(&*e.key))
         });
         slot
     }
@@ -119,7 +123,7 @@ impl Sessions {
             .as_mut()
             .expect("internal error: a free session slot was used");
         (
-            entry.key.as_str(),
+            &*entry.key,
             &mut entry.open,
             SessionParts {
                 header: &mut entry.header,
@@ -137,7 +141,7 @@ impl Sessions {
         let e = self.entries[slot as usize]
             .as_ref()
             .expect("internal error: a free session slot was read");
-        (e.key.as_str(), &e.open)
+        (&*e.key, &e.open)
     }
 
     /// Frees `slot` (its words are reused by the next session opened).
@@ -145,7 +149,7 @@ impl Sessions {
         let Some(e) = self.entries[slot as usize].take() else {
             return;
         };
-        let hash = self.hasher.hash_one(e.key.as_str());
+        let hash = self.hasher.hash_one(&*e.key);
         if let Ok(found) = self.index.find_entry(hash, |&s| s == slot) {
             found.remove();
         }
@@ -189,5 +193,14 @@ impl Sessions {
             .enumerate()
             .filter(|(_, e)| e.is_some())
             .map(|(s, _)| s as Slot)
+    }
+}
+
+/// Makes room for `additional` more items, growing by an eighth rather than doubling: the
+/// slab and the arena are most of the memory of the open sessions, and doubling would leave up
+/// to half of it unused. Still amortised O(1); large blocks are moved by `mremap`, not copied.
+fn reserve_gently<T>(v: &mut Vec<T>, additional: usize) {
+    if v.capacity() - v.len() < additional {
+        v.reserve_exact(additional.max(v.len() / 8).max(64));
     }
 }

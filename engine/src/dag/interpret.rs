@@ -1,11 +1,12 @@
 //! The interpreter of a compiled plan: one step per instant, walking only the nodes that have
 //! something to do.
 //!
-//! **Layout.** Every node has a fixed slot in one flat block of `u64` words per session: its
-//! current output value (one word, or three for a linear piece; none for events), then the
-//! words its operator asked for, then a deadline word for time-driven nodes. Nodes read their
-//! inputs' values from their producers' slots and step buffers; they keep no copies. The few
-//! operators that remember an unbounded history get a queue in the session's side table.
+//! **Layout.** Every node has a fixed slot in one flat block of `u64` words per session. The
+//! block starts with the nodes' current output values (one word, or three for a linear piece;
+//! none for events; booleans take two bits, 32 to a word), followed by the words each operator
+//! asked for and a deadline word for time-driven nodes. Nodes read their inputs' values from
+//! their producers' slots and step buffers; they keep no copies. The few operators that
+//! remember an unbounded history get a queue in the session's side table.
 //!
 //! **Scheduling.** Each node has a consumer mask. A step marks dirty the `get` nodes whose field
 //! is present in the step's records (the field router: `event_source` and `get` are not stepped
@@ -136,13 +137,16 @@ pub type Queue = VecDeque<(Time, Val)>;
 /// `Session::last` before the first step.
 const NEVER: Time = Time::MIN;
 
-/// What a session knows besides its slots: when it last stepped, its earliest deadline.
+/// `SessionHeader::deadline` of an ended session (no deadline is ever due again).
+const ENDED: Time = Time::MIN;
+
+/// What a session knows besides its slots: when it last stepped, its earliest deadline
+/// (16 bytes: it is per-session memory).
 #[derive(Clone, Copy, Debug)]
 pub struct SessionHeader {
     last: Time,
-    /// The earliest deadline of the time-driven nodes.
+    /// The earliest deadline of the time-driven nodes; [`ENDED`] once the session ended.
     deadline: Time,
-    ended: bool,
 }
 
 impl Default for SessionHeader {
@@ -150,7 +154,6 @@ impl Default for SessionHeader {
         Self {
             last: NEVER,
             deadline: Time::MAX,
-            ended: false,
         }
     }
 }
@@ -163,7 +166,7 @@ impl SessionHeader {
 
     /// Whether the session was ended.
     pub fn has_ended(&self) -> bool {
-        self.ended
+        self.deadline == ENDED
     }
 }
 
@@ -198,7 +201,7 @@ impl Session {
 
     /// Whether `end` was called.
     pub fn has_ended(&self) -> bool {
-        self.header.ended
+        self.header.has_ended()
     }
 
     /// The session's word block.
@@ -322,8 +325,7 @@ impl<'a> Inputs<'a> {
         let j = self.idx[k] as usize;
         let b = &self.bufs[j];
         if b.is_empty() {
-            let n = &self.nodes[j];
-            n.codec.load(&self.words[n.offset..])
+            self.nodes[j].value.load(self.words)
         } else {
             b.before
         }
@@ -400,14 +402,59 @@ struct StatsKeeper {
     until_sample: u32,
 }
 
+/// Where a node's current output value lives in a session's block.
+#[derive(Clone, Copy, Debug)]
+struct ValueSlot {
+    codec: SlotCodec,
+    /// The (first) word of the value.
+    word: usize,
+    /// Booleans: the value's two bits are at this shift in `word` (0 false, 1 true, 2
+    /// undefined), so up to 32 boolean nodes share one word.
+    shift: u32,
+}
+
+/// The bits of a boolean value in its word.
+const BOOL_BITS: u64 = 0b11;
+
+impl ValueSlot {
+    #[inline]
+    fn load(self, words: &[u64]) -> Val {
+        match self.codec {
+            SlotCodec::Bool => match (words[self.word] >> self.shift) & BOOL_BITS {
+                0 => Val::Bool(false),
+                1 => Val::Bool(true),
+                _ => Val::Undef,
+            },
+            codec => codec.load(&words[self.word..]),
+        }
+    }
+
+    #[inline]
+    fn store(self, words: &mut [u64], v: Val) {
+        match self.codec {
+            SlotCodec::Bool => {
+                let bits = match v {
+                    Val::Bool(b) => u64::from(b),
+                    Val::Undef => 2,
+                    v => panic!("internal error: cannot keep {v:?} in a boolean slot"),
+                };
+                let w = &mut words[self.word];
+                *w = (*w & !(BOOL_BITS << self.shift)) | (bits << self.shift);
+            }
+            codec => codec.store(&mut words[self.word..], v),
+        }
+    }
+}
+
 /// The compiled facts of one node.
 #[derive(Clone, Debug)]
 struct NodeInfo {
     ty: TimelineType,
-    codec: SlotCodec,
-    /// First word of the node's slot in a session's block.
-    offset: usize,
-    /// Extra words (after the codec's).
+    /// The node's current value, in the block's value region.
+    value: ValueSlot,
+    /// First of the node's extra words (after the value region).
+    extra_at: usize,
+    /// Extra words.
     extra: usize,
     /// Index of the deadline word in the block, for time-driven nodes.
     deadline_word: Option<usize>,
@@ -439,6 +486,8 @@ pub struct Interpreter<'p, E: Evaluate> {
     timed: Vec<usize>,
     /// Record sources (`event_source`): counted as emitting every record, stepped or not.
     record_sources: Vec<usize>,
+    /// Words of the value region at the start of each session's block.
+    values_len: usize,
     bufs: Vec<Buf>,
     /// Nodes whose buffer is not empty.
     emitted: Vec<u32>,
@@ -467,18 +516,44 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         let mut nodes = Vec::with_capacity(n);
         let mut inputs = Vec::new();
         let mut consts = Vec::new();
-        let mut offset = 0;
         let mut queues = 0;
         let mut fields = Vec::new();
         let mut always = vec![0u64; w];
         let mut on_records = vec![0u64; w];
         let mut timed = Vec::new();
         let mut record_sources = Vec::new();
+        // The value region: whole-word values first, then the booleans packed 32 to a word;
+        // the extra words follow it.
+        let codecs: Vec<SlotCodec> = plan.nodes.iter().map(|n| SlotCodec::of(n.ty)).collect();
+        let wide_words: usize = codecs
+            .iter()
+            .filter(|&&c| c != SlotCodec::Bool)
+            .map(|c| c.words())
+            .sum();
+        let bools = codecs.iter().filter(|&&c| c == SlotCodec::Bool).count();
+        let values_len = wide_words + bools.div_ceil(32);
+        let (mut next_wide, mut next_bool) = (0, 0);
+        let mut extra_at = values_len;
         for (i, node) in plan.nodes.iter().enumerate() {
             let input_types: Vec<TimelineType> =
                 node.inputs.iter().map(|&j| plan.nodes[j].ty).collect();
             let layout = node.op.layout(&input_types);
-            let codec = SlotCodec::of(node.ty);
+            let codec = codecs[i];
+            let value = if codec == SlotCodec::Bool {
+                next_bool += 1;
+                ValueSlot {
+                    codec,
+                    word: wide_words + (next_bool - 1) / 32,
+                    shift: 2 * ((next_bool as u32 - 1) % 32),
+                }
+            } else {
+                next_wide += codec.words();
+                ValueSlot {
+                    codec,
+                    word: next_wide - codec.words(),
+                    shift: 0,
+                }
+            };
             let first_input = inputs.len();
             inputs.extend(node.inputs.iter().map(|&j| j as u32));
             let first_const = consts.len();
@@ -488,13 +563,12 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                 Scalar::Str(s) => Val::Sym(strings.intern(s)),
             }));
             let timed_node = layout.wake == Wake::Deadline;
-            let words = codec.words() + layout.words + usize::from(timed_node);
             let info = NodeInfo {
                 ty: node.ty,
-                codec,
-                offset,
+                value,
+                extra_at,
                 extra: layout.words,
-                deadline_word: timed_node.then(|| offset + words - 1),
+                deadline_word: timed_node.then_some(extra_at + layout.words),
                 queue: layout.queue.then(|| {
                     queues += 1;
                     queues - 1
@@ -513,7 +587,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                 Wake::Deadline => timed.push(i),
                 Wake::Inputs => {}
             }
-            offset += words;
+            extra_at += layout.words + usize::from(timed_node);
             nodes.push(info);
         }
         let mut consumers = vec![0u64; n * w];
@@ -531,18 +605,18 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                 on_records[j / 64] &= !(1 << (j % 64));
             }
         }
-        let mut template = vec![0u64; offset].into_boxed_slice();
+        let mut template = vec![0u64; extra_at].into_boxed_slice();
         for (node, info) in plan.nodes.iter().zip(&nodes) {
-            let slot = &mut template[info.offset..];
-            info.codec.init(slot);
-            let extra = &mut slot[info.codec.words()..info.codec.words() + info.extra];
-            node.op.init(extra);
+            info.value.store(&mut template, Val::Undef);
+            node.op
+                .init(&mut template[info.extra_at..info.extra_at + info.extra]);
             if let Some(d) = info.deadline_word {
                 template[d] = Time::MAX as u64;
             }
         }
         Self {
             plan,
+            values_len,
             bufs: nodes
                 .iter()
                 .map(|n| Buf::new(n.ty.kind == Kind::Numeric))
@@ -655,7 +729,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             words,
             mut queues,
         } = session;
-        if header.ended {
+        if header.has_ended() {
             return Err(StepError::Ended);
         }
         if header.last != NEVER && now <= header.last {
@@ -712,6 +786,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             &self.consts,
             &self.consumers,
             self.words_per_mask,
+            self.values_len,
             &mut self.bufs,
             &mut self.emitted,
             &mut self.dirty,
@@ -749,7 +824,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
     pub fn end_in(&mut self, header: &mut SessionHeader) {
         self.clear_emitted();
         if header.last != NEVER {
-            header.ended = true;
+            header.deadline = ENDED;
         }
     }
 
@@ -780,8 +855,8 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             sym_words: self
                 .nodes
                 .iter()
-                .filter(|n| n.codec == SlotCodec::Sym)
-                .map(|n| n.offset)
+                .filter(|n| n.value.codec == SlotCodec::Sym)
+                .map(|n| n.value.word)
                 .collect(),
         };
         for c in &mut self.consts {
@@ -807,8 +882,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
 
     /// Node `index`'s current value in a session's word block (undefined for event nodes).
     pub fn value(&self, words: &[u64], index: usize) -> Val {
-        let n = &self.nodes[index];
-        n.codec.load(&words[n.offset..])
+        self.nodes[index].value.load(words)
     }
 
     /// Node `index`'s value in a session's word block before the last step.
@@ -832,6 +906,7 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
         consts: &[Val],
         consumers: &[u64],
         w: usize,
+        values_len: usize,
         bufs: &mut [Buf],
         emitted: &mut Vec<u32>,
         dirty: &mut [u64],
@@ -860,26 +935,25 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                 let info = &nodes[i];
                 let (before_bufs, rest) = bufs.split_at_mut(i);
                 let out = &mut rest[0];
-                let (earlier, own) = words.split_at_mut(info.offset);
-                let cw = info.codec.words();
-                let mut last = info.codec.load(own);
-                let deadline_at = cw + info.extra;
+                let (values, extras) = words.split_at_mut(values_len);
+                let own = &mut extras[info.extra_at - values_len..];
+                let mut last = info.value.load(values);
                 let mut io = Io {
                     cx,
                     inputs: Inputs {
                         bufs: before_bufs,
                         idx: &inputs[info.inputs.clone()],
                         nodes,
-                        words: earlier,
+                        words: values,
                     },
                     out,
                     last: &mut last,
                     deadline: if info.deadline_word.is_some() {
-                        own[deadline_at] as Time
+                        own[info.extra] as Time
                     } else {
                         Time::MAX
                     },
-                    words: &mut own[cw..deadline_at],
+                    words: &mut own[..info.extra],
                     queue: match (info.queue, queues.as_deref_mut()) {
                         (Some(q), Some(queues)) => Some(&mut queues[q]),
                         _ => None,
@@ -889,11 +963,11 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
                 let started = timed.then(std::time::Instant::now);
                 plan.nodes[i].op.step(&mut io);
                 let deadline = io.deadline;
-                info.codec.store(own, last);
                 if info.deadline_word.is_some() {
-                    own[deadline_at] = deadline as u64;
+                    own[info.extra] = deadline as u64;
                     timed_stepped = true;
                 }
+                info.value.store(values, last);
                 let out = &rest[0];
                 let emitted_any = !out.is_empty();
                 if emitted_any {
