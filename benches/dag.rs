@@ -6,7 +6,7 @@
 #[allow(dead_code)]
 mod support;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use support::workload::{self, Spec, Workload};
 
@@ -26,16 +26,13 @@ fn bench(c: &mut Criterion) {
         let program = spec.program();
         let events = workload::decoded_events(&program, &WORKLOAD);
         let keys = workload::keys_of(&events);
+        let records = workload::records_of(&events);
         group.bench_function(spec.name(), |b| {
-            b.iter_batched(
-                || workload::records_of(&events),
-                |records| {
-                    workload::run_keyed_with(&program, &keys, records, None, |_, row| {
-                        black_box(row);
-                    })
-                },
-                BatchSize::LargeInput,
-            )
+            b.iter(|| {
+                workload::run_keyed_with(&program, &keys, &records, None, |_, row| {
+                    black_box(row);
+                })
+            })
         });
     }
     group.finish();

@@ -428,7 +428,7 @@ fn w1_run(spec: Spec, events: &[Event], iterations: usize) -> W1Result {
             let rows = workload::run_keyed_with(
                 &program,
                 &keys,
-                input,
+                &input,
                 instrumented.then_some(&metrics),
                 |_, row| {
                     black_box(row);
@@ -533,7 +533,7 @@ fn w1_scaling(mode: &Mode, report: &mut Report) {
         for (j, (w, events, keys)) in sets.iter().enumerate() {
             let records = workload::records_of(events);
             let start = Instant::now();
-            let rows = workload::run_keyed_with(&program, keys, records, None, |_, row| {
+            let rows = workload::run_keyed_with(&program, keys, &records, None, |_, row| {
                 black_box(row);
             });
             let ns = start.elapsed().as_nanos() as f64 / events.len() as f64;
@@ -591,7 +591,7 @@ fn w1_child(spec: Spec, mode: &Mode) {
     let events = workload::decoded_events(&program, &mode.w1_instr);
     let keys = workload::keys_of(&events);
     let records = workload::records_of(&events);
-    let rows = w1_counted_run(&program, &keys, records);
+    let rows = w1_counted_run(&program, &keys, &records);
     println!(
         "{}",
         serde_json::json!({ "spec": spec.name(), "events": events.len(), "rows": rows })
@@ -601,7 +601,7 @@ fn w1_child(spec: Spec, mode: &Mode) {
 /// What W1 times, not inlined so that callgrind can count its instructions alone
 /// (`--toggle-collect`): a fresh processor, every event pushed, every session ended.
 #[inline(never)]
-fn w1_counted_run(program: &Program, keys: &[Str], records: Vec<Record>) -> u64 {
+fn w1_counted_run(program: &Program, keys: &[Str], records: &[Record]) -> u64 {
     workload::run_keyed_with(program, keys, records, None, |_, row| {
         black_box(row);
     })

@@ -351,10 +351,11 @@ fn process_file(
         match item {
             Ok(_) => {
                 summary.records += 1;
-                let mut record = std::mem::take(&mut event.record);
-                if crate::lookup::join(lookups.as_deref_mut(), &event.session_key, &mut record)? {
+                // Lent, not taken: the decoder resets the record for the next one.
+                let record = &mut event.record;
+                if crate::lookup::join(lookups.as_deref_mut(), &event.session_key, record)? {
                     processor
-                        .push(&event.session_key, record, &mut sink)
+                        .push(&event.session_key, &*record, &mut sink)
                         .map_err(|e| e.to_string())?;
                 }
             }

@@ -29,6 +29,7 @@ use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::program::Runner;
 use spanflow_operators::spec::LateEventPolicy;
 use spanflow_operators::Program;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use table::{Sessions, Slot};
 
@@ -285,24 +286,27 @@ impl<'p> SessionProcessor<'p> {
     pub fn push(
         &mut self,
         key: &str,
-        record: Record,
+        record: impl Borrow<Record>,
         out: &mut impl Emit,
     ) -> Result<(), PipelineError> {
         self.push_at(self.next_offset, key, record, out)
     }
 
     /// Adds the event at `offset`; rows completed by it (and by sessions it ends) go to `out`.
+    /// The record is read, not kept (its strings are interned into the session's own form), so
+    /// callers decoding into a reused record can lend it.
     pub fn push_at(
         &mut self,
         offset: Offset,
         key: &str,
-        record: Record,
+        record: impl Borrow<Record>,
         out: &mut impl Emit,
     ) -> Result<(), PipelineError> {
+        let record = record.borrow();
         self.next_offset = offset + 1;
         let watermark_before = self.watermark;
         self.watermark = Some(watermark_before.map_or(record.time, |w| w.max(record.time)));
-        let result = self.place(offset, key, &record, watermark_before, out);
+        let result = self.place(offset, key, record, watermark_before, out);
         self.sweep_if_due(out);
         if self.runner.strings_to_compact(self.string_limit) {
             self.compact_strings();
@@ -390,7 +394,7 @@ impl<'p> SessionProcessor<'p> {
             horizon,
             &mut |row| Self::emit_row(stats, key, first, offset, row, out),
         );
-        session.add(self.runner.intern(record));
+        session.add(record, self.runner.strings_mut());
         Ok(())
     }
 

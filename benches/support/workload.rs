@@ -169,7 +169,7 @@ pub fn decoded_events(program: &Program, workload: &Workload) -> Vec<Event> {
 /// events is not timed separately: time [`run_keyed_with`] instead.
 pub fn run_events(program: &Program, events: Vec<Event>, on_row: impl FnMut(&str, &Row)) -> u64 {
     let (keys, records): (Vec<Str>, Vec<Record>) = events.into_iter().unzip();
-    run_keyed_with(program, &keys, records, None, on_row)
+    run_keyed_with(program, &keys, &records, None, on_row)
 }
 
 /// The session keys of `events`, in order: what [`run_keyed_with`] reads (built once).
@@ -177,8 +177,8 @@ pub fn keys_of(events: &[Event]) -> Vec<Str> {
     events.iter().map(|(key, _)| key.clone()).collect()
 }
 
-/// The records of `events`, cloned: what one [`run_keyed_with`] consumes (built before the
-/// timing, so no record is cloned inside it).
+/// The records of `events`: what [`run_keyed_with`] reads (built before the timing, and freed
+/// after it).
 pub fn records_of(events: &[Event]) -> Vec<Record> {
     events.iter().map(|(_, record)| record.clone()).collect()
 }
@@ -194,12 +194,12 @@ pub const METRICS_EXPORT_EVERY: usize = 1 << 16;
 /// [`METRICS_EXPORT_EVERY`] events.
 ///
 /// As on the Kafka path, each key is written into one reused buffer and the processor borrows
-/// it: no key is allocated or freed per event here, and the records are moved in as the
-/// decoder hands them over (the processor owns and frees them).
+/// it, and the processor borrows each record as it borrows the decoder's: no key or record is
+/// allocated, moved or freed per event here.
 pub fn run_keyed_with(
     program: &Program,
     keys: &[Str],
-    records: Vec<Record>,
+    records: &[Record],
     metrics: Option<&Metrics>,
     mut on_row: impl FnMut(&str, &Row),
 ) -> u64 {
@@ -215,6 +215,7 @@ pub fn run_keyed_with(
         on_row(key, row);
     };
     let mut key = String::with_capacity(64);
+    // Records are lent, as the file and Kafka paths lend their decoder's record.
     for (i, (k, record)) in keys.iter().zip(records).enumerate() {
         key.clear();
         key.push_str(k);

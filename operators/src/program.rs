@@ -693,6 +693,11 @@ impl<'p> Runner<'p> {
         self.interp.strings()
     }
 
+    /// The dictionary, to intern the strings of incoming records.
+    pub fn strings_mut(&mut self) -> &mut Interner {
+        self.interp.strings_mut()
+    }
+
     /// Words of per-session DAG state (8 bytes each).
     pub fn session_words(&self) -> usize {
         self.interp.session_words()

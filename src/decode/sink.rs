@@ -28,9 +28,10 @@ pub(crate) struct EventWriter<'a> {
 impl<'a> EventWriter<'a> {
     /// Prepares `out` for a record of `plan`.
     pub(crate) fn new(plan: &'a DecodePlan, out: &'a mut DecodedEvent) -> Self {
-        if out.record.fields.len() != plan.slots {
-            out.record.fields.resize(plan.slots, FieldValue::Null);
-        }
+        // Every slot starts null: a field absent from this record must not keep the previous
+        // record's value (callers lend the record to the processor and reuse it).
+        out.record.fields.clear();
+        out.record.fields.resize(plan.slots, FieldValue::Null);
         out.record.sequence = None;
         EventWriter {
             out,

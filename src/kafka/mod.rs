@@ -630,9 +630,9 @@ impl<'p, 'r> Stream<'p, 'r> {
             }
             return self.bad(index, msg, e.reason(), e.to_string());
         }
-        let mut record = std::mem::take(&mut self.event.record);
+        // The record is lent to the processor: the decoder resets it for the next message.
         if let Some(lookups) = self.lookups.as_mut() {
-            match lookups.enrich(&self.event.session_key, &mut record) {
+            match lookups.enrich(&self.event.session_key, &mut self.event.record) {
                 Ok(crate::lookup::Joined::Keep) => {}
                 Ok(crate::lookup::Joined::Drop) => {
                     self.summary.lookup_dropped += 1;
@@ -664,7 +664,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             .push_at(
                 msg.offset(),
                 &self.event.session_key,
-                record,
+                &self.event.record,
                 &mut collector,
             )
             .map_err(|e| format!("{} ({}): {e}", message_at(msg), e.reason()))?;

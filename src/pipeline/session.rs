@@ -2,7 +2,9 @@
 
 use super::Offset;
 use smallvec::SmallVec;
-use spanflow_engine::{Event, Field, SessionParts, Sym, Time, INLINE_FIELDS};
+use spanflow_engine::{
+    Event, Field, FieldValue, Interner, Record, SessionParts, Sym, Time, INLINE_FIELDS,
+};
 use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::program::Runner;
 
@@ -41,25 +43,26 @@ struct Packed {
 const PACKED_FIELDS: usize = 4;
 
 impl Packed {
-    fn pack(e: &Event) -> Option<Packed> {
-        if e.fields.len() > PACKED_FIELDS {
+    /// The record with its strings interned, packed; `None` when it has too many fields.
+    fn intern(record: &Record, strings: &mut Interner) -> Option<Packed> {
+        if record.fields.len() > PACKED_FIELDS {
             return None;
         }
-        let mut kinds = e.fields.len() as u64;
+        let mut kinds = record.fields.len() as u64;
         let mut values = [0; PACKED_FIELDS];
-        for (i, f) in e.fields.iter().enumerate() {
-            let (kind, bits) = match *f {
-                Field::Null => (0, 0),
-                Field::F64(v) => (1, v.to_bits()),
-                Field::Bool(b) => (2, u64::from(b)),
-                Field::Sym(s) => (3, u64::from(s)),
+        for (i, f) in record.fields.iter().enumerate() {
+            let (kind, bits) = match f {
+                FieldValue::Null => (0, 0),
+                FieldValue::F64(v) => (1, v.to_bits()),
+                FieldValue::Bool(b) => (2, u64::from(*b)),
+                FieldValue::Str(s) => (3, u64::from(strings.intern(s))),
             };
             kinds |= kind << (8 + 2 * i);
             values[i] = bits;
         }
         Some(Packed {
-            time: e.time,
-            sequence: e.sequence,
+            time: record.time,
+            sequence: record.sequence.unwrap_or(i64::MIN),
             kinds,
             values,
         })
@@ -136,19 +139,27 @@ impl OpenSession {
         self.last = offset;
     }
 
-    /// Queues an event that is not late.
-    pub(super) fn add(&mut self, record: Event) {
+    /// Queues an event that is not late, its strings interned in `strings`.
+    pub(super) fn add(&mut self, record: &Record, strings: &mut Interner) {
+        if let Waiting::None = self.waiting {
+            // The usual case: the only waiting event, packed straight from the record.
+            if let Some(p) = Packed::intern(record, strings) {
+                self.waiting = Waiting::One(p);
+                return;
+            }
+        }
+        self.push(Event::intern(record, strings));
+    }
+
+    fn push(&mut self, record: Event) {
         let many = match &mut self.waiting {
-            Waiting::None => match Packed::pack(&record) {
-                Some(p) => {
-                    self.waiting = Waiting::One(p);
-                    return;
-                }
-                None => {
-                    self.waiting = Waiting::Many(vec![record]);
-                    return;
-                }
-            },
+            Waiting::None => {
+                self.waiting = Waiting::Many(Vec::with_capacity(2));
+                let Waiting::Many(v) = &mut self.waiting else {
+                    unreachable!("just set")
+                };
+                v
+            }
             Waiting::One(p) => {
                 let first = p.unpack();
                 let mut v = Vec::with_capacity(2);

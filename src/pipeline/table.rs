@@ -60,9 +60,7 @@ impl Sessions {
         let entries = &self.entries;
         self.index
             .find(hash, |&s| {
-                entries[s as usize]
-                    .as_ref()
-                    .is_some_and(|e| &*e.key == key)
+                entries[s as usize].as_ref().is_some_and(|e| &*e.key == key)
             })
             .copied()
     }
