@@ -3,6 +3,7 @@
 mod allocations;
 mod bad_input;
 mod bad_input_kafka;
+mod codecs;
 mod deploy;
 mod differential;
 mod fuzz_corpus;
