@@ -6,6 +6,7 @@ mod bad_input_kafka;
 mod codecs;
 mod deploy;
 mod differential;
+mod file_runs;
 mod fuzz_corpus;
 mod kafka_smoke;
 mod kafka_tls;

@@ -26,6 +26,10 @@ const FOLLOW_ON_ERRORS: &[&str] = &[
 /// snapshot that lost the essential part.
 const MUST_MENTION: &[(&str, &[&str])] = &[
     (
+        "bad_max_bad_ratio",
+        &["input.max_bad_ratio", "from 0 to 1", "got 5"],
+    ),
+    (
         "bad_on_bad_record_policy",
         &["`skip`", "drop", "dead_letter"],
     ),
