@@ -20,6 +20,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Exit code for an invalid spec.
 pub const EXIT_INVALID_SPEC: u8 = 78;
@@ -720,9 +721,10 @@ fn run_file_program(program: &Program, run: &FileRun<'_>) -> ExitCode {
         .and_then(|config| {
             let output = RunOutput::create(run.output, run.input)?;
             let result = if run.stdout_only || json_only(program) {
-                run_file_to_json(program, run, &config, &output, options)
+                run_file_to_json(program, run, &config, &output, options, &stop)
             } else {
-                run_file_to_sinks(program, run, &config, &output, options).map_err(RunError::Failed)
+                run_file_to_sinks(program, run, &config, &output, options, &stop)
+                    .map_err(RunError::Failed)
             };
             match result {
                 Ok(done) => output.commit().map(|()| done).map_err(RunError::Failed),
@@ -814,8 +816,9 @@ fn run_file_to_json(
     config: &RuntimeConfig,
     output: &RunOutput,
     options: RunOptions<'_>,
+    stop: &Arc<AtomicBool>,
 ) -> Result<(RunSummary, u64), RunError> {
-    let mut lookups = crate::lookup::FileLookups::connect(program, config)?;
+    let mut lookups = crate::lookup::FileLookups::connect(program, config, stop)?;
     let enricher = lookups.as_mut().map(|l| &mut l.enricher);
     let (input, schemas) = (run.input, run.schemas);
     let result = match output.file() {
@@ -845,6 +848,7 @@ fn run_file_to_sinks(
     config: &RuntimeConfig,
     output: &RunOutput,
     options: RunOptions<'_>,
+    stop: &Arc<AtomicBool>,
 ) -> Result<(RunSummary, u64), String> {
     let registry = config
         .schema_registry
@@ -854,15 +858,15 @@ fn run_file_to_sinks(
         .map_err(|e| e.to_string())?;
     let runtime = crate::kafka::io_runtime()?;
     // A stop signal also ends the wait for an unreachable cluster.
-    let wait = options.stop.unwrap_or(&NEVER);
-    let mut lookups = crate::lookup::connect(program, &config.scylla, &runtime, wait)?;
+    let mut lookups = crate::lookup::connect(program, &config.scylla, &runtime, stop)?
+        .map(|e| e.with_stop(stop.clone()));
     let sinks = build_sinks(
         program,
         output.path(),
         config,
         registry.as_ref(),
         &runtime,
-        wait,
+        stop,
     )?;
     let writer = RowWriter::new(&runtime, program, sinks, config.delivery.max_in_flight);
     let result = run_program_on_file_to_sinks_with(
@@ -878,9 +882,6 @@ fn run_file_to_sinks(
     }
     result
 }
-
-/// A stop flag nobody sets.
-static NEVER: AtomicBool = AtomicBool::new(false);
 
 fn generate(
     dataset: Dataset,
