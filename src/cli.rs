@@ -43,6 +43,10 @@ pub enum Command {
         /// outputs' sinks (a dry run needing no Kafka or ScyllaDB).
         #[arg(long, requires = "input")]
         stdout_only: bool,
+        /// With `--input`: order the events by time (then sequence) before evaluating them, so
+        /// an out-of-order file loses no late events. Holds the file's events in memory.
+        #[arg(long, requires = "input")]
+        sort: bool,
     },
     /// Check specs: syntax, graph, types and field references; every problem at once.
     Validate {
@@ -102,7 +106,7 @@ pub enum Command {
         /// File format.
         #[arg(long, value_enum, default_value_t = FixtureFormat::Avro)]
         format: FixtureFormat,
-        /// Output file.
+        /// Output file (`-` for stdout).
         #[arg(long)]
         output: PathBuf,
     },

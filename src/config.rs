@@ -351,7 +351,7 @@ mod defaults {
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file cannot be read or parsed.
-    #[error("{path}: {message}")]
+    #[error("runtime config {path}: {message}")]
     File {
         /// The file.
         path: String,
@@ -377,6 +377,21 @@ pub enum ConfigError {
     /// The registry settings are wrong.
     #[error("schema_registry: {0}")]
     Registry(#[from] registry::ConfigError),
+}
+
+/// A YAML error in the config file, located, without the parser's snippet of the file (the
+/// file may not be a config at all, e.g. `SPANFLOW_CONFIG=/etc/passwd`: never echo it).
+fn parse_error(e: &serde_saphyr::Error) -> String {
+    let problem = spanflow_operators::program::parse_problem(e);
+    let at = problem
+        .at
+        .map(|l| format!("line {}, column {}: ", l.line, l.column))
+        .unwrap_or_default();
+    format!(
+        "{at}{} (a runtime config is a YAML mapping of kafka, schema_registry, delivery, \
+         scylla and metrics settings; see the README)",
+        problem.message
+    )
 }
 
 /// Property names that hold secrets: they must come from `*_env` / `*_file` settings.
@@ -420,7 +435,7 @@ impl RuntimeConfig {
                 })?;
                 serde_saphyr::from_str(&text).map_err(|e| ConfigError::File {
                     path: p.display().to_string(),
-                    message: e.to_string(),
+                    message: parse_error(&e),
                 })?
             }
         };

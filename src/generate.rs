@@ -12,8 +12,8 @@ mod write;
 pub use telemetry::{device_telemetry, DeviceTelemetry};
 pub use video::{video_sessions, Device, Heartbeat, UserAction};
 pub use write::{
-    encode_datums, write_default_fixtures, write_fixture, write_ocf, FixtureKind, GenerateError,
-    OcfCodec,
+    encode_datums, fixture_bytes, write_default_fixtures, write_fixture, write_ocf, FixtureKind,
+    GenerateError, OcfCodec,
 };
 
 /// The heartbeat writer schema (`io.spanflow.video.Heartbeat`).

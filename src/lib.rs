@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod registry;
+pub mod run_output;
 pub mod scylla_admin;
 pub mod secret;
 pub mod sink;

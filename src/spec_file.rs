@@ -1,7 +1,7 @@
 //! Loading a spec file: YAML text, the Avro schema it names, and the checked program.
 
 use crate::decode::{resolve_path, FieldPath, InvalidSchema, Role, SchemaSource};
-use spanflow_engine::ValueType;
+use spanflow_engine::{Location, ValueType};
 use spanflow_operators::program::{parse_spec, InputRole, SchemaFields, SpecProblem};
 use spanflow_operators::spec::{location, DagSpec};
 use spanflow_operators::Program;
@@ -41,23 +41,112 @@ impl LoadedSpec {
 const MAX_SCHEMA_FILE_BYTES: u64 = 4 << 20;
 
 /// A spec may only make spanflow read Avro schema files: a name ending in `.avsc`
-/// ([`avro_schema_name`]), a regular file, at most [`MAX_SCHEMA_FILE_BYTES`]. Specs come from
-/// analysts and can never read other files (keys, configs) through error messages that quote
-/// what they could not parse.
+/// ([`avro_schema_name`]), also once links are resolved, a regular file, at most
+/// [`MAX_SCHEMA_FILE_BYTES`]. Specs come from analysts and can never read other files (keys,
+/// configs): errors never quote what the file holds ([`redact`]).
 fn read_schema_file(file: &Path) -> Result<SchemaSource, InvalidSchema> {
+    let context = file.display().to_string();
     let invalid = |message: String| InvalidSchema {
-        context: file.display().to_string(),
+        context: context.clone(),
         message,
     };
-    match std::fs::metadata(file) {
-        Ok(m) if !m.is_file() => Err(invalid("not a regular file".into())),
-        Ok(m) if m.len() > MAX_SCHEMA_FILE_BYTES => Err(invalid(format!(
-            "{} bytes; an Avro schema file holds at most {MAX_SCHEMA_FILE_BYTES} bytes",
-            m.len()
-        ))),
-        // A missing file is reported by the read itself.
-        _ => SchemaSource::from_file(file),
+    let read_error = |e: std::io::Error| invalid(e.to_string());
+    // `x.avsc -> secret.json` passes the name check; what is read is the link's target.
+    let real = std::fs::canonicalize(file).map_err(read_error)?;
+    if avro_schema_name(&real).is_err() {
+        return Err(invalid(
+            "a link to a file whose name does not end in `.avsc`: a spec may only name an Avro \
+             schema file ending in `.avsc` (JSON Avro schema), links included"
+                .into(),
+        ));
     }
+    match std::fs::metadata(&real) {
+        Ok(m) if !m.is_file() => return Err(invalid("not a regular file".into())),
+        Ok(m) if m.len() > MAX_SCHEMA_FILE_BYTES => {
+            return Err(invalid(format!(
+                "{} bytes; an Avro schema file holds at most {MAX_SCHEMA_FILE_BYTES} bytes",
+                m.len()
+            )))
+        }
+        Ok(_) => {}
+        Err(e) => return Err(read_error(e)),
+    }
+    let bytes = std::fs::read(&real).map_err(read_error)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| invalid("not UTF-8 text, so not a JSON Avro schema".into()))?;
+    SchemaSource::parse(&text, &context).map_err(|e| InvalidSchema {
+        message: redact(&e.message, &text),
+        ..e
+    })
+}
+
+/// Words of Avro schemas that a parser's message may quote from the file.
+const AVRO_WORDS: &[&str] = &[
+    "null",
+    "boolean",
+    "int",
+    "long",
+    "float",
+    "double",
+    "bytes",
+    "string",
+    "array",
+    "map",
+    "record",
+    "enum",
+    "fixed",
+    "type",
+    "name",
+    "namespace",
+    "fields",
+    "items",
+    "values",
+    "symbols",
+    "size",
+    "default",
+    "doc",
+    "aliases",
+    "order",
+    "logicalType",
+    "precision",
+    "scale",
+    "error",
+];
+
+/// `message` with every word that the file's text holds (bar Avro's own keywords and small
+/// numbers such as line and column) replaced by `…`: a parser quotes what it could not parse,
+/// and the file may hold secrets.
+fn redact(message: &str, text: &str) -> String {
+    let token = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '$' | '@');
+    let in_file: std::collections::HashSet<&str> = text
+        .split(|c: char| !token(c))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut out = String::with_capacity(message.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let w = word.trim_end_matches('.');
+        let safe = !in_file.contains(w)
+            || AVRO_WORDS.contains(&w)
+            || (w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit()));
+        if safe {
+            out.push_str(word);
+        } else {
+            out.push('…');
+            out.push_str(&word[w.len()..]);
+        }
+        word.clear();
+    };
+    for c in message.chars() {
+        if token(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 /// `input.schema` must name a `.avsc` file, whatever reads it.
@@ -110,7 +199,7 @@ pub fn load_source(path: &Path, source: String, read_schema: SchemaReader<'_>) -
         Err(p) => {
             return LoadedSpec {
                 path: path.into(),
-                program: Err(vec![p]),
+                program: Err(vec![locate_yaml_mistake(&source, p)]),
                 source,
                 schema: None,
             }
@@ -156,6 +245,104 @@ pub fn load_source(path: &Path, source: String, read_schema: SchemaReader<'_>) -
         schema,
         program,
     }
+}
+
+/// The YAML parser reports two common mistakes where it gave up rather than where they are: a
+/// tab starting a line is found while scanning the end of the line before, and an unclosed `[`
+/// or `{` only when a later line cannot belong to the flow collection. This points at the tab
+/// or the bracket instead, keeping the parser's words; other problems pass unchanged.
+fn locate_yaml_mistake(source: &str, mut p: SpecProblem) -> SpecProblem {
+    let Some(at) = p.at else {
+        return p;
+    };
+    let lines: Vec<&str> = source.lines().collect();
+    let reported = at.line as usize;
+    if ["found a tab", "tabs disallowed", "tab character"]
+        .iter()
+        .any(|m| p.message.contains(m))
+    {
+        // The reported line, or the one after it, begins with a tab.
+        for (i, line) in lines
+            .iter()
+            .enumerate()
+            .skip(reported.saturating_sub(1))
+            .take(2)
+        {
+            let indent = &line[..line.len() - line.trim_start_matches([' ', '\t']).len()];
+            if let Some(col) = indent.find('\t') {
+                p.at = Some(Location {
+                    line: i as u32 + 1,
+                    column: col as u32 + 1,
+                });
+                p.message = format!(
+                    "{}: a tab in the indentation of this line; YAML indents with spaces only, \
+                     so replace the tab with spaces",
+                    p.message
+                );
+                return p;
+            }
+        }
+        p.message
+            .push_str(" (YAML allows no tabs here: replace them with spaces)");
+        return p;
+    }
+    let flow = [
+        "illegal placement of ':'",
+        "did not find expected ','",
+        "flow",
+    ];
+    if !flow.iter().any(|m| p.message.contains(m)) {
+        return p;
+    }
+    let Some(open) = unclosed_bracket(&lines, reported, at.column as usize) else {
+        return p;
+    };
+    if open.line >= at.line {
+        return p;
+    }
+    let bracket = lines[open.line as usize - 1]
+        .chars()
+        .nth(open.column as usize - 1)
+        .unwrap_or('[');
+    let close = if bracket == '{' { '}' } else { ']' };
+    p.message = format!(
+        "{} (reported at line {}, column {}): the `{bracket}` here is never closed; add the \
+         `{close}` at the end of the list",
+        p.message, at.line, at.column
+    );
+    p.at = Some(open);
+    p
+}
+
+/// The innermost `[` or `{` still open at `line`:`column` (1-based), skipping quoted strings
+/// and comments.
+fn unclosed_bracket(lines: &[&str], line: usize, column: usize) -> Option<Location> {
+    let mut open: Vec<Location> = Vec::new();
+    for (i, text) in lines.iter().enumerate().take(line) {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (j, c) in text.chars().enumerate() {
+            if i + 1 == line && j + 1 >= column {
+                break;
+            }
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '[' | '{') => open.push(Location {
+                    line: i as u32 + 1,
+                    column: j as u32 + 1,
+                }),
+                (None, ']' | '}') => {
+                    open.pop();
+                }
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    open.pop()
 }
 
 /// What is wrong with the outputs' sinks (ScyllaDB table and column names), each at its

@@ -34,7 +34,7 @@ fn stream_program(
     output: &Path,
     config: Option<&Path>,
 ) -> ExitCode {
-    let stop = stop_on_signals();
+    let stop = stop_on_signals("Stop requested: draining writes, committing, then exiting.");
     match start(program, schemas, output, config, stop) {
         Ok(summary) => {
             tracing::info!(
@@ -110,10 +110,14 @@ fn start(
     })
 }
 
-/// SIGINT or SIGTERM asks for a graceful stop; a second one exits at once.
-fn stop_on_signals() -> Arc<AtomicBool> {
+/// SIGINT or SIGTERM asks for a graceful stop (the flag returned is set, and `what` logged); a
+/// second one exits at once (130). Streams and file runs both stop this way. Returns once the
+/// handlers are installed, so no signal after it kills the process without its summary.
+pub(crate) fn stop_on_signals(what: &'static str) -> Arc<AtomicBool> {
+    use tokio::signal::unix::{signal, SignalKind};
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let (installed, wait) = std::sync::mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("spanflow-signals".into())
         .spawn(move || {
@@ -124,26 +128,36 @@ fn stop_on_signals() -> Arc<AtomicBool> {
                 return;
             };
             rt.block_on(async move {
-                let Ok(mut term) =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                else {
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
                     return;
                 };
+                let _ = installed.send(());
                 loop {
                     tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
+                        _ = int.recv() => {}
                         _ = term.recv() => {}
                     }
                     if flag.swap(true, Ordering::SeqCst) {
                         tracing::warn!("Second stop signal: exiting now without draining.");
                         std::process::exit(130);
                     }
-                    tracing::info!("Stop requested: draining writes, committing, then exiting.");
+                    tracing::info!("{what}");
                 }
             });
         });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "Cannot watch for stop signals.");
+    match spawned {
+        Ok(_) => {
+            if wait
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .is_err()
+            {
+                tracing::warn!("Cannot watch for stop signals.");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "Cannot watch for stop signals."),
     }
     stop
 }

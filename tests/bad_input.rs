@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 pub(crate) const SESSIONS: usize = 8;
 const EVENTS_PER_SESSION: usize = 30;
 /// Records per block of the hand-built container files.
-const PER_BLOCK: usize = 10;
+pub(crate) const PER_BLOCK: usize = 10;
 
 /// A scratch directory, removed when dropped.
 pub(crate) struct Scratch(PathBuf);
@@ -41,7 +41,7 @@ impl Scratch {
         Scratch(dir)
     }
 
-    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.0.join(name);
         std::fs::write(&path, bytes).unwrap();
         path
@@ -55,6 +55,13 @@ impl Scratch {
         std::fs::write(dir.join("1.avsc"), HEARTBEAT_SCHEMA).unwrap();
         std::fs::write(dir.join("2-nullable.avsc"), nullable_schema()).unwrap();
         dir
+    }
+}
+
+impl Scratch {
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
     }
 }
 
@@ -125,7 +132,7 @@ pub(crate) fn cir(bad: BadRecordPolicy, late: LateEventPolicy) -> Program {
     program
 }
 
-fn dropping() -> Program {
+pub(crate) fn dropping() -> Program {
     cir(BadRecordPolicy::Drop, LateEventPolicy::Drop)
 }
 
@@ -155,7 +162,7 @@ pub(crate) fn messages(events: &[Heartbeat]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn framed(messages: &[Vec<u8>]) -> Vec<u8> {
+pub(crate) fn framed(messages: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
     write_framed(&mut out, messages).unwrap();
     out
@@ -173,7 +180,7 @@ fn offsets(messages: &[Vec<u8>]) -> Vec<usize> {
         .collect()
 }
 
-fn zigzag(v: i64, out: &mut Vec<u8>) {
+pub(crate) fn zigzag(v: i64, out: &mut Vec<u8>) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {
         out.push((z as u8) | 0x80);
@@ -185,7 +192,7 @@ fn zigzag(v: i64, out: &mut Vec<u8>) {
 /// An object container file of `events` in blocks of [`PER_BLOCK`] records, built by hand so
 /// the test knows where each block is; returns the bytes and each block's byte range (from its
 /// record count to the end of its sync marker).
-fn ocf(events: &[Heartbeat], codec: OcfCodec) -> (Vec<u8>, Vec<Range<usize>>) {
+pub(crate) fn ocf(events: &[Heartbeat], codec: OcfCodec) -> (Vec<u8>, Vec<Range<usize>>) {
     let mut bytes = Vec::new();
     write_ocf::<Heartbeat, _>(HEARTBEAT_SCHEMA, &[], codec, 7, &mut bytes).unwrap();
     let sync = bytes[bytes.len() - 16..].to_vec();
@@ -206,7 +213,7 @@ fn ocf(events: &[Heartbeat], codec: OcfCodec) -> (Vec<u8>, Vec<Range<usize>>) {
     (bytes, blocks)
 }
 
-fn run(
+pub(crate) fn run(
     program: &Program,
     input: &Path,
     schemas: Option<&Path>,
@@ -224,7 +231,7 @@ fn run(
 }
 
 /// Output lines by session.
-fn by_session(text: &str) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn by_session(text: &str) -> BTreeMap<String, Vec<String>> {
     let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for line in text.lines() {
         let row: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -235,7 +242,10 @@ fn by_session(text: &str) -> BTreeMap<String, Vec<String>> {
 }
 
 /// The output of a clean run over `events`.
-fn clean_output(scratch: &Scratch, events: &[Heartbeat]) -> BTreeMap<String, Vec<String>> {
+pub(crate) fn clean_output(
+    scratch: &Scratch,
+    events: &[Heartbeat],
+) -> BTreeMap<String, Vec<String>> {
     let (bytes, _) = ocf(events, OcfCodec::Null);
     let path = scratch.write("clean.avro", &bytes);
     let (text, summary) = run(&dropping(), &path, None).unwrap();
@@ -271,7 +281,7 @@ fn sessions_of(events: &[Heartbeat]) -> BTreeSet<&str> {
     events.iter().map(|e| e.session_id.as_str()).collect()
 }
 
-fn counts(pairs: &[(&'static str, u64)]) -> BTreeMap<&'static str, u64> {
+pub(crate) fn counts(pairs: &[(&'static str, u64)]) -> BTreeMap<&'static str, u64> {
     pairs.iter().copied().collect()
 }
 

@@ -3,8 +3,10 @@
 mod allocations;
 mod bad_input;
 mod bad_input_kafka;
+mod codecs;
 mod deploy;
 mod differential;
+mod file_runs;
 mod fuzz_corpus;
 mod kafka_smoke;
 mod kafka_tls;

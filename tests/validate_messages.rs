@@ -26,6 +26,10 @@ const FOLLOW_ON_ERRORS: &[&str] = &[
 /// snapshot that lost the essential part.
 const MUST_MENTION: &[(&str, &[&str])] = &[
     (
+        "bad_max_bad_ratio",
+        &["input.max_bad_ratio", "from 0 to 1", "got 5"],
+    ),
+    (
         "bad_on_bad_record_policy",
         &["`skip`", "drop", "dead_letter"],
     ),
@@ -101,6 +105,14 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ),
     ("output_without_columns", &["`states`"]),
     ("schema_file_missing", &["heartbeats.avsc"]),
+    (
+        "schema_link_to_other_file",
+        &["schemas/linked.avsc", "links included"],
+    ),
+    (
+        "schema_not_a_schema",
+        &["not_a_schema.avsc", "unknown variant `…`"],
+    ),
     ("schema_not_avsc", &["Cargo.toml", "`.avsc`"]),
     (
         "scylla_column_unknown",
@@ -112,6 +124,7 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ),
     ("scylla_table_name", &["`buffering-secs`", "plain CQL name"]),
     ("session_key_not_in_schema", &["`sessionID`", "`sessionId`"]),
+    ("tab_in_indentation", &[":11:1:", "tab", "spaces"]),
     (
         "time_not_a_number",
         &["input.time", "`playerState`", "the event time", "long"],
@@ -125,6 +138,10 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
         &["`buffer_events`", "events<bool>", "latest_event_to_state"],
     ),
     ("typo_in_with_field", &["`within_sec`", "within_secs"]),
+    (
+        "unclosed_bracket",
+        &[":12:13:", "`[`", "never closed", "line 13"],
+    ),
     ("unknown_evaluate_at", &["`end_of_session`", "session_end"]),
     ("unknown_input_typo", &["`is_bufering`", "`is_buffering`"]),
     ("unknown_node_field", &["`input`", "inputs"]),
@@ -198,6 +215,21 @@ fn has_line_and_column(rest: &str) -> bool {
     number(parts.next())
         && number(parts.next())
         && parts.next().is_some_and(|s| s.starts_with(" error: "))
+}
+
+#[test]
+fn schema_errors_never_quote_the_file() {
+    // The schema a spec names may be a link to, or a copy of, a file holding secrets: the
+    // message says what is wrong without its content.
+    for (spec, secret) in [
+        ("schema_link_to_other_file", "do-not-print-me-1234"),
+        ("schema_not_a_schema", "not-a-type-s3cr3t"),
+        ("schema_not_a_schema", "hunter2"),
+    ] {
+        let (ok, text) = report(&repo_root().join(format!("fixtures/invalid/{spec}.yaml")));
+        assert!(!ok);
+        assert!(!text.contains(secret), "{spec} quotes `{secret}`:\n{text}");
+    }
 }
 
 #[test]

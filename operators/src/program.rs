@@ -89,6 +89,10 @@ pub struct InputPlan {
     pub on_bad_record: BadRecordPolicy,
     /// Policy for late events.
     pub on_late_event: LateEventPolicy,
+    /// File runs fail once more records than this are lost to bad input.
+    pub max_bad_records: Option<u64>,
+    /// File runs fail when a larger fraction of the records read was lost to bad input.
+    pub max_bad_ratio: f64,
     /// Where the `dead_letter` policies send rejected records; set exactly when one of the
     /// policies is `dead_letter`.
     pub dead_letter: Option<DeadLetterPlan>,
@@ -198,6 +202,10 @@ fn dead_letter_plan(input: &InputSpec, problems: &mut Vec<SpecProblem>) -> Optio
 /// On a stream, sessions end after 30 minutes of event time without events unless the spec
 /// says otherwise.
 pub const DEFAULT_SESSION_GAP_SECS: f64 = 1800.0;
+
+/// The fraction of a file's records that may be lost to bad input before a file run fails
+/// (`input.max_bad_ratio`).
+pub const DEFAULT_MAX_BAD_RATIO: f64 = 0.1;
 
 /// One output: its name, column names, and digester.
 #[derive(Clone, Debug)]
@@ -515,6 +523,11 @@ impl Program {
                     .on_late_event
                     .map(|p| p.value)
                     .unwrap_or_default(),
+                max_bad_records: spec.input.max_bad_records,
+                max_bad_ratio: spec
+                    .input
+                    .max_bad_ratio
+                    .map_or(DEFAULT_MAX_BAD_RATIO, |f| f.0),
                 dead_letter,
                 lateness: spec.input.lateness_secs.map_or(0, Secs::millis),
                 session_gap: spec.input.session_gap_secs.map(Secs::millis),

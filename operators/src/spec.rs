@@ -62,6 +62,14 @@ pub struct InputSpec {
     /// `drop`).
     #[serde(default)]
     pub on_bad_record: Option<Spanned<BadRecordPolicy>>,
+    /// File runs: stop with an error once more than this many records are lost to bad input
+    /// (default: no limit on the count, only `max_bad_ratio`).
+    #[serde(default)]
+    pub max_bad_records: Option<u64>,
+    /// File runs: fail when more than this fraction of the records read were lost to bad input
+    /// (default 0.1). A run that decoded no record at all fails whatever the limits.
+    #[serde(default)]
+    pub max_bad_ratio: Option<Fraction>,
     /// What to do with an event older than its session's last step (default `drop`).
     #[serde(default)]
     pub on_late_event: Option<Spanned<LateEventPolicy>>,
@@ -335,6 +343,23 @@ pub enum BadRecordPolicy {
     /// Send its original bytes to `input.dead_letter.topic` (with headers saying why), count
     /// it by reason, and go on.
     DeadLetter,
+}
+
+/// A fraction from 0 to 1 (`input.max_bad_ratio`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fraction(pub f64);
+
+impl<'de> Deserialize<'de> for Fraction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = f64::deserialize(d)?;
+        if (0.0..=1.0).contains(&v) {
+            Ok(Fraction(v))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected a fraction of the records read, from 0 to 1 (e.g. 0.01 for 1%), got {v}"
+            )))
+        }
+    }
 }
 
 /// Policy for events that arrive after their session moved past their time.

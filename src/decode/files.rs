@@ -9,9 +9,12 @@
 //! reported with its position and reading goes on with the next record wherever the framing
 //! allows it: in a framed file every message is delimited, so only the bad message is lost; in
 //! an object container file the records of a block are not delimited, so a malformed record
-//! loses the rest of its block, and a corrupt block is skipped by resynchronising on the sync
-//! marker, keeping every intact block after it (the bytes from the corrupt block to the next
-//! marker are buffered while it is searched for).
+//! loses the rest of its block (except a string that is not UTF-8: its length says where it
+//! ends, so only its record is lost), and a corrupt block is skipped by resynchronising on the
+//! sync marker, keeping every intact block after it (the bytes from the corrupt block to the
+//! next marker are buffered while it is searched for). Blocks may use any codec of the Avro
+//! specification (null, deflate, snappy, zstandard, bzip2, xz), each bounded to 256 MiB
+//! decompressed.
 
 mod framed;
 mod ocf;
@@ -213,7 +216,7 @@ pub enum FileError {
     #[error("bad Avro object container file header: {0}")]
     BadHeader(String),
     /// The file's block codec is not supported.
-    #[error("unsupported Avro codec `{0}` (supported: null, deflate)")]
+    #[error("unsupported Avro codec `{0}` (supported: {codecs})", codecs = ocf::CODECS)]
     UnsupportedCodec(String),
     /// The writer schema in the header is invalid.
     #[error(transparent)]

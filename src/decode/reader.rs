@@ -21,14 +21,37 @@ struct Exec<'p, 'a, 'w> {
     items_left: u64,
     /// Field names from the failing field outwards, filled while an error unwinds.
     trail: Vec<&'p str>,
+    /// Read a string that is not UTF-8 as null and go on: the second pass over a datum whose
+    /// only fault is such a string, to find where it ends.
+    lenient: bool,
 }
 
 /// Decodes one datum at the start of `buf`. Returns the result and the datum's length when it
-/// is known (it is not after a malformed value).
+/// is known: after success, a value error such as a null session key, or a string that is not
+/// UTF-8 (its length prefix says where it ends, so the datum can be read on to its end); not
+/// after other malformed values.
 pub(crate) fn decode_prefix(
     plan: &DecodePlan,
     buf: &[u8],
     out: &mut DecodedEvent,
+) -> (Result<(), DecodeError>, Option<usize>) {
+    let (res, len) = run(plan, buf, out, false);
+    match &res {
+        Err(DecodeError::Malformed(m)) if m.kind == MalformedKind::InvalidUtf8 => {
+            // Rare: read the datum again, leniently, for its length (`out` is unspecified
+            // after an error anyway).
+            let (_, len) = run(plan, buf, out, true);
+            (res, len)
+        }
+        _ => (res, len),
+    }
+}
+
+fn run(
+    plan: &DecodePlan,
+    buf: &[u8],
+    out: &mut DecodedEvent,
+    lenient: bool,
 ) -> (Result<(), DecodeError>, Option<usize>) {
     let mut ex = Exec {
         plan,
@@ -36,6 +59,7 @@ pub(crate) fn decode_prefix(
         writer: EventWriter::new(plan, out),
         items_left: MAX_ITEMS,
         trail: Vec::new(),
+        lenient,
     };
     match ex.record(&plan.root, 0) {
         Ok(()) => (ex.writer.finish(), Some(ex.cur.pos)),
@@ -87,7 +111,11 @@ impl<'p> Exec<'p, '_, '_> {
             }
         }
         let value = match &leaf.kind {
-            ScalarKind::Str => Raw::Str(self.cur.str()?),
+            ScalarKind::Str => match self.cur.str() {
+                Ok(s) => Raw::Str(s),
+                Err(f) if self.lenient && f.kind == MalformedKind::InvalidUtf8 => Raw::Null,
+                Err(f) => return Err(f),
+            },
             ScalarKind::Long => Raw::Int(self.cur.long()?),
             ScalarKind::Int => Raw::Int(self.cur.int()?.into()),
             ScalarKind::Double => Raw::Float(f64::from_le_bytes(self.cur.array()?)),

@@ -153,6 +153,19 @@ pub fn write_fixture(
         path: path.display().to_string(),
         source,
     };
+    let (buf, n) = fixture_bytes(kind, config)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, buf).map_err(io)?;
+    Ok(n)
+}
+
+/// The bytes of the fixture `kind` for `config`, and its number of records.
+pub fn fixture_bytes(
+    kind: FixtureKind,
+    config: &GenConfig,
+) -> Result<(Vec<u8>, usize), GenerateError> {
     let mut buf = Vec::new();
     let n = match kind {
         FixtureKind::HeartbeatsOcf => write_ocf(
@@ -177,15 +190,11 @@ pub fn write_fixture(
                 m.extend_from_slice(d);
                 m
             });
-            write_framed(&mut buf, messages).map_err(io)?;
+            write_framed(&mut buf, messages).map_err(GenerateError::Write)?;
             datums.len()
         }
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    std::fs::write(path, buf).map_err(io)?;
-    Ok(n)
+    Ok((buf, n))
 }
 
 /// Regenerates the checked-in fixtures under `fixtures_dir` (the repository's `fixtures/`):

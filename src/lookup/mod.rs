@@ -474,23 +474,22 @@ pub struct FileLookups {
 }
 
 impl FileLookups {
-    /// Connects the lookups of `program` for a file run, with the runtime configuration at
-    /// `config` (or `SPANFLOW_CONFIG`, and the environment): `None` when the spec has none.
+    /// Connects the lookups of `program` for a file run to the cluster of `config`: `None`
+    /// when the spec has none. Waits for an unreachable cluster, at startup and during the
+    /// run, until `stop` is set.
     pub fn connect(
         program: &Program,
-        config: Option<&std::path::Path>,
+        config: &crate::config::RuntimeConfig,
+        stop: &std::sync::Arc<AtomicBool>,
     ) -> Result<Option<Self>, String> {
         if program.input.lookups.is_empty() {
             return Ok(None);
         }
-        let config = crate::config::RuntimeConfig::load(config).map_err(|e| e.to_string())?;
         let runtime = crate::kafka::io_runtime()?;
         Ok(
-            connect(program, &config.scylla, &runtime, &AtomicBool::new(false))?.map(|enricher| {
-                FileLookups {
-                    enricher,
-                    _runtime: runtime,
-                }
+            connect(program, &config.scylla, &runtime, stop)?.map(|enricher| FileLookups {
+                enricher: enricher.with_stop(stop.clone()),
+                _runtime: runtime,
             }),
         )
     }

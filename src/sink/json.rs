@@ -38,9 +38,10 @@ impl JsonLinesSink {
         let mut line = serde_json::to_vec(&m).map_err(|e| self.error(e.to_string(), false))?;
         line.push(b'\n');
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        // A closed pipe (`| head`) never heals: retrying it would hang the run.
         out.write_all(&line)
             .and_then(|()| out.flush())
-            .map_err(|e| self.error(e.to_string(), true))
+            .map_err(|e| self.error(e.to_string(), e.kind() != std::io::ErrorKind::BrokenPipe))
     }
 
     /// Flushes the writer.

@@ -7,7 +7,7 @@ use crate::decode::plan::DecodePlan;
 use crate::decode::projection::{DecodedEvent, Projection};
 use crate::decode::schema::SchemaSource;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::ops::Range;
 
 /// Largest inflated block accepted (guards against decompression bombs).
@@ -20,17 +20,106 @@ const MAX_VARINT: u64 = 10;
 /// The longest block header: two varints.
 const MAX_BLOCK_HEADER: u64 = 2 * MAX_VARINT;
 
+/// The block codecs of the Avro specification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Codec {
     Null,
     Deflate,
+    /// Raw snappy, then the big-endian CRC-32 of the uncompressed bytes.
+    Snappy,
+    Zstandard,
+    Bzip2,
+    Xz,
+}
+
+/// The names `avro.codec` may have, for the error naming an unsupported one.
+pub(super) const CODECS: &str = "null, deflate, snappy, zstandard, bzip2, xz";
+
+impl Codec {
+    fn from_name(name: &[u8]) -> Option<Codec> {
+        Some(match name {
+            b"null" => Codec::Null,
+            b"deflate" => Codec::Deflate,
+            b"snappy" => Codec::Snappy,
+            b"zstandard" => Codec::Zstandard,
+            b"bzip2" => Codec::Bzip2,
+            b"xz" => Codec::Xz,
+            _ => return None,
+        })
+    }
+
+    /// Decompresses one block's data, refusing to produce more than [`MAX_INFLATED_BLOCK`]
+    /// bytes (or, for xz, to use more memory than that).
+    fn decompress(self, data: &[u8]) -> Result<Vec<u8>, String> {
+        let too_big = || format!("the block inflates to more than {MAX_INFLATED_BLOCK} bytes");
+        match self {
+            Codec::Null => Ok(data.to_vec()),
+            Codec::Deflate => {
+                miniz_oxide::inflate::decompress_to_vec_with_limit(data, MAX_INFLATED_BLOCK)
+                    .map_err(|e| format!("deflate data cannot be inflated ({e})"))
+            }
+            Codec::Snappy => {
+                let Some((data, crc)) = data.split_last_chunk::<4>() else {
+                    return Err(format!(
+                        "a snappy block of {} bytes has no room for its 4-byte CRC-32",
+                        data.len()
+                    ));
+                };
+                let len = snap::raw::decompress_len(data)
+                    .map_err(|e| format!("snappy data cannot be decompressed ({e})"))?;
+                if len > MAX_INFLATED_BLOCK {
+                    return Err(too_big());
+                }
+                let out = snap::raw::Decoder::new()
+                    .decompress_vec(data)
+                    .map_err(|e| format!("snappy data cannot be decompressed ({e})"))?;
+                let (expected, actual) = (u32::from_be_bytes(*crc), crc32fast::hash(&out));
+                if expected != actual {
+                    return Err(format!(
+                        "the snappy block's CRC-32 is {expected:#010x} but its data's is {actual:#010x}"
+                    ));
+                }
+                Ok(out)
+            }
+            Codec::Zstandard => {
+                let decoder = zstd::stream::read::Decoder::with_buffer(data)
+                    .map_err(|e| format!("zstandard data cannot be decompressed ({e})"))?;
+                read_bounded(decoder, "zstandard", MAX_INFLATED_BLOCK)
+            }
+            Codec::Bzip2 => read_bounded(
+                bzip2::read::BzDecoder::new(data),
+                "bzip2",
+                MAX_INFLATED_BLOCK,
+            ),
+            Codec::Xz => {
+                let stream =
+                    liblzma::stream::Stream::new_stream_decoder(MAX_INFLATED_BLOCK as u64, 0)
+                        .map_err(|e| format!("xz decoder: {e}"))?;
+                let decoder = liblzma::read::XzDecoder::new_stream(data, stream);
+                read_bounded(decoder, "xz", MAX_INFLATED_BLOCK)
+            }
+        }
+    }
+}
+
+/// Reads a decompressing reader to its end, failing past `limit` bytes.
+fn read_bounded(reader: impl io::Read, codec: &str, limit: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{codec} data cannot be decompressed ({e})"))?;
+    if out.len() > limit {
+        return Err(format!("the block inflates to more than {limit} bytes"));
+    }
+    Ok(out)
 }
 
 #[derive(Debug)]
 enum BlockData {
     /// Uncompressed records, read in place from the window (offsets in the file).
     Raw(Range<u64>),
-    /// Inflated records.
+    /// Decompressed records.
     Inflated(Vec<u8>),
 }
 
@@ -86,6 +175,8 @@ pub struct OcfReader<R = BufReader<File>> {
     plan: DecodePlan,
     codec: Codec,
     sync: [u8; SYNC_LEN],
+    /// Offset of the first block (the end of the header).
+    first_block: u64,
     block: Option<Block>,
     /// An error to report on the next call (the records lost after a malformed one).
     pending: Option<ReadError>,
@@ -217,15 +308,10 @@ impl<R: BufRead> OcfReader<R> {
         let json = std::str::from_utf8(json)
             .map_err(|_| FileError::BadHeader("`avro.schema` is not UTF-8".into()))?;
         let schema = SchemaSource::parse(json, "object container file header")?;
-        let codec = match get("avro.codec").unwrap_or(b"null") {
-            b"null" => Codec::Null,
-            b"deflate" => Codec::Deflate,
-            other => {
-                return Err(FileError::UnsupportedCodec(
-                    String::from_utf8_lossy(other).into_owned(),
-                ))
-            }
-        };
+        let name = get("avro.codec").unwrap_or(b"null");
+        let codec = Codec::from_name(name).ok_or_else(|| {
+            FileError::UnsupportedCodec(String::from_utf8_lossy(name).into_owned())
+        })?;
         let plan = DecodePlan::compile(&schema, projection)?;
         Ok(OcfReader {
             window,
@@ -235,6 +321,7 @@ impl<R: BufRead> OcfReader<R> {
             plan,
             codec,
             sync,
+            first_block: pos,
             block: None,
             pending: None,
             records: 0,
@@ -434,16 +521,13 @@ impl<R: BufRead> OcfReader<R> {
         self.window.slice(frame.data.end..frame.end) == self.sync
     }
 
-    /// The frame's records, inflated if the codec compresses them.
+    /// The frame's records, decompressed if the codec compresses them.
     fn block_data(&self, frame: &Frame) -> Result<BlockData, String> {
         match self.codec {
             Codec::Null => Ok(BlockData::Raw(frame.data.clone())),
-            Codec::Deflate => miniz_oxide::inflate::decompress_to_vec_with_limit(
-                self.window.slice(frame.data.clone()),
-                MAX_INFLATED_BLOCK,
-            )
-            .map(BlockData::Inflated)
-            .map_err(|e| format!("deflate data cannot be inflated ({e})")),
+            codec => codec
+                .decompress(self.window.slice(frame.data.clone()))
+                .map(BlockData::Inflated),
         }
     }
 
@@ -485,9 +569,16 @@ impl<R: BufRead> OcfReader<R> {
         let from = start + 1;
         let Some(marker) = self.find_marker(from)? else {
             self.ended = true;
+            // No marker after the first block at all: the header's copy is the damaged one
+            // more likely than every block of the file.
+            let hint = if start == self.first_block {
+                " (the sync marker in the file header may be damaged)"
+            } else {
+                ""
+            };
             return Ok(ReadError::Truncated {
                 at,
-                detail: format!("{detail}, and no later sync marker exists"),
+                detail: format!("{detail}, and no later sync marker exists{hint}"),
             });
         };
         let resume = (from..marker)
@@ -563,6 +654,37 @@ impl<R: BufRead> Iterator for OcfReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decompression_stops_at_the_limit() {
+        let bomb = read_bounded(std::io::repeat(0), "zstandard", 1000).unwrap_err();
+        assert_eq!(bomb, "the block inflates to more than 1000 bytes");
+        assert_eq!(
+            read_bounded(&[1u8; 1000][..], "xz", 1000).unwrap().len(),
+            1000
+        );
+    }
+
+    #[test]
+    fn snappy_blocks_are_checked_against_their_crc() {
+        let data = b"a record, another record".repeat(10);
+        let mut block = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+        block.extend_from_slice(&crc32fast::hash(&data).to_be_bytes());
+        assert_eq!(Codec::Snappy.decompress(&block).unwrap(), data);
+        *block.last_mut().unwrap() ^= 1;
+        let e = Codec::Snappy.decompress(&block).unwrap_err();
+        assert!(e.contains("CRC-32"), "{e}");
+        // A block claiming more than the limit is refused before anything is allocated.
+        let mut huge = Vec::new();
+        let mut n = MAX_INFLATED_BLOCK as u64 + 1;
+        while n >= 0x80 {
+            huge.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        huge.extend_from_slice(&[n as u8, 0, 0, 0, 0, 0]);
+        let e = Codec::Snappy.decompress(&huge).unwrap_err();
+        assert!(e.contains("inflates to more than"), "{e}");
+    }
 
     #[test]
     fn reads_zigzag_varints() {
