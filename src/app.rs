@@ -3,7 +3,7 @@
 
 use crate::cli::{Command, Dataset, FixtureFormat, GraphFormat, ScyllaCommand};
 use crate::config::RuntimeConfig;
-use crate::decode::files::{ReadError, RecordReader};
+use crate::decode::files::{FileRecords, ReadError, RecordReader};
 use crate::decode::{DecodedEvent, FieldPath, Projection};
 use crate::lookup::Enricher;
 use crate::output::JsonLines;
@@ -557,7 +557,10 @@ fn process_file(
     crate::lookup::check_enricher(program, lookups.is_some())?;
     warn_file_run_dead_letters(program, input);
     let projection = projection_of(program)?;
-    let mut reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
+    let reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
+    // Decoding runs a batch ahead on a second core while this thread evaluates.
+    let mut reader = FileRecords::new(reader)
+        .map_err(|e| format!("cannot start the thread that decodes {}: {e}", input.display()))?;
     let mut processor = SessionProcessor::new(program);
     let write_error: std::cell::RefCell<Option<RunError>> = Default::default();
     let mut sink = |session: &str, row: &Row| {

@@ -18,10 +18,12 @@
 
 mod framed;
 mod ocf;
+mod read_ahead;
 mod window;
 
 pub use framed::{write_framed, FramedReader};
 pub use ocf::OcfReader;
+pub use read_ahead::{FileRecords, ReadAhead};
 
 use super::error::{DecodeError, InvalidSchema, SchemaMismatch};
 use super::projection::{DecodedEvent, Projection};
