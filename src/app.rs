@@ -559,8 +559,12 @@ fn process_file(
     let projection = projection_of(program)?;
     let reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
     // Decoding runs a batch ahead on a second core while this thread evaluates.
-    let mut reader = FileRecords::new(reader)
-        .map_err(|e| format!("cannot start the thread that decodes {}: {e}", input.display()))?;
+    let mut reader = FileRecords::new(reader).map_err(|e| {
+        format!(
+            "cannot start the thread that decodes {}: {e}",
+            input.display()
+        )
+    })?;
     let mut processor = SessionProcessor::new(program);
     let write_error: std::cell::RefCell<Option<RunError>> = Default::default();
     let mut sink = |session: &str, row: &Row| {

@@ -98,7 +98,12 @@ impl<'a> EventWriter<'a> {
     #[inline(never)]
     fn put_key(&mut self, v: Raw<'_>) {
         match v {
-            Raw::Str(s) => self.out.session_key = Str::from(s),
+            Raw::Str(s) => {
+                // Into the reused buffer: a key longer than an inline string would otherwise
+                // be allocated and freed per record.
+                self.out.session_key.clear();
+                self.out.session_key.push_str(s);
+            }
             Raw::Int(i) => {
                 self.out.session_key.clear();
                 let _ = write!(self.out.session_key, "{i}");

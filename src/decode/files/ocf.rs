@@ -54,10 +54,7 @@ impl Codec {
         let too_big = || format!("the block inflates to more than {MAX_INFLATED_BLOCK} bytes");
         match self {
             Codec::Null => Ok(data.to_vec()),
-            Codec::Deflate => {
-                miniz_oxide::inflate::decompress_to_vec_with_limit(data, MAX_INFLATED_BLOCK)
-                    .map_err(|e| format!("deflate data cannot be inflated ({e})"))
-            }
+            Codec::Deflate => inflate(data, MAX_INFLATED_BLOCK),
             Codec::Snappy => {
                 let Some((data, crc)) = data.split_last_chunk::<4>() else {
                     return Err(format!(
@@ -99,6 +96,36 @@ impl Codec {
                 read_bounded(decoder, "xz", MAX_INFLATED_BLOCK)
             }
         }
+    }
+}
+
+/// Inflates raw deflate data (what Avro's `deflate` codec writes), failing past `limit` bytes.
+fn inflate(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut inflater = Decompress::new(false);
+    // Heartbeat-like records deflate 4-6 to 1: start near the final size, then double.
+    let mut out = Vec::with_capacity(data.len().saturating_mul(6).clamp(64, limit));
+    loop {
+        let read = inflater.total_in() as usize;
+        let written = out.len();
+        let status = inflater
+            .decompress_vec(&data[read..], &mut out, FlushDecompress::Finish)
+            .map_err(|e| format!("deflate data cannot be inflated ({e})"))?;
+        if status == Status::StreamEnd {
+            return Ok(out);
+        }
+        if out.len() < out.capacity() {
+            // Room left, nothing more came out: the input ended before the stream did.
+            let stuck = inflater.total_in() as usize == read && out.len() == written;
+            if stuck || inflater.total_in() as usize == data.len() {
+                return Err("deflate data cannot be inflated (the stream ends early)".into());
+            }
+            continue;
+        }
+        if out.len() >= limit {
+            return Err(format!("the block inflates to more than {limit} bytes"));
+        }
+        out.reserve_exact(out.len().min(limit - out.len()).max(64));
     }
 }
 
@@ -654,6 +681,26 @@ impl<R: BufRead> Iterator for OcfReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deflate_blocks_inflate_exactly_and_bombs_stop_at_the_limit() {
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let deflated = miniz_oxide::deflate::compress_to_vec(&data, 6);
+        assert_eq!(inflate(&deflated, data.len()).unwrap(), data);
+        let e = inflate(&deflated, data.len() - 1).unwrap_err();
+        assert_eq!(
+            e,
+            format!("the block inflates to more than {} bytes", data.len() - 1)
+        );
+        let e = inflate(&deflated[..deflated.len() / 2], data.len()).unwrap_err();
+        assert!(e.contains("cannot be inflated"), "{e}");
+        let zeros = miniz_oxide::deflate::compress_to_vec(&vec![0u8; 10 << 20], 9);
+        let e = inflate(&zeros, 1 << 20).unwrap_err();
+        assert!(e.contains("more than 1048576 bytes"), "{e}");
+        assert!(inflate(b"\xff\xff\xff", 1000).is_err(), "not deflate data");
+    }
 
     #[test]
     fn decompression_stops_at_the_limit() {
