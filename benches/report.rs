@@ -744,8 +744,9 @@ fn w1_section(
     let mut section = format!(
         "## W1 DAG (single thread, in memory)\n\nWorkload: {}. Timed: pushing the decoded \
          records through a fresh `SessionProcessor` and ending the sessions (records are built \
-         before the timing; each key is copied into one reused buffer that the processor \
-         borrows, as on the Kafka path, so no key is allocated or freed per event). *With metrics*: the same with a streaming run's hot-path metrics \
+         before the timing and lent to the processor, as the decoder's record is; each key is \
+         copied into one reused buffer that the processor borrows, as on the Kafka path, so no \
+         key or record is allocated or freed per event). *With metrics*: the same with a streaming run's hot-path metrics \
          (per-node counters, one step in {} timed, exported every {} events), plain and \
          instrumented runs alternating.\n\n\
          | spec | events | ns/event | events/s (one core) | ns/event with metrics | metrics cost | rows | checksum |\n|---|---|---|---|---|---|---|---|\n",
@@ -1662,7 +1663,8 @@ fn w5(mode: &Mode, report: &mut Report) {
          - spanflow: `spanflow run SPEC --input FILE.avro --output ROWS.jsonl`, the Avro object \
            container file (deflate, all 11 fields of the heartbeat schema) that \
            `spanflow generate --dataset heartbeats --sessions N --events M --seed 42` wrote; \
-           one thread evaluates.\n\
+           one thread decodes (reads, inflates, decodes a batch ahead) while another \
+           evaluates.\n\
          - DuckDB: `python benches/peers/cir_peer.py duckdb FILE.parquet ROWS.jsonl`, one SQL \
            statement (window functions over each session ordered by time and seq; \
            `COPY ... TO` JSON), default threads (all cores).\n\
