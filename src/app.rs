@@ -558,8 +558,9 @@ fn process_file(
     warn_file_run_dead_letters(program, input);
     let projection = projection_of(program)?;
     let reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
-    // Decoding runs a batch ahead on a second core while this thread evaluates.
-    let mut reader = FileRecords::new(reader).map_err(|e| {
+    // Decoding runs a batch ahead on a second core while this thread evaluates (regular files).
+    let regular_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
+    let mut reader = FileRecords::new(reader, regular_file).map_err(|e| {
         format!(
             "cannot start the thread that decodes {}: {e}",
             input.display()

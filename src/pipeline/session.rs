@@ -259,3 +259,93 @@ impl Reborrow for SessionParts<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smallvec::smallvec;
+
+    fn record(time: Time, fields: SmallVec<[FieldValue; INLINE_FIELDS]>) -> Record {
+        Record {
+            time,
+            sequence: Some(time / 10),
+            fields,
+        }
+    }
+
+    /// Every kind of field survives the packed form, strings interned.
+    #[test]
+    fn a_packed_event_is_the_interned_event() {
+        let mut strings = Interner::new();
+        let r = record(
+            1_000,
+            smallvec![
+                FieldValue::F64(-2.5),
+                FieldValue::Null,
+                FieldValue::Bool(true),
+                FieldValue::Str("CDN1".into()),
+            ],
+        );
+        let packed = Packed::intern(&r, &mut strings).expect("four fields pack");
+        assert_eq!(packed.unpack(), Event::intern(&r, &mut strings));
+        let nan = record(2_000, smallvec![FieldValue::F64(f64::NAN)]);
+        let back = Packed::intern(&nan, &mut strings).expect("packs").unpack();
+        assert!(matches!(back.fields[0], Field::F64(x) if x.is_nan()));
+        let five = record(0, smallvec![FieldValue::Null; PACKED_FIELDS + 1]);
+        assert!(Packed::intern(&five, &mut strings).is_none());
+    }
+
+    /// One waiting event is packed; a second at the same time, a late one put in its place,
+    /// or one with more fields than the packed form holds wait as events, in time order; the
+    /// symbols of both forms are remapped.
+    #[test]
+    fn waiting_events_keep_their_order_in_both_forms() {
+        let mut strings = Interner::new();
+        let s = |v: &str| FieldValue::Str(v.into());
+        let mut open = OpenSession::new(0);
+        assert_eq!(open.newest(), Time::MIN);
+        open.add(&record(20, smallvec![s("a")]), &mut strings);
+        assert!(matches!(open.waiting, Waiting::One(_)));
+        assert_eq!(open.newest(), 20);
+        open.add(&record(20, smallvec![s("b")]), &mut strings);
+        open.add(&record(10, smallvec![s("c")]), &mut strings);
+        open.add(
+            &record(30, smallvec![FieldValue::Null; PACKED_FIELDS + 1]),
+            &mut strings,
+        );
+        let Waiting::Many(events) = &open.waiting else {
+            panic!("several events wait as events")
+        };
+        let order: Vec<(Time, Field)> = events.iter().map(|e| (e.time, e.field(0))).collect();
+        let sym = |v| Field::Sym(strings.get(v).expect("interned"));
+        assert_eq!(
+            order,
+            [
+                (10, sym("c")),
+                (20, sym("a")),
+                (20, sym("b")),
+                (30, Field::Null)
+            ]
+        );
+        assert_eq!(open.newest(), 30);
+        let mut seen = Vec::new();
+        open.waiting_syms_mut(|s| {
+            seen.push(*s);
+            *s += 100;
+        });
+        assert_eq!(seen.len(), 3);
+        let mut one = OpenSession::new(0);
+        one.add(
+            &record(5, smallvec![FieldValue::Null, s("a")]),
+            &mut strings,
+        );
+        one.waiting_syms_mut(|s| *s += 100);
+        let Waiting::One(p) = &one.waiting else {
+            panic!("one event waits packed")
+        };
+        assert_eq!(
+            p.unpack().field(1),
+            Field::Sym(strings.get("a").expect("interned") + 100)
+        );
+    }
+}

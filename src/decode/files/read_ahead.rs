@@ -99,13 +99,16 @@ pub enum FileRecords {
 }
 
 impl FileRecords {
-    /// Reads `reader` ahead on a second thread if there is more than one core.
+    /// Reads `reader` ahead on a second thread if it reads a regular file and there is more
+    /// than one core. A pipe or a FIFO is read here, record by record: its writer may pause,
+    /// and the records it already wrote must not wait for a batch to fill (a run stopped by a
+    /// signal then still evaluates every record that arrived before it).
     ///
     /// # Errors
     /// When the system cannot start a thread.
-    pub fn new(reader: RecordReader) -> std::io::Result<Self> {
+    pub fn new(reader: RecordReader, regular_file: bool) -> std::io::Result<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 {
+        if cores < 2 || !regular_file {
             return Ok(FileRecords::Here(reader));
         }
         ReadAhead::start(reader).map(FileRecords::Ahead)
