@@ -1,7 +1,7 @@
 //! Loading a spec file: YAML text, the Avro schema it names, and the checked program.
 
-use crate::decode::{resolve_path, FieldPath, InvalidSchema, Role, SchemaSource};
-use spanflow_engine::{Location, ValueType};
+use crate::decode::{logical_time_unit, resolve_path, FieldPath, InvalidSchema, Role, SchemaSource};
+use spanflow_engine::{Location, TimeUnit, ValueType};
 use spanflow_operators::program::{parse_spec, InputRole, SchemaFields, SpecProblem};
 use spanflow_operators::spec::{location, DagSpec};
 use spanflow_operators::Program;
@@ -390,6 +390,10 @@ impl SchemaFields for AvroFields<'_> {
             InputRole::Sequence => Role::Sequence,
         };
         self.check(path, role).map(|_| ())
+    }
+
+    fn logical_time_unit(&self, path: &str) -> Option<(TimeUnit, String)> {
+        logical_time_unit(self.0, &path.parse().ok()?)
     }
 }
 

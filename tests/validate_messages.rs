@@ -130,6 +130,15 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
         &["input.time", "`playerState`", "the event time", "long"],
     ),
     (
+        "time_unit_contradicts_schema",
+        &[
+            "`seconds`",
+            "`timestamp`",
+            "`timestamp-millis`",
+            "time_unit: milliseconds",
+        ],
+    ),
+    (
         "two_event_inputs_to_and",
         &["`seek_events`", "latest_event_to_state"],
     ),

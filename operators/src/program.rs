@@ -66,6 +66,13 @@ pub trait SchemaFields {
         let _ = role;
         self.field_type(path).map(|_| ())
     }
+
+    /// The time unit the schema's logical type gives the time field at `path` (e.g.
+    /// `timestamp-millis`), with the logical type's name; `None` when the schema says nothing.
+    fn logical_time_unit(&self, path: &str) -> Option<(TimeUnit, String)> {
+        let _ = path;
+        None
+    }
 }
 
 /// How to read input records, resolved from the spec.
@@ -271,6 +278,26 @@ impl Program {
                     if let Err(m) = s.check_input(role, &f.value) {
                         problems.push(SpecProblem::new(location(f), format!("input.{what}: {m}")));
                     }
+                }
+            }
+            if let (Some(declared), Some((unit, logical))) = (
+                input.time_unit.as_ref(),
+                s.logical_time_unit(&input.time.value),
+            ) {
+                if declared.value != unit {
+                    problems.push(SpecProblem::new(
+                        location(declared),
+                        format!(
+                            "input.time_unit: `{}` contradicts the schema: field `{}` is a \
+                             `{logical}`, so its values are {}; every duration would be off by \
+                             a factor of {}. Write `time_unit: {}` or leave `time_unit` out",
+                            unit_name(declared.value),
+                            input.time.value,
+                            unit_name(unit),
+                            unit_ratio(declared.value, unit),
+                            unit_name(unit),
+                        ),
+                    ));
                 }
             }
         }
@@ -508,7 +535,7 @@ impl Program {
             input: InputPlan {
                 session_key: spec.input.session_key.value,
                 time: spec.input.time.value,
-                time_unit: spec.input.time_unit,
+                time_unit: spec.input.time_unit.as_ref().map(|u| u.value),
                 sequence: spec.input.sequence.map(|s| s.value),
                 fields,
                 schema: spec.input.schema.map(|s| s.value),
@@ -617,7 +644,9 @@ pub fn parse_spec(yaml: &str) -> Result<DagSpec, SpecProblem> {
         if let Some(path) = path.filter(|p| p != ".") {
             // Policies are `Spanned` (for their location): their path has an inner `.value`.
             let path = match path.strip_suffix(".value") {
-                Some(field @ ("input.on_bad_record" | "input.on_late_event")) => field.to_owned(),
+                Some(
+                    field @ ("input.on_bad_record" | "input.on_late_event" | "input.time_unit"),
+                ) => field.to_owned(),
                 _ => path,
             };
             p.message = format!("{path}: {}", p.message);
@@ -829,4 +858,26 @@ impl<'p> Runner<'p> {
             o.digest.step(&view, cx, emit);
         }
     }
+}
+
+/// A time unit as written in a spec.
+fn unit_name(u: TimeUnit) -> &'static str {
+    match u {
+        TimeUnit::Seconds => "seconds",
+        TimeUnit::Milliseconds => "milliseconds",
+        TimeUnit::Microseconds => "microseconds",
+        TimeUnit::Nanoseconds => "nanoseconds",
+    }
+}
+
+/// How many times larger or smaller a duration read in unit `a` is than in unit `b`.
+fn unit_ratio(a: TimeUnit, b: TimeUnit) -> u64 {
+    let per_sec = |u| match u {
+        TimeUnit::Seconds => 1u64,
+        TimeUnit::Milliseconds => 1_000,
+        TimeUnit::Microseconds => 1_000_000,
+        TimeUnit::Nanoseconds => 1_000_000_000,
+    };
+    let (x, y) = (per_sec(a), per_sec(b));
+    x.max(y) / x.min(y)
 }

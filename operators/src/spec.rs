@@ -48,7 +48,7 @@ pub struct InputSpec {
     pub time: Spanned<String>,
     /// Unit of the time field; default: from the Avro logical type, else milliseconds.
     #[serde(default)]
-    pub time_unit: Option<TimeUnit>,
+    pub time_unit: Option<Spanned<TimeUnit>>,
     /// Field path of a sequence number ordering events with equal times.
     #[serde(default)]
     pub sequence: Option<Spanned<String>>,

@@ -30,7 +30,7 @@ pub use error::{
     SchemaProblem, TypeMismatch, UnknownField,
 };
 pub use path::{FieldPath, FieldPathError};
-pub use plan::{resolve_path, DecodePlan};
+pub use plan::{logical_time_unit, resolve_path, DecodePlan};
 pub use projection::{DecodedEvent, Projection};
 pub use schema::SchemaSource;
 pub use store::{DirFetcher, FetchError, SchemaFetcher, SchemaStore, MAX_UNKNOWN_SCHEMA_IDS};

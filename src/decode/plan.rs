@@ -125,6 +125,18 @@ pub fn resolve_path(
     Ok(target.kind.value_type())
 }
 
+/// The time unit the Avro logical type of the time field at `path` gives its values
+/// (`timestamp-millis` → milliseconds, …) and the logical type's name; `None` when the field
+/// can't be resolved as a time or has no timestamp logical type.
+pub fn logical_time_unit(schema: &SchemaSource, path: &FieldPath) -> Option<(TimeUnit, String)> {
+    root_record(schema).ok()?;
+    let target = resolve(schema, path, Role::Time).ok()?;
+    let logical = schema.graph()[leaf_key(schema.graph(), &target)]
+        .logical_type
+        .as_ref()?;
+    timestamp_unit(Some(logical)).map(|u| (u, logical.as_str().to_string()))
+}
+
 /// The writer schema's top-level record.
 fn root_record(schema: &SchemaSource) -> Result<&Record, SchemaMismatch> {
     match &schema.graph().root().type_ {
