@@ -1,6 +1,8 @@
 //! Loading a spec file: YAML text, the Avro schema it names, and the checked program.
 
-use crate::decode::{logical_time_unit, resolve_path, FieldPath, InvalidSchema, Role, SchemaSource};
+use crate::decode::{
+    logical_time_unit, resolve_path, FieldPath, InvalidSchema, Role, SchemaSource,
+};
 use spanflow_engine::{Location, TimeUnit, ValueType};
 use spanflow_operators::program::{parse_spec, InputRole, SchemaFields, SpecProblem};
 use spanflow_operators::spec::{location, DagSpec};

@@ -60,6 +60,10 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ("duplicate_id", &["`player_state`", "line 10"]),
     ("duplicate_output_name", &["`buffering`", "line 25"]),
     ("events_of_a_state", &["`player_state`", "state<string>"]),
+    (
+        "every_secs_under_a_millisecond",
+        &["every_secs", "0.0001", "smallest valid value is 0.001"],
+    ),
     ("every_secs_zero", &["got 0"]),
     ("get_from_a_state", &["`cdn_updates`", "event_source"]),
     ("get_record_field", &["`device`", "record"]),

@@ -270,6 +270,8 @@ fn advance(
 
 /// The first multiple of `period` after `from` (or at it, on the session's first step).
 fn next_multiple(from: Time, period: i64, inclusive: bool) -> Time {
+    // `Secs::millis` is at least 1; kept safe for any caller.
+    let period = period.max(1);
     let m = from.div_euclid(period) * period;
     if m == from && inclusive {
         m

@@ -43,22 +43,33 @@ impl fmt::Display for Constant {
     }
 }
 
-/// A non-negative duration in seconds, as written in `*_secs` parameters.
+/// A positive duration in seconds, as written in `*_secs` parameters: at least [`Secs::MIN`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Secs(pub f64);
 
 impl Secs {
-    /// The duration in milliseconds (the engine's time unit), rounded.
+    /// The shortest duration a spec may write: 1 ms, the engine's time resolution. A shorter one
+    /// would become 0 ms (a period dividing by zero, a window that is always empty).
+    pub const MIN: f64 = 0.001;
+
+    /// The duration in milliseconds (the engine's time unit), rounded; at least 1, so no
+    /// period or window built from a `Secs` is ever 0.
     pub fn millis(self) -> i64 {
-        (self.0 * 1000.0).round() as i64
+        ((self.0 * 1000.0).round() as i64).max(1)
     }
 }
 
 impl<'de> Deserialize<'de> for Secs {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = f64::deserialize(d)?;
-        if v.is_finite() && v > 0.0 && v * 1000.0 < 9.0e15 {
+        if v.is_finite() && v >= Secs::MIN && v * 1000.0 < 9.0e15 {
             Ok(Secs(v))
+        } else if v > 0.0 && v < Secs::MIN {
+            Err(de::Error::custom(format!(
+                "{v} seconds is shorter than 1 ms, the engine's time resolution, and would \
+                 become 0 ms; the smallest valid value is {}",
+                Secs::MIN
+            )))
         } else {
             Err(de::Error::custom(format!(
                 "expected a positive number of seconds, got {v}"
@@ -148,4 +159,58 @@ pub fn pointwise_kind(inputs: &[TimelineType]) -> Result<Kind, TypeMismatch> {
 /// The value type of a constant.
 pub fn constant_type(c: &Constant) -> ValueType {
     c.0.value_type()
+}
+
+#[cfg(test)]
+mod sub_millisecond_tests {
+    use super::Secs;
+    use crate::program::parse_spec;
+    use crate::spec::parse_operator;
+
+    const SPEC: &str = "name: t
+input: { session_key: s, time: t, session_gap_secs: GAP, lateness_secs: LATE }
+nodes:
+  - { id: events, op: event_source }
+  - { id: x, op: get, inputs: [events], with: { field: x, type: f64 } }
+outputs:
+  - { name: o, evaluate_at: { every_secs: EVERY }, columns: [x] }
+";
+
+    fn spec_error(gap: &str, late: &str, every: &str) -> Option<String> {
+        let yaml = SPEC
+            .replace("GAP", gap)
+            .replace("LATE", late)
+            .replace("EVERY", every);
+        parse_spec(&yaml).err().map(|p| p.to_string())
+    }
+
+    #[test]
+    fn durations_under_a_millisecond_are_rejected_with_the_smallest_valid_value() {
+        assert_eq!(spec_error("1", "1", "1"), None);
+        assert_eq!(spec_error("0.001", "0.001", "0.001"), None);
+        for (gap, late, every, field) in [
+            ("0.0001", "1", "1", "input.session_gap_secs"),
+            ("1", "0.0004", "1", "input.lateness_secs"),
+            ("1", "1", "0.0001", "outputs[0].evaluate_at.every_secs"),
+        ] {
+            let e = spec_error(gap, late, every).expect("rejected");
+            assert!(e.contains(field), "{e}");
+            assert!(e.contains("shorter than 1 ms"), "{e}");
+            assert!(e.contains("smallest valid value is 0.001"), "{e}");
+        }
+        for (op, with) in [
+            ("has_existed_within", "within_secs: 0.0001"),
+            ("duration_where", "window_secs: 0.0009"),
+        ] {
+            let e = parse_operator(op, with).unwrap_err();
+            assert!(e.contains("smallest valid value is 0.001"), "{op}: {e}");
+        }
+    }
+
+    #[test]
+    fn no_duration_is_ever_zero_milliseconds() {
+        assert_eq!(Secs(0.001).millis(), 1);
+        // Not constructible from a spec, but a period of 0 must still not divide by zero.
+        assert_eq!(Secs(0.0001).millis(), 1);
+    }
 }
