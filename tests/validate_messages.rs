@@ -58,7 +58,12 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
         &["input.on_bad_record", "`dead_letter`", "topic:"],
     ),
     ("duplicate_id", &["`player_state`", "line 10"]),
+    (
+        "duplicate_output_column",
+        &["`states`", "`player_state`", "listed twice", "line 20"],
+    ),
     ("duplicate_output_name", &["`buffering`", "line 25"]),
+    ("empty_node_id", &["empty", "`latest_event_to_state`"]),
     ("events_of_a_state", &["`player_state`", "state<string>"]),
     (
         "every_secs_under_a_millisecond",
@@ -162,6 +167,14 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ("unknown_schema_field", &["`playerstate`", "`playerState`"]),
     ("unknown_top_level_field", &["`output`", "outputs"]),
     ("with_before_op", &["`with:`", "`op:`"]),
+    (
+        "with_on_operator_without_parameters",
+        &[
+            "`latest_event_to_state`",
+            "takes no parameters",
+            "`default`",
+        ],
+    ),
     ("wrong_arity", &["`neither`", "takes 1 input, got 2"]),
 ];
 

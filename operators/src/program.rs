@@ -314,6 +314,16 @@ impl Program {
         );
         let mut decls = Vec::with_capacity(spec.nodes.len());
         for node in spec.nodes {
+            if node.id.value.trim().is_empty() {
+                problems.push(SpecProblem::new(
+                    location(&node.id),
+                    format!(
+                        "a node id can't be empty: give the `{}` node a name (e.g. `{}_1`) that \
+                         other nodes and outputs refer to it by",
+                        node.op.value, node.op.value
+                    ),
+                ));
+            }
             let mut op = match node.operator {
                 Ok(op) => op,
                 Err(message) => {
@@ -458,7 +468,21 @@ impl Program {
                 })
             };
             let mut columns = Vec::new();
+            let mut listed: HashMap<&str, Option<Location>> = HashMap::new();
             for c in &out.columns {
+                if let Some(first) = listed.insert(&c.value, location(c)) {
+                    problems.push(SpecProblem::new(
+                        location(c),
+                        format!(
+                            "output `{}`: column `{}` is listed twice (first at line {}); a row \
+                             has one value per column name, so list it once",
+                            out.name.value,
+                            c.value,
+                            first.map_or(0, |l| l.line)
+                        ),
+                    ));
+                    continue;
+                }
                 match resolve(c, "column") {
                     Ok(i) if plan.nodes[i].ty.value == ValueType::Record => problems.push(SpecProblem::new(
                         location(c),
@@ -512,9 +536,16 @@ impl Program {
         let Some(plan) = plan.filter(|_| problems.is_empty()) else {
             return Err(problems);
         };
+        // An output reads its columns and the node whose events it is evaluated at.
         let used: Vec<usize> = outputs
             .iter()
-            .flat_map(|o| o.digest.columns.iter().copied())
+            .flat_map(|o| {
+                let at = match o.digest.points {
+                    EvaluationPoints::EventsOf(i) => Some(i),
+                    _ => None,
+                };
+                o.digest.columns.iter().copied().chain(at)
+            })
             .collect();
         let mut warnings: Vec<SpecProblem> = plan
             .unconsumed()
@@ -662,6 +693,9 @@ pub fn parse_problem(e: &serde_saphyr::Error) -> SpecProblem {
         line: l.line() as u32,
         column: l.column() as u32,
     });
+    if let Some(breach) = budget_breach(e) {
+        return SpecProblem::new(at, budget_message(breach));
+    }
     // The crate's Display is "error: line L column C: message" plus a snippet; keep the message.
     let text = e.to_string();
     let first = text.lines().next().unwrap_or_default();
@@ -674,6 +708,46 @@ pub fn parse_problem(e: &serde_saphyr::Error) -> SpecProblem {
         None => first,
     };
     SpecProblem::new(at, message.trim())
+}
+
+/// The YAML size limit `e` reports exceeding, if it is one (possibly behind wrappers).
+fn budget_breach(mut e: &serde_saphyr::Error) -> Option<&serde_saphyr::budget::BudgetBreach> {
+    use serde_saphyr::Error;
+    loop {
+        match e {
+            Error::Budget { breach, .. } => return Some(breach),
+            Error::WithSnippet { error, .. } | Error::AliasError { error, .. } => e = error,
+            _ => return None,
+        }
+    }
+}
+
+/// What a spec over one of the YAML parser's size limits (its defaults, which protect against
+/// hostile input) should be told: the limit, and to split the spec.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limit = serde_saphyr::Budget::default();
+    let what = match breach {
+        B::Nodes { .. } => format!(
+            "more than {} YAML nodes (mappings, sequences and scalars)",
+            limit.max_nodes
+        ),
+        B::Events { .. } => format!("more than {} YAML parser events", limit.max_events),
+        B::Depth { .. } => format!("YAML nested more than {} levels deep", limit.max_depth),
+        B::ScalarBytes { .. } => format!(
+            "more than {} bytes of scalar text",
+            limit.max_total_scalar_bytes
+        ),
+        B::Aliases { .. } => format!("more than {} aliases (`*name`)", limit.max_aliases),
+        B::Anchors { .. } => format!("more than {} anchors (`&name`)", limit.max_anchors),
+        B::Documents { .. } => format!("more than {} YAML documents", limit.max_documents),
+        B::MergeKeys { .. } => format!("more than {} merge keys (`<<`)", limit.max_merge_keys),
+        other => format!("more YAML than the parser's limits allow ({other:?})"),
+    };
+    format!(
+        "the spec is too large: it has {what}, the most a spec may hold; split it into several \
+         specs, each with the nodes its outputs need (every spec runs on the same input)"
+    )
 }
 
 /// Per-session state of a running program: the DAG's slots (digesters keep nothing).
@@ -880,4 +954,38 @@ fn unit_ratio(a: TimeUnit, b: TimeUnit) -> u64 {
     };
     let (x, y) = (per_sec(a), per_sec(b));
     x.max(y) / x.min(y)
+}
+
+#[cfg(test)]
+mod validation_gap_tests {
+    use super::Program;
+
+    #[test]
+    fn a_node_read_only_by_evaluate_at_events_of_is_not_unread() {
+        let yaml = "name: t
+input: { session_key: s, time: t }
+nodes:
+  - { id: events, op: event_source }
+  - { id: seeks, op: get, inputs: [events], with: { field: seek, type: bool } }
+  - { id: x, op: get, inputs: [events], with: { field: x, type: f64 } }
+  - { id: x_state, op: latest_event_to_state, inputs: [x] }
+outputs:
+  - { name: o, evaluate_at: { events_of: seeks }, columns: [x_state] }
+";
+        let p = Program::parse(yaml, None).unwrap_or_else(|e| panic!("{e:?}"));
+        let w: Vec<String> = p.warnings.iter().map(|w| w.to_string()).collect();
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn a_spec_over_the_yaml_node_budget_is_told_the_limit_and_to_split() {
+        // 5 YAML nodes per spec node (a mapping and 4 scalars).
+        let many = "  - { id: e, op: event_source }\n".repeat(60_000);
+        let yaml = format!("name: t\ninput: {{ session_key: s, time: t }}\nnodes:\n{many}");
+        let e = Program::parse(&yaml, None).unwrap_err();
+        let m = e[0].to_string();
+        assert!(m.contains("more than 250000 YAML nodes"), "{m}");
+        assert!(m.contains("split it into several specs"), "{m}");
+        assert!(!m.contains("Nodes {"), "{m}");
+    }
 }

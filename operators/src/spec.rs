@@ -571,6 +571,7 @@ impl<'de, D: Deserializer<'de>> EnumAccess<'de> for Tagged<'_, D> {
             Content {
                 content: self.content,
                 probe: self.probe,
+                op: self.tag.to_owned(),
             },
         ))
     }
@@ -579,6 +580,68 @@ impl<'de, D: Deserializer<'de>> EnumAccess<'de> for Tagged<'_, D> {
 struct Content<D> {
     content: D,
     probe: bool,
+    /// The operator's name, for the message when it takes no parameters.
+    op: String,
+}
+
+/// The `with:` body of an operator: parameter structs without fields get a message saying the
+/// operator takes no parameters (serde's would list the expected fields: none).
+struct WithBody<'a, D> {
+    content: D,
+    op: &'a str,
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for WithBody<'_, D> {
+    type Error = D::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        if fields.is_empty() {
+            self.content.deserialize_map(NoParameters {
+                inner: visitor,
+                op: self.op,
+            })
+        } else {
+            self.content.deserialize_struct(name, fields, visitor)
+        }
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.content.deserialize_any(visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// Accepts only an empty `with:` map, for an operator without parameters.
+struct NoParameters<'a, V> {
+    inner: V,
+    op: &'a str,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for NoParameters<'_, V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<V::Value, A::Error> {
+        if let Some(key) = map.next_key::<String>()? {
+            return Err(de::Error::custom(format!(
+                "`{}` takes no parameters, so `with:` can't set `{key}`; remove `with:`",
+                self.op
+            )));
+        }
+        self.inner.visit_map(empty_map::<A::Error>())
+    }
 }
 
 impl<'de, D: Deserializer<'de>> VariantAccess<'de> for Content<D> {
@@ -592,7 +655,10 @@ impl<'de, D: Deserializer<'de>> VariantAccess<'de> for Content<D> {
         if self.probe {
             return Err(de::Error::custom(PROBE_OK));
         }
-        seed.deserialize(self.content)
+        seed.deserialize(WithBody {
+            content: self.content,
+            op: &self.op,
+        })
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, D::Error> {
