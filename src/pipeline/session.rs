@@ -152,36 +152,17 @@ impl OpenSession {
     }
 
     fn push(&mut self, record: Event) {
-        let many = match &mut self.waiting {
-            Waiting::None => {
-                self.waiting = Waiting::Many(Vec::with_capacity(2));
-                let Waiting::Many(v) = &mut self.waiting else {
-                    unreachable!("just set")
-                };
-                v
-            }
+        let mut many = match std::mem::replace(&mut self.waiting, Waiting::None) {
+            Waiting::None => Vec::with_capacity(2),
             Waiting::One(p) => {
-                let first = p.unpack();
                 let mut v = Vec::with_capacity(2);
-                v.push(first);
-                self.waiting = Waiting::Many(v);
-                let Waiting::Many(v) = &mut self.waiting else {
-                    unreachable!("just set")
-                };
+                v.push(p.unpack());
                 v
             }
             Waiting::Many(v) => v,
         };
-        // Usually the newest event: appended. Otherwise after every event not later than it.
-        if many.last().is_none_or(|r| r.time <= record.time) {
-            many.push(record);
-            return;
-        }
-        let at = many
-            .iter()
-            .rposition(|r| r.time <= record.time)
-            .map_or(0, |i| i + 1);
-        many.insert(at, record);
+        insert_in_time_order(&mut many, record);
+        self.waiting = Waiting::Many(many);
     }
 
     /// Applies `f` to the symbols of the waiting events (to remap their strings).
@@ -245,19 +226,17 @@ impl OpenSession {
     }
 }
 
-/// A second handle on a session's parts, for one step.
-trait Reborrow {
-    fn reborrow(&mut self) -> SessionParts<'_>;
-}
-
-impl Reborrow for SessionParts<'_> {
-    fn reborrow(&mut self) -> SessionParts<'_> {
-        SessionParts {
-            header: &mut *self.header,
-            words: &mut *self.words,
-            queues: self.queues.as_deref_mut(),
-        }
+/// Puts `record` after every event not later than it (usually the newest: appended).
+fn insert_in_time_order(events: &mut Vec<Event>, record: Event) {
+    if events.last().is_none_or(|r| r.time <= record.time) {
+        events.push(record);
+        return;
     }
+    let at = events
+        .iter()
+        .rposition(|r| r.time <= record.time)
+        .map_or(0, |i| i + 1);
+    events.insert(at, record);
 }
 
 #[cfg(test)]

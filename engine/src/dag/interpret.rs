@@ -184,6 +184,17 @@ pub struct SessionParts<'a> {
     pub queues: Option<&'a mut [Queue]>,
 }
 
+impl SessionParts<'_> {
+    /// A shorter-lived handle on the same parts, for one step.
+    pub fn reborrow(&mut self) -> SessionParts<'_> {
+        SessionParts {
+            header: &mut *self.header,
+            words: &mut *self.words,
+            queues: self.queues.as_deref_mut(),
+        }
+    }
+}
+
 /// The per-session state of a plan in one value: a header, one block of words, queues only for
 /// nodes that need them.
 #[derive(Clone, Debug)]
