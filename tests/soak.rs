@@ -478,19 +478,26 @@ impl Soak {
                 producing.take().unwrap().join().unwrap();
                 ev.production_done = Some(at);
             }
-            let done = ev.production_done.is_some()
+            if ev.all_rows.is_none()
+                && ev.production_done.is_some()
                 && ev.outage_ended.is_some()
                 && ev.sigterm.is_some()
                 && s.written as usize >= self.want.len()
                 && at.as_secs().is_multiple_of(5)
-                && rows_on(&self.server, &self.program).len() >= self.want.len();
-            samples.push(s);
-            if done {
+                && rows_on(&self.server, &self.program).len() >= self.want.len()
+            {
                 ev.all_rows = Some(at);
+            }
+            samples.push(s);
+            // Keep sampling the second process until its steady phase holds enough samples
+            // to judge its RSS, even when it caught up quickly (it then idles: that memory
+            // must stay flat too).
+            let judgeable = process_started.elapsed() >= plan.warm_up + JUDGED_AT_LEAST;
+            if ev.all_rows.is_some() && judgeable {
                 break;
             }
             assert!(
-                at < hard_deadline,
+                ev.all_rows.is_some() || at < hard_deadline,
                 "not every row written {:?} after production started ({} of {} rows, {} \
                  inserts):\n{}",
                 at,
@@ -588,6 +595,10 @@ fn median(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values[values.len() / 2]
 }
+
+/// How long a steady phase must last for its RSS to be judged: [`phase_rss`] wants 10
+/// samples at one a second, with slack for a late tick.
+const JUDGED_AT_LEAST: Duration = Duration::from_secs(13);
 
 /// RSS within `phase`; `None` when it has fewer than 10 samples (too short to judge, as in the
 /// short soak).
