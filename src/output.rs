@@ -24,7 +24,9 @@ pub fn row_json(output: &str, columns: &[String], session: &str, row: &Row) -> M
     m
 }
 
-/// A scalar as JSON; non-finite numbers become `null`.
+/// A scalar as JSON. Undefined is `null`; JSON has no NaN or infinities, so those numbers
+/// are the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (as in Protocol Buffers' JSON
+/// mapping), never `null`: a NaN reading is not a missing one.
 pub fn scalar_to_json(v: Option<&Scalar>) -> Value {
     match v {
         None => Value::Null,
@@ -34,7 +36,12 @@ pub fn scalar_to_json(v: Option<&Scalar>) -> Value {
         Some(Scalar::F64(x)) if x.fract() == 0.0 && x.abs() < 9.0e15 => {
             Value::Number((*x as i64).into())
         }
-        Some(Scalar::F64(x)) => Number::from_f64(*x).map_or(Value::Null, Value::Number),
+        Some(Scalar::F64(x)) => match Number::from_f64(*x) {
+            Some(n) => Value::Number(n),
+            None if x.is_nan() => Value::String("NaN".into()),
+            None if *x > 0.0 => Value::String("Infinity".into()),
+            None => Value::String("-Infinity".into()),
+        },
     }
 }
 
@@ -58,5 +65,22 @@ impl<W: Write> JsonLines<W> {
     /// Flushes the underlying writer.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_numbers_are_named_strings_and_undefined_is_null() {
+        let json = |v: Option<Scalar>| scalar_to_json(v.as_ref()).to_string();
+        assert_eq!(json(None), "null");
+        assert_eq!(json(Some(Scalar::F64(f64::NAN))), r#""NaN""#);
+        assert_eq!(json(Some(Scalar::F64(f64::INFINITY))), r#""Infinity""#);
+        assert_eq!(json(Some(Scalar::F64(f64::NEG_INFINITY))), r#""-Infinity""#);
+        assert_eq!(json(Some(Scalar::F64(-0.0))), "0");
+        assert_eq!(json(Some(Scalar::F64(2.5))), "2.5");
+        assert_eq!(json(Some(Scalar::F64(5.0))), "5");
     }
 }

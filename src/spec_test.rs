@@ -6,7 +6,7 @@ use crate::pipeline::SessionProcessor;
 use serde_json::Value;
 use spanflow_engine::{FieldValue, Record, Scalar, TimeUnit, ValueType};
 use spanflow_operators::spec::TestSpec;
-use spanflow_operators::{Constant, Program};
+use spanflow_operators::{Program, TestValue};
 use std::collections::BTreeMap;
 
 /// The outcome of one spec test.
@@ -109,12 +109,12 @@ fn row_matches(
 /// Builds the record a test event stands for, as the decoder would.
 fn to_record(
     program: &Program,
-    event: &BTreeMap<String, Option<Constant>>,
+    event: &BTreeMap<String, Option<TestValue>>,
 ) -> Result<(String, Record), String> {
     let input = &program.input;
     let key = match event.get(&input.session_key) {
-        Some(Some(Constant(Scalar::Str(s)))) => s.to_string(),
-        Some(Some(Constant(Scalar::F64(x)))) => format!("{x}"),
+        Some(Some(TestValue(Scalar::Str(s)))) => s.to_string(),
+        Some(Some(TestValue(Scalar::F64(x)))) => format!("{x}"),
         _ => {
             return Err(format!(
                 "the session key field `{}` is missing",
@@ -124,7 +124,7 @@ fn to_record(
     };
     let unit = input.time_unit.unwrap_or(TimeUnit::Milliseconds);
     let time = match event.get(&input.time) {
-        Some(Some(Constant(Scalar::F64(x)))) => unit
+        Some(Some(TestValue(Scalar::F64(x)))) => unit
             .float_to_millis(*x)
             .ok_or_else(|| format!("time {x} is out of range"))?,
         Some(Some(other)) => {
@@ -136,7 +136,7 @@ fn to_record(
         _ => return Err(format!("the time field `{}` is missing", input.time)),
     };
     let sequence = input.sequence.as_ref().and_then(|s| match event.get(s) {
-        Some(Some(Constant(Scalar::F64(x)))) => Some(*x as i64),
+        Some(Some(TestValue(Scalar::F64(x)))) => Some(*x as i64),
         _ => None,
     });
     let known = |k: &String| {
@@ -162,9 +162,9 @@ fn to_record(
     for (path, ty) in &input.fields {
         fields.push(match (event.get(path), ty) {
             (None | Some(None), _) => FieldValue::Null,
-            (Some(Some(Constant(Scalar::F64(x)))), ValueType::F64) => FieldValue::F64(*x),
-            (Some(Some(Constant(Scalar::Bool(b)))), ValueType::Bool) => FieldValue::Bool(*b),
-            (Some(Some(Constant(Scalar::Str(s)))), ValueType::Str) => FieldValue::Str(s.clone()),
+            (Some(Some(TestValue(Scalar::F64(x)))), ValueType::F64) => FieldValue::F64(*x),
+            (Some(Some(TestValue(Scalar::Bool(b)))), ValueType::Bool) => FieldValue::Bool(*b),
+            (Some(Some(TestValue(Scalar::Str(s)))), ValueType::Str) => FieldValue::Str(s.clone()),
             (Some(Some(v)), ty) => {
                 return Err(format!(
                     "field `{path}` is read as {ty}, but the test gives {v}"

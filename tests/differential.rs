@@ -11,11 +11,9 @@
 //! Two current behaviours of the engine are modelled as they are (issue 16 will change them):
 //! `filter` of events by boolean events keeps or drops all of an instant's events by that
 //! instant's last condition event, and a comparison of a numeric timeline flips at the first
-//! whole millisecond at which it holds (so `>` and `>=` can differ by 1 ms). Numbers compare by
-//! `f64::total_cmp` (so `-0 < 0` for the comparisons, while `in_set` uses `==`), as the engine
-//! does (also before its redesign; pinned below): the reference keeps the sign of zero where it
-//! can know it (f64 values; numeric `abs` kinks, `V::Nz`), and the generators do not scale
-//! numeric pieces by negative or zero factors, whose `-0` only a piecewise representation knows.
+//! whole millisecond at which it holds (so `>` and `>=` can differ by 1 ms). Numbers compare as
+//! IEEE 754 says (`-0 == 0`, NaN unordered), as `in_set` always did; the reference still keeps
+//! the sign of zero where it can know it (`V::Nz`), since outputs show it.
 //!
 //! Generated numbers are dyadic (data values, constants, divisors) and times are multiples of
 //! 500 ms, so the engine's f64 arithmetic is exact wherever the reference compares a tie.
@@ -233,20 +231,18 @@ impl Cmp {
         !matches!(self, Cmp::Eq | Cmp::Ne)
     }
     /// False when either side is undefined or the types differ. Numbers of numeric timelines
-    /// compare exactly; f64 values, and two zeros, by `total_cmp` (the engine's order: `-0 < 0`:
-    /// current behaviour, reported as a finding of this test).
+    /// compare exactly; f64 values as IEEE 754 says (`-0 == 0`; NaN is unordered: only
+    /// `not_equals` holds).
     fn holds(self, a: Option<V>, b: Option<V>) -> bool {
         let o = match (a, b) {
             (Some(V::S(x)), Some(V::S(y))) => x.cmp(&y),
             (Some(V::B(x)), Some(V::B(y))) => x.cmp(&y),
-            (Some(V::F(x)), Some(V::F(y))) => x.total_cmp(&y),
+            (Some(V::F(x)), Some(V::F(y))) => match x.partial_cmp(&y) {
+                Some(o) => o,
+                None => return self == Cmp::Ne,
+            },
             (Some(x @ (V::F(_) | V::N(_) | V::Nz)), Some(y @ (V::F(_) | V::N(_) | V::Nz))) => {
-                let (rx, ry) = (x.rat().unwrap(), y.rat().unwrap());
-                if rx.is_zero() && ry.is_zero() {
-                    x.signed().total_cmp(&y.signed())
-                } else {
-                    rx.cmp(&ry)
-                }
+                x.rat().unwrap().cmp(&y.rat().unwrap())
             }
             _ => return false,
         };
@@ -1572,12 +1568,10 @@ fn num(v: f64) -> Option<Scalar> {
     Some(Scalar::F64(v))
 }
 
-/// Found by this test, and the same before the engine's redesign (6687e17): numbers compare by
-/// `f64::total_cmp`, so a `-0` (here `0 × -1`) is not `equals 0` and is `less_than 0`, while
-/// `in_set [0]` (which uses `==`) holds. Current behaviour, pinned so that a fix changes it on
-/// purpose.
+/// Found by this test (numbers compared by `f64::total_cmp` until issue 16): a `-0` (here
+/// `0 × -1`) is `equals 0` and not `less_than 0`, as IEEE 754 and `in_set [0]` say.
 #[test]
-fn a_negative_zero_compares_below_zero() {
+fn a_negative_zero_equals_zero() {
     let rows = pinned(
         "  - { id: neg, op: multiply, inputs: [gx], with: { value: -1 } }\n  \
          - { id: eq0, op: equals, inputs: [neg], with: { value: 0 } }\n  \
@@ -1589,17 +1583,17 @@ fn a_negative_zero_compares_below_zero() {
     assert_eq!(
         rows,
         vec![
-            (0, vec![b(false), b(true), b(true)]),
+            (0, vec![b(true), b(false), b(true)]),
             (1000, vec![b(false), b(true), b(false)]),
         ]
     );
 }
 
-/// Found by this test, and the same before the redesign: `abs` of a numeric timeline falling
-/// through 0 starts its new piece at `-0` (the falling line negated), so at that very
-/// millisecond `|2 − t|` is not `equals 0` but is `less_than 0`. Current behaviour, pinned.
+/// Found by this test (until issue 16): `abs` of a numeric timeline falling through 0 starts
+/// its new piece at `-0` (the falling line negated), which compared `less_than 0`. At that
+/// millisecond `|2 − t|` is `equals 0`, not below it.
 #[test]
-fn abs_of_a_falling_line_is_negative_zero_at_its_kink() {
+fn abs_of_a_falling_line_equals_zero_at_its_kink() {
     let rows = pinned(
         "  - { id: st, op: latest_event_to_state, inputs: [gs] }\n  \
          - { id: age, op: duration_in_cur_state, inputs: [st] }\n  \
@@ -1616,7 +1610,7 @@ fn abs_of_a_falling_line_is_negative_zero_at_its_kink() {
         vec![
             (0, vec![num(2.0), b(false), b(false)]),
             (1000, vec![num(1.0), b(false), b(false)]),
-            (2000, vec![num(0.0), b(false), b(true)]),
+            (2000, vec![num(0.0), b(true), b(false)]),
             (3000, vec![num(1.0), b(false), b(false)]),
             (4000, vec![num(2.0), b(false), b(false)]),
         ]

@@ -36,6 +36,10 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ("bad_time_unit", &["`minutes`", "milliseconds"]),
     ("bad_yaml_indentation", &[":12:"]),
     ("compare_string_with_number", &["`is_buffering`", "3"]),
+    (
+        "compare_with_nan",
+        &["with.value", "NaN", "always false", ".inf"],
+    ),
     ("compare_without_value", &["`is_buffering`", "`value:`"]),
     (
         "cycle",

@@ -71,11 +71,20 @@ impl Val {
     pub fn continues_as(&self, t: Time, next: &Val) -> bool {
         match (self, next) {
             (Val::Lin { start, line }, Val::Lin { line: n, .. }) => {
-                line.per_sec == n.per_sec && line.value_at(*start, t) == n.at_start
+                same_number(line.per_sec, n.per_sec)
+                    && same_number(line.value_at(*start, t), n.at_start)
             }
+            (Val::F64(a), Val::F64(b)) => same_number(*a, *b),
             (a, b) => a == b,
         }
     }
+}
+
+/// Whether a state keeps its value: as `==`, except that a NaN reading after a NaN is no
+/// change (a sensor stuck at NaN is one span, not a new one per reading).
+#[inline]
+fn same_number(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
 }
 
 /// How a node's current output value is kept in its session slot.
@@ -225,5 +234,19 @@ mod tests {
         let mut w = [0u64; 1];
         SlotCodec::F64.store(&mut w, Val::F64(f64::from_bits(UNDEF_F64)));
         assert!(matches!(SlotCodec::F64.load(&w), Val::F64(x) if x.is_nan()));
+    }
+
+    #[test]
+    fn a_nan_state_continues_as_nan_and_zeros_as_each_other() {
+        let nan = Val::F64(f64::NAN);
+        assert!(nan.continues_as(5, &Val::F64(-f64::NAN)));
+        assert!(!nan.continues_as(5, &Val::F64(1.0)));
+        assert!(!Val::F64(1.0).continues_as(5, &nan));
+        assert!(Val::F64(0.0).continues_as(5, &Val::F64(-0.0)));
+        let flat_nan = Val::Lin {
+            start: 0,
+            line: Linear::constant(f64::NAN),
+        };
+        assert!(flat_nan.continues_as(5, &flat_nan));
     }
 }

@@ -17,12 +17,17 @@ pub(crate) enum Cmp {
 }
 
 impl Cmp {
-    /// Whether `a cmp b` holds: false when either is undefined or the types differ. Strings
-    /// are equal when their symbols are, and ordered by their text.
+    /// Whether `a cmp b` holds: false when either is undefined or the types differ. Numbers
+    /// compare as IEEE 754 says: `-0` equals `0`, and NaN is unordered, so every comparison
+    /// with it is false except `not_equals` (the negation of `equals`). Strings are equal when
+    /// their symbols are, and ordered by their text.
     #[inline]
     fn holds(self, a: Val, b: Val, strings: &Interner) -> bool {
         let o = match (a, b) {
-            (Val::F64(a), Val::F64(b)) => a.total_cmp(&b),
+            (Val::F64(a), Val::F64(b)) => match a.partial_cmp(&b) {
+                Some(o) => o,
+                None => return self == Cmp::Ne,
+            },
             (Val::Bool(a), Val::Bool(b)) => a.cmp(&b),
             (Val::Sym(a), Val::Sym(b)) if a == b => Ordering::Equal,
             (Val::Sym(_), Val::Sym(_)) if !self.is_ordering() => return self == Cmp::Ne,
@@ -171,3 +176,38 @@ macro_rules! comparison {
     };
 }
 pub(crate) use comparison;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [Cmp; 6] = [Cmp::Eq, Cmp::Ne, Cmp::Gt, Cmp::Ge, Cmp::Lt, Cmp::Le];
+
+    fn holding(a: f64, b: f64) -> Vec<Cmp> {
+        let strings = Interner::new();
+        ALL.into_iter()
+            .filter(|c| c.holds(Val::F64(a), Val::F64(b), &strings))
+            .collect()
+    }
+
+    #[test]
+    fn nan_is_unordered_so_only_not_equals_holds() {
+        for (a, b) in [(f64::NAN, 60.0), (60.0, f64::NAN), (f64::NAN, f64::NAN)] {
+            assert_eq!(holding(a, b), vec![Cmp::Ne], "{a} vs {b}");
+        }
+        assert_eq!(holding(f64::NAN, f64::INFINITY), vec![Cmp::Ne]);
+    }
+
+    #[test]
+    fn zeros_are_equal_and_infinities_ordered() {
+        assert_eq!(holding(-0.0, 0.0), vec![Cmp::Eq, Cmp::Ge, Cmp::Le]);
+        assert_eq!(
+            holding(f64::INFINITY, 1e308),
+            vec![Cmp::Ne, Cmp::Gt, Cmp::Ge]
+        );
+        assert_eq!(
+            holding(f64::NEG_INFINITY, f64::NEG_INFINITY),
+            vec![Cmp::Eq, Cmp::Ge, Cmp::Le]
+        );
+    }
+}

@@ -49,7 +49,7 @@ mod subtract;
 
 pub use get::{FieldType, Get};
 pub use operator::Operator;
-pub use params::{Constant, Secs};
+pub use params::{Constant, Secs, TestValue};
 pub use program::Program;
 
 use enum_dispatch::enum_dispatch;

@@ -5,39 +5,72 @@ use serde::Deserialize;
 use spanflow_engine::{Kind, Scalar, Str, TimelineType, TypeMismatch, ValueType};
 use std::fmt;
 
-/// A constant written in a spec: a number, a boolean or a string.
+/// A constant written in a spec: a number, a boolean or a string. NaN is refused (it equals
+/// nothing, not even itself, so a comparison with it would always be false); `.inf` and
+/// `-.inf` are numbers like any other.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Constant(pub Scalar);
 
+/// A value in a spec's `tests:` (an event's field, an expected column): a [`Constant`] that may
+/// also be NaN, since data can carry NaN and tests must be able to say so.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestValue(pub Scalar);
+
+/// Reads a YAML scalar as a [`Scalar`]; `nan` says whether NaN is accepted.
+struct ScalarVisitor {
+    nan: bool,
+}
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, a boolean or a string")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::F64(v as f64))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::F64(v as f64))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        if v.is_nan() && !self.nan {
+            return Err(E::custom(
+                "NaN is not a valid constant: it equals nothing, not even NaN, so a comparison \
+                 with it is always false (`not_equals` always true); write a number (`.inf` \
+                 and `-.inf` are allowed)",
+            ));
+        }
+        Ok(Scalar::F64(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(Str::from(v)))
+    }
+}
+
 impl<'de> Deserialize<'de> for Constant {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Constant;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number, a boolean or a string")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Constant, E> {
-                Ok(Constant(Scalar::Bool(v)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Constant, E> {
-                Ok(Constant(Scalar::F64(v as f64)))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Constant, E> {
-                Ok(Constant(Scalar::F64(v as f64)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Constant, E> {
-                Ok(Constant(Scalar::F64(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Constant, E> {
-                Ok(Constant(Scalar::Str(Str::from(v))))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(ScalarVisitor { nan: false })
+            .map(Constant)
+    }
+}
+
+impl<'de> Deserialize<'de> for TestValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor { nan: true })
+            .map(TestValue)
     }
 }
 
 impl fmt::Display for Constant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for TestValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }

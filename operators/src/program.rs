@@ -664,7 +664,12 @@ impl Program {
 /// Parses a spec's YAML text; an error carries its line, column and field path.
 pub fn parse_spec(yaml: &str) -> Result<DagSpec, SpecProblem> {
     let mut path = None;
-    let parsed = serde_saphyr::with_deserializer_from_str(yaml, |de| {
+    // NaN and infinities reach the visitors (test events may carry NaN; `Constant` refuses
+    // NaN with its own message).
+    let options = serde_saphyr::options! {
+        non_finite_float_policy: serde_saphyr::NonFiniteFloatPolicy::PassThrough,
+    };
+    let parsed = serde_saphyr::with_deserializer_from_str_with_options(yaml, options, |de| {
         serde_path_to_error::deserialize(de).map_err(|e| {
             path = Some(e.path().to_string());
             e.into_inner()

@@ -420,13 +420,13 @@ pub struct TestSpec {
     /// What the test shows.
     pub name: String,
     /// Input events: field path → value, including the session key and time fields.
-    pub events: Vec<BTreeMap<String, Option<crate::Constant>>>,
+    pub events: Vec<BTreeMap<String, Option<crate::TestValue>>>,
     /// Expected rows: `output`, `session`, `time` and one entry per column.
-    pub expect: Vec<BTreeMap<String, Option<crate::Constant>>>,
+    pub expect: Vec<BTreeMap<String, Option<crate::TestValue>>>,
     /// The rows of each lookup's table during the test, by lookup name: the key column and
     /// the lookup's columns (a lookup not listed has an empty table).
     #[serde(default)]
-    pub lookups: BTreeMap<String, Vec<BTreeMap<String, Option<crate::Constant>>>>,
+    pub lookups: BTreeMap<String, Vec<BTreeMap<String, Option<crate::TestValue>>>>,
 }
 
 /// Converts a serde-saphyr location to the engine's.

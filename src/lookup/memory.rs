@@ -4,7 +4,7 @@ use super::{Fetched, KeyValue, LookupError, LookupRow, LookupSource};
 use spanflow_engine::{FieldValue, Scalar, ValueType};
 use spanflow_operators::lookups::LookupPlan;
 use spanflow_operators::spec::OnMultipleRows;
-use spanflow_operators::Constant;
+use spanflow_operators::TestValue;
 use std::collections::{BTreeMap, HashMap};
 
 /// Tables in memory, one per lookup: rows by key, in the order given (their "clustering
@@ -19,7 +19,7 @@ impl StaticRows {
     /// lookup name. A lookup without rows has an empty table.
     pub fn from_spec_rows(
         plans: &[LookupPlan],
-        rows: &BTreeMap<String, Vec<BTreeMap<String, Option<Constant>>>>,
+        rows: &BTreeMap<String, Vec<BTreeMap<String, Option<TestValue>>>>,
     ) -> Result<Self, String> {
         if let Some(unknown) = rows.keys().find(|n| !plans.iter().any(|p| &p.name == *n)) {
             let names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
@@ -69,7 +69,7 @@ impl StaticRows {
                     let ty = c.cql_type.value_type();
                     values.push(match row.get(&c.name) {
                         None | Some(None) => FieldValue::Null,
-                        Some(Some(Constant(v))) if v.value_type() == ty => match v {
+                        Some(Some(TestValue(v))) if v.value_type() == ty => match v {
                             Scalar::F64(x) => FieldValue::F64(*x),
                             Scalar::Bool(b) => FieldValue::Bool(*b),
                             Scalar::Str(s) => FieldValue::Str(s.clone()),
