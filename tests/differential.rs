@@ -8,9 +8,10 @@
 //! a threshold crossing is simply the first millisecond at which the predicate holds. Outputs
 //! then sample those values at their evaluation points.
 //!
-//! Two current behaviours of the engine are modelled as they are (issue 16 will change them):
-//! `filter` of events by boolean events keeps or drops all of an instant's events by that
-//! instant's last condition event, and a comparison of a numeric timeline flips at the first
+//! Several events at one instant are generated (1 to 3 records per instant), and the reference
+//! keeps each event's record so that `filter` of events by boolean events pairs each event with
+//! the condition event of its own record. One current behaviour of the engine is modelled as it
+//! is (issue 16 will change it): a comparison of a numeric timeline flips at the first
 //! whole millisecond at which it holds (so `>` and `>=` can differ by 1 ms). Numbers compare as
 //! IEEE 754 says (`-0 == 0`, NaN unordered), as `in_set` always did; the reference still keeps
 //! the sign of zero where it can know it (`V::Nz`), since outputs show it.
@@ -915,7 +916,15 @@ struct Reference<'a> {
     /// One millisecond past it: the last instant evaluated (a slope at `tend` is seen there).
     hend: Time,
     tls: Vec<Tl>,
+    /// Per node, per instant, the record (its index among the instant's records) each event
+    /// comes from: what `filter` pairs events by. Absent for events from no one record.
+    origins: Vec<BTreeMap<Time, Vec<Option<usize>>>>,
+    /// The origins of the node being evaluated, filled by the ops that keep a record's identity.
+    node_origins: std::cell::RefCell<BTreeMap<Time, Vec<Option<usize>>>>,
 }
+
+/// Origins of events that come from no one record.
+const NO_ORIGINS: &[Option<usize>] = &[];
 
 impl Reference<'_> {
     fn len(&self) -> usize {
@@ -927,6 +936,25 @@ impl Reference<'_> {
             Tl::Co(v) => v[(t - self.t0) as usize],
             Tl::Ev(_) => None,
         }
+    }
+
+    /// The record event `j` of `node` at `t` comes from.
+    fn origin(&self, node: usize, t: Time, j: usize) -> Option<usize> {
+        self.origins[node]
+            .get(&t)
+            .map_or(NO_ORIGINS, Vec::as_slice)
+            .get(j)
+            .copied()
+            .flatten()
+    }
+
+    /// Records that the event just computed at `t` comes from `origin`.
+    fn keep_origin(&self, t: Time, origin: Option<usize>) {
+        self.node_origins
+            .borrow_mut()
+            .entry(t)
+            .or_default()
+            .push(origin);
     }
 
     fn events(&self, node: usize) -> &BTreeMap<Time, Vec<V>> {
@@ -947,12 +975,13 @@ impl Reference<'_> {
             Some(e) => {
                 let mut out: BTreeMap<Time, Vec<V>> = BTreeMap::new();
                 for (&t, evs) in self.events(inputs[e]) {
-                    for &v in evs {
+                    for (j, &v) in evs.iter().enumerate() {
                         for (k, &i) in inputs.iter().enumerate() {
                             vals[k] = if k == e { Some(v) } else { self.at(i, t) };
                         }
                         if let Some(r) = f(t, &vals[..inputs.len()]) {
                             out.entry(t).or_default().push(r);
+                            self.keep_origin(t, self.origin(inputs[e], t, j));
                         }
                     }
                 }
@@ -978,6 +1007,8 @@ impl Reference<'_> {
             tend: session.tend(),
             hend: session.tend() + 1,
             tls: Vec::new(),
+            origins: Vec::new(),
+            node_origins: Default::default(),
         };
         for n in &spec.nodes {
             let tl = r.node(n, session);
@@ -994,6 +1025,8 @@ impl Reference<'_> {
                 (tl, _) => tl,
             };
             r.tls.push(tl);
+            let origins = r.node_origins.take();
+            r.origins.push(origins);
         }
         r
     }
@@ -1027,10 +1060,15 @@ impl Reference<'_> {
                     .map(|(t, recs)| {
                         let vals: Vec<V> = recs
                             .iter()
-                            .filter_map(|r| match *field {
-                                "s" => r.s.map(V::S),
-                                "x" => r.x.map(V::F),
-                                _ => r.f.map(V::B),
+                            .enumerate()
+                            .filter_map(|(i, r)| {
+                                let v = match *field {
+                                    "s" => r.s.map(V::S),
+                                    "x" => r.x.map(V::F),
+                                    _ => r.f.map(V::B),
+                                }?;
+                                self.keep_origin(*t, Some(i));
+                                Some(v)
                             })
                             .collect();
                         (*t, vals)
@@ -1162,18 +1200,30 @@ impl Reference<'_> {
                 })
             }
             Op::Filter => match (&self.tls[ins[0]], &self.tls[ins[1]]) {
-                // Current behaviour, issue 16 will change it: of several condition events at
-                // one instant, the last decides for all of the instant's events.
-                (Tl::Ev(xs), Tl::Ev(cs)) => Tl::Ev(
-                    xs.iter()
-                        .filter(|(t, _)| {
-                            cs.get(t)
-                                .and_then(|c| c.last())
-                                .is_some_and(|c| *c == V::B(true))
-                        })
-                        .map(|(t, v)| (*t, v.clone()))
-                        .collect(),
-                ),
+                // Each event by the condition event of its own record; events from no one
+                // record by their order among the instant's events.
+                (Tl::Ev(xs), Tl::Ev(cs)) => {
+                    let mut out: BTreeMap<Time, Vec<V>> = BTreeMap::new();
+                    for (&t, vals) in xs {
+                        let conds = cs.get(&t).map_or(&[][..], Vec::as_slice);
+                        let cond_origin = |p: usize| self.origin(ins[1], t, p);
+                        let by_record = (0..conds.len()).any(|p| cond_origin(p).is_some());
+                        for (k, &v) in vals.iter().enumerate() {
+                            let origin = self.origin(ins[0], t, k);
+                            let p = match origin {
+                                Some(o) if by_record => {
+                                    (0..conds.len()).find(|&p| cond_origin(p) == Some(o))
+                                }
+                                _ => Some(k),
+                            };
+                            if p.and_then(|p| conds.get(p)) == Some(&V::B(true)) {
+                                out.entry(t).or_default().push(v);
+                                self.keep_origin(t, origin);
+                            }
+                        }
+                    }
+                    Tl::Ev(out)
+                }
                 _ => self.pointwise(ins, |_, v| if V::is_true(v[1]) { v[0] } else { None }),
             },
             // False from the start, true from the first true on.
@@ -1293,7 +1343,13 @@ impl Reference<'_> {
                     .flat_map(|(t, v)| v.iter().map(|v| (*t, *v)))
                     .collect();
                 let mut out: BTreeMap<Time, Vec<V>> = BTreeMap::new();
+                let mut at_instant = 0;
                 for (i, &(t, _)) in all.iter().enumerate() {
+                    at_instant = if i > 0 && all[i - 1].0 == t {
+                        at_instant + 1
+                    } else {
+                        0
+                    };
                     let v = if i >= *offset {
                         Some(all[i - offset].1)
                     } else {
@@ -1301,6 +1357,7 @@ impl Reference<'_> {
                     };
                     if let Some(v) = v {
                         out.entry(t).or_default().push(v);
+                        self.keep_origin(t, self.origin(ins[0], t, at_instant));
                     }
                 }
                 Tl::Ev(out)
@@ -1617,10 +1674,10 @@ fn abs_of_a_falling_line_equals_zero_at_its_kink() {
     );
 }
 
-/// Current behaviour, issue 16 will change it: of several condition events at one instant, the
-/// last one keeps or drops all of the instant's events.
+/// Found in issue 16 (the last condition event of an instant used to decide for all of its
+/// events): of several events at one instant, each is kept by its own condition.
 #[test]
-fn filter_by_events_follows_the_last_condition_of_an_instant() {
+fn filter_by_events_pairs_each_event_with_its_own_condition() {
     let rows = pinned(
         "  - { id: big, op: greater_than, inputs: [gx], with: { value: 1 } }\n  \
          - { id: kept, op: filter, inputs: [gx, big] }\n  \
@@ -1631,9 +1688,44 @@ fn filter_by_events_follows_the_last_condition_of_an_instant() {
             (1000, vec![rec_x(0.0), rec_x(4.0)]),
         ],
     );
+    // An event column shows the instant's last event.
     assert_eq!(
         rows,
-        vec![(0, vec![None, num(0.0)]), (1000, vec![num(4.0), num(2.0)])]
+        vec![
+            (0, vec![num(2.0), num(1.0)]),
+            (1000, vec![num(4.0), num(2.0)])
+        ]
+    );
+}
+
+/// A condition from another field of the same records: a record without that field has no
+/// condition, so its event is dropped, whatever the other records' conditions say.
+#[test]
+fn filter_by_events_of_another_field_pairs_by_record() {
+    let rec = |x: f64, f: Option<bool>| Rec {
+        s: None,
+        x: Some(x),
+        f,
+    };
+    let rows = pinned(
+        "  - { id: kept, op: filter, inputs: [gx, gf] }\n  \
+         - { id: n, op: count, inputs: [kept] }\n  \
+         - { id: total, op: cumulative_sum, inputs: [kept] }\n",
+        "{ name: o, evaluate_at: every_event, columns: [n, total] }",
+        vec![
+            (0, vec![rec(1.0, None), rec(2.0, Some(true))]),
+            (
+                1000,
+                vec![rec(4.0, Some(true)), rec(8.0, Some(false)), rec(16.0, None)],
+            ),
+        ],
+    );
+    assert_eq!(
+        rows,
+        vec![
+            (0, vec![num(1.0), num(2.0)]),
+            (1000, vec![num(2.0), num(6.0)])
+        ]
     );
 }
 

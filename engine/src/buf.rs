@@ -10,6 +10,10 @@ use crate::time::Time;
 use crate::val::Val;
 use smallvec::SmallVec;
 
+/// The origin of an event that does not come from one record of the step (a state change, an
+/// operator's own event).
+pub const NO_ORIGIN: u32 = u32::MAX;
+
 /// One node's output of one step. Buffers belong to the interpreter and are reused by every
 /// session, so their size is not per-session memory.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -18,6 +22,10 @@ pub struct Buf {
     pub before: Val,
     /// State: `(start, value)` changes; events: `(instant, value)`.
     pub items: SmallVec<[(Time, Val); 2]>,
+    /// Events: for each item, the index in the step's batch of the record it comes from, or
+    /// [`NO_ORIGIN`]. Several events at one instant are told apart by it: `filter` pairs each
+    /// event with the condition event of the same record.
+    pub origins: SmallVec<[u32; 2]>,
     /// Whether this is a numeric timeline (numbers pushed become flat pieces).
     numeric: bool,
 }
@@ -28,6 +36,7 @@ impl Buf {
         Self {
             before: Val::Undef,
             items: SmallVec::new(),
+            origins: SmallVec::new(),
             numeric,
         }
     }
@@ -36,6 +45,7 @@ impl Buf {
     #[inline]
     pub fn clear(&mut self) {
         self.items.clear();
+        self.origins.clear();
     }
 
     /// Whether nothing was emitted this step.
@@ -85,14 +95,22 @@ impl Buf {
         *last = value;
     }
 
-    /// Emits one event with `value` at `t`.
+    /// Emits one event with `value` at `t` that does not come from one record of the step.
     #[inline]
     pub fn push_event(&mut self, t: Time, value: Val) {
+        self.push_event_from(t, value, NO_ORIGIN);
+    }
+
+    /// Emits one event with `value` at `t` from the step's record number `origin` (or
+    /// [`NO_ORIGIN`]).
+    #[inline]
+    pub fn push_event_from(&mut self, t: Time, value: Val, origin: u32) {
         debug_assert!(
             self.items.last().is_none_or(|&(p, _)| p <= t),
             "internal error: event at {t} pushed after a later one"
         );
         self.items.push((t, value));
+        self.origins.push(origin);
     }
 
     /// The value at `t` of a state buffer whose node's value before the step was known to be

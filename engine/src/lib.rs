@@ -19,7 +19,7 @@ pub mod time;
 pub mod val;
 pub mod value;
 
-pub use buf::Buf;
+pub use buf::{Buf, NO_ORIGIN};
 pub use dag::{
     build_plan, queue_bytes, Evaluate, Inputs, Interpreter, InterpreterStats, Io, Layout, NodeDecl,
     NodeStats, Plan, PlanNode, Queue, Session, SessionHeader, SessionParts, StepCtx, StringRemap,

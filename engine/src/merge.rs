@@ -12,9 +12,14 @@ use crate::time::Time;
 use crate::val::Val;
 use smallvec::SmallVec;
 
+/// The events of one input at one instant, and the record each comes from.
+pub type InstantEvents<'a> = (&'a [(Time, Val)], &'a [u32]);
+
 #[derive(Clone, Copy, Debug)]
 struct Cursor<'a> {
     items: &'a [(Time, Val)],
+    /// Events: the record each item comes from (see [`crate::Buf::origins`]).
+    origins: &'a [u32],
     pos: usize,
     events: bool,
 }
@@ -45,6 +50,7 @@ impl<'a> Merge<'a> {
             let events = inputs.kind(k) == Kind::Event;
             cursors.push(Cursor {
                 items: inputs.items(k),
+                origins: inputs.origins(k),
                 pos: 0,
                 events,
             });
@@ -82,9 +88,10 @@ impl<'a> Merge<'a> {
         any
     }
 
-    /// If input `k` (an event timeline) has events at `t`, returns them and moves past them.
+    /// If input `k` (an event timeline) has events at `t`, returns them with the records they
+    /// come from (one origin per event) and moves past them.
     #[inline]
-    pub fn take_events(&mut self, k: usize, t: Time) -> Option<&'a [(Time, Val)]> {
+    pub fn take_events(&mut self, k: usize, t: Time) -> Option<InstantEvents<'a>> {
         let c = &mut self.cursors[k];
         if !c.events || c.instant() != Some(t) {
             return None;
@@ -92,7 +99,7 @@ impl<'a> Merge<'a> {
         let start = c.pos;
         let n = c.items[start..].iter().take_while(|(s, _)| *s == t).count();
         c.pos += n;
-        Some(&c.items[start..start + n])
+        Some((&c.items[start..start + n], &c.origins[start..start + n]))
     }
 }
 

@@ -2,10 +2,13 @@
 
 use crate::pointwise::{run_continuous, run_events};
 use crate::prelude::*;
+use spanflow_engine::NO_ORIGIN;
 
-/// Inputs `[timeline, condition]`. Events are kept where the condition is true at their instant
-/// (a boolean state, or boolean events at the same instant, e.g. `filter(x, x > 5)`); states and
-/// numbers become undefined where the condition is not true.
+/// Inputs `[timeline, condition]`. Events are kept where the condition is true at their instant:
+/// a boolean state, or boolean events at the same instant, e.g. `filter(x, x > 5)`, where each
+/// event is kept or dropped by the condition computed from its own record (of several events at
+/// one instant, each has its own condition). States and numbers become undefined where the
+/// condition is not true.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {}
@@ -33,16 +36,26 @@ impl Operator for Filter {
     fn step(&self, io: &mut Io<'_>) {
         match (io.inputs.kind(0), io.inputs.kind(1)) {
             (Kind::Event, Kind::Event) => {
-                // Keep the events whose instant also has a true condition event.
+                // Each event is kept by the condition event of its own record. Events that do
+                // not come from one record pair by their order among the instant's events.
                 let mut m = Merge::new(&io.inputs);
                 while let Some(t) = m.next_instant() {
-                    let values = m.take_events(0, t);
-                    let keep = m
-                        .take_events(1, t)
-                        .and_then(|e| e.last())
-                        .is_some_and(|(_, v)| *v == Val::Bool(true));
-                    for &(_, v) in values.into_iter().flatten().filter(|_| keep) {
-                        io.out.push_event(t, v);
+                    let events = m.take_events(0, t);
+                    let (conds, cond_origins) = m.take_events(1, t).unwrap_or_default();
+                    let by_record = cond_origins.iter().any(|&c| c != NO_ORIGIN);
+                    let (values, origins) = events.unwrap_or_default();
+                    for (k, (&(_, v), &origin)) in values.iter().zip(origins).enumerate() {
+                        let cond = if by_record && origin != NO_ORIGIN {
+                            cond_origins.iter().position(|&c| c == origin)
+                        } else {
+                            Some(k)
+                        };
+                        if cond
+                            .and_then(|p| conds.get(p))
+                            .is_some_and(|c| c.1.is_true())
+                        {
+                            io.out.push_event_from(t, v, origin);
+                        }
                     }
                 }
             }

@@ -89,7 +89,7 @@ impl Operator for Get {
     fn step(&self, io: &mut Io<'_>) {
         let want = self.field_type.map(ValueType::from);
         let now = io.cx.now;
-        for r in io.cx.records {
+        for (origin, r) in (0u32..).zip(io.cx.records) {
             let v = r.field(self.slot);
             // The decoder converts to the planned type; anything else is left out.
             let ok = matches!(
@@ -99,7 +99,7 @@ impl Operator for Get {
                     | (Some(ValueType::Str), Field::Sym(_))
             );
             if let (true, Some(v)) = (ok, v.val()) {
-                io.out.push_event(now, v);
+                io.out.push_event_from(now, v, origin);
             }
         }
     }

@@ -104,14 +104,16 @@ fn run_one_changing(
 /// Runs a pointwise operator with one event input (`event_input`) sampled against the other
 /// inputs' current values. `f` returns `Undef` to emit nothing for an event.
 pub(crate) fn run_events(io: &mut Io<'_>, event_input: usize, f: impl Fn(Time, &[Val]) -> Val) {
+    // Each result keeps the record of the event it was computed from.
     if io.inputs.len() == 1 {
         // One input: no cursor needed.
         let mut cur = [Val::Undef];
-        for &(t, v) in io.inputs.items(0) {
+        let origins = io.inputs.origins(0);
+        for (&(t, v), &origin) in io.inputs.items(0).iter().zip(origins) {
             cur[0] = v;
             let r = f(t, &cur).at(t);
             if r.is_defined() {
-                io.out.push_event(t, r);
+                io.out.push_event_from(t, r, origin);
             }
         }
         return;
@@ -119,12 +121,12 @@ pub(crate) fn run_events(io: &mut Io<'_>, event_input: usize, f: impl Fn(Time, &
     let mut m = Merge::new(&io.inputs);
     while let Some(t) = m.next_instant() {
         m.take_changes(t);
-        if let Some(events) = m.take_events(event_input, t) {
-            for &(_, v) in events {
+        if let Some((events, origins)) = m.take_events(event_input, t) {
+            for (&(_, v), &origin) in events.iter().zip(origins) {
                 m.cur[event_input] = v;
                 let r = f(t, &m.cur).at(t);
                 if r.is_defined() {
-                    io.out.push_event(t, r);
+                    io.out.push_event_from(t, r, origin);
                 }
             }
             m.cur[event_input] = Val::Undef;

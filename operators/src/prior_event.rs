@@ -70,16 +70,18 @@ impl Operator for PriorEvent {
         let Some(history) = io.queue.as_deref_mut() else {
             unreachable!("internal error: prior_event has a queue")
         };
-        for &(t, v) in items {
+        // Each output event stands for the input event it was emitted at (same record).
+        let origins = io.inputs.origins(0);
+        for (&(t, v), &origin) in items.iter().zip(origins) {
             if history.len() == self.offset {
                 if let Some((_, old)) = history.pop_front() {
                     let o = old.at(t);
                     if o.is_defined() {
-                        io.out.push_event(t, o);
+                        io.out.push_event_from(t, o, origin);
                     }
                 }
             } else if let Some(init) = initial {
-                io.out.push_event(t, init);
+                io.out.push_event_from(t, init, origin);
             }
             history.push_back((t, v));
         }

@@ -318,6 +318,12 @@ impl<'a> Inputs<'a> {
         &self.buf(k).items
     }
 
+    /// The records input `k`'s events come from (see [`Buf::origins`]), one per item.
+    #[inline]
+    pub fn origins(&self, k: usize) -> &'a [u32] {
+        &self.buf(k).origins
+    }
+
     /// Input `k`'s type.
     #[inline]
     pub fn ty(&self, k: usize) -> TimelineType {
