@@ -147,6 +147,40 @@ pub enum SchemaMismatch {
     /// A projected path's writer type does not fit its use.
     #[error("{0}")]
     TypeMismatch(Box<TypeMismatch>),
+    /// The writer schema does not resolve to the reader schema (`input.schema`) on a projected
+    /// path: a missing field without default, types that do not promote, a bad default.
+    #[error("{0}")]
+    Unresolvable(Box<Unresolvable>),
+}
+
+/// A projected path on which the writer schema does not resolve to the reader schema.
+#[derive(Debug, PartialEq)]
+pub struct Unresolvable {
+    /// The full projected path.
+    pub path: FieldPath,
+    /// A short label for metrics: `no_default`, `incompatible_types` or `bad_default`.
+    pub reason: &'static str,
+    /// What does not resolve, naming the field and both types, and what would.
+    pub message: String,
+}
+
+impl fmt::Display for Unresolvable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A value of one record that the reader schema cannot take although the schemas resolve: an
+/// enum symbol the reader lacks (without a default), a writer union branch no reader branch
+/// matches.
+#[derive(Debug, PartialEq)]
+pub struct Unresolved {
+    /// The projected path (or the record on it) whose value does not resolve.
+    pub path: FieldPath,
+    /// A short label for metrics: `unknown_enum_symbol` or `unmatched_union_branch`.
+    pub reason: &'static str,
+    /// Why, naming the writer value and the reader type.
+    pub detail: String,
 }
 
 impl fmt::Display for UnknownField {
@@ -213,6 +247,7 @@ impl SchemaMismatch {
             SchemaMismatch::OtherRecord { .. } => "other_record_type",
             SchemaMismatch::UnknownField(_) => "unknown_field",
             SchemaMismatch::TypeMismatch(_) => "type_mismatch",
+            SchemaMismatch::Unresolvable(u) => u.reason,
         }
     }
 }
@@ -337,6 +372,9 @@ pub enum DecodeError {
     /// The bytes are not a valid datum of the writer schema.
     #[error("{0}")]
     Malformed(Box<Malformed>),
+    /// A value of this record does not resolve to the reader schema.
+    #[error("`{}` cannot be read with the reader schema (input.schema): {}", .0.path, .0.detail)]
+    Unresolved(Box<Unresolved>),
 }
 
 /// Why a schema id cannot be used.
@@ -373,6 +411,7 @@ impl DecodeError {
             DecodeError::MissingTime(_) => "missing_time",
             DecodeError::TimeOutOfRange(_) => "time_out_of_range",
             DecodeError::Malformed(m) => m.kind.reason(),
+            DecodeError::Unresolved(u) => u.reason,
         }
     }
 

@@ -7,9 +7,11 @@
 //! stored on the heap by `Str`).
 //!
 //! Conversions: Avro int/long/float/double read as `F64` (longs beyond 2^53 round to the nearest
-//! f64), boolean as `Bool`, string and enum symbols as `Str`; a nullable union `[null, T]` (null
-//! in either position) reads as `Null` or `T`, and a nullable record on the path makes every
-//! field below it `Null`.
+//! f64), boolean as `Bool`, string and enum symbols as `Str`; a union reads as `Null` or the
+//! value of its branch, and a nullable record on the path makes every field below it `Null`.
+//!
+//! With a reader schema ([`Projection::reader`]) the writer schema is resolved against it per
+//! the Avro specification (see [`plan`](DecodePlan::compile)).
 
 mod confluent;
 mod cursor;
@@ -19,6 +21,7 @@ mod path;
 mod plan;
 mod projection;
 mod reader;
+mod reader_schema;
 mod schema;
 mod sink;
 mod skip;
@@ -27,11 +30,12 @@ mod store;
 pub use confluent::{split_confluent, write_confluent_header, HEADER_LEN, MAGIC};
 pub use error::{
     DecodeError, FrameError, InvalidSchema, Malformed, MalformedKind, Role, SchemaMismatch,
-    SchemaProblem, TypeMismatch, UnknownField,
+    SchemaProblem, TypeMismatch, UnknownField, Unresolvable, Unresolved,
 };
 pub use path::{FieldPath, FieldPathError};
 pub use plan::{logical_time_unit, resolve_path, DecodePlan};
 pub use projection::{DecodedEvent, Projection};
+pub use reader_schema::ReaderSchema;
 pub use schema::SchemaSource;
 pub use store::{DirFetcher, FetchError, SchemaFetcher, SchemaStore, MAX_UNKNOWN_SCHEMA_IDS};
 

@@ -1,9 +1,16 @@
 //! Compiling a [`Projection`] against a writer schema into a [`DecodePlan`]: for every field of
 //! every record on a projected path, what to do with it (skip, read into sinks, or descend).
+//!
+//! Paths are resolved per the Avro specification's schema resolution against the projection's
+//! reader schema (the spec's `input.schema`): a field the writer lacks takes the reader's
+//! default, numbers promote, enum symbols map by name (else to the reader enum's default), and
+//! a writer union branch is read in the reader union's matching branch. Without a reader schema
+//! the writer resolves against itself.
 
-use super::error::{Role, SchemaMismatch, TypeMismatch, UnknownField};
+use super::error::{Role, SchemaMismatch, TypeMismatch, UnknownField, Unresolvable};
 use super::path::FieldPath;
 use super::projection::Projection;
+use super::reader_schema::ReaderSchema;
 use super::schema::{timestamp_unit, SchemaSource};
 use super::skip::{skip_ops, SkipOp};
 use serde_avro_fast::schema::{Record, RegularType, SchemaKey, SchemaMut};
@@ -57,24 +64,63 @@ pub(crate) struct Nullable {
     pub(crate) value_branch: u8,
 }
 
-/// The writer type of a projected leaf (after removing a nullable union).
+/// How a writer value of a projected leaf is read (after resolution against the reader type).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ScalarKind {
     Int,
     Long,
     Float,
     Double,
+    /// An int the reader promotes to float: rounded to f32 as Avro readers do.
+    IntAsFloat,
+    /// A long the reader promotes to float: rounded to f32.
+    LongAsFloat,
     Bool,
+    /// A string, or bytes a reader `string` takes (checked to be UTF-8).
     Str,
-    Enum(Box<[Str]>),
+    /// Per writer symbol: the reader's symbol (itself or the reader enum's default), or why the
+    /// reader has none.
+    Enum(Box<[Result<Str, Box<str>>]>),
+}
+
+/// How to read one branch of a writer union (or the writer value when it is no union).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Read {
+    Null,
+    Value(ScalarKind),
+    /// A branch the reader type cannot take: skip its value (this writer node) and fail the
+    /// record with this explanation.
+    Fail(SchemaKey, Box<str>),
 }
 
 /// A projected leaf field.
 #[derive(Clone, Debug)]
 pub(crate) struct Leaf {
-    pub(crate) nullable: Option<Nullable>,
-    pub(crate) kind: ScalarKind,
+    /// The writer value starts with a union branch index into `reads`.
+    pub(crate) union: bool,
+    /// One read per writer union branch, or the one read of a writer type that is no union.
+    pub(crate) reads: Box<[Read]>,
     pub(crate) sinks: SmallVec<[Sink; 2]>,
+    /// The projected path, for per-record resolution errors.
+    pub(crate) path: FieldPath,
+}
+
+/// A record on a projected path, possibly nullable in the writer.
+#[derive(Clone, Debug)]
+pub(crate) struct Descent {
+    pub(crate) nullable: Option<Nullable>,
+    /// When the reader's record is not nullable: the path and why a null writer record fails.
+    pub(crate) null_fails: Option<Box<(FieldPath, Box<str>)>>,
+}
+
+/// A reader default: the value of a field the writer schema lacks.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Const {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Str(Str),
 }
 
 /// What to do with one field of a record, in writer order.
@@ -85,7 +131,7 @@ pub(crate) enum Step {
     /// A projected leaf.
     Leaf(Leaf),
     /// A record (possibly nullable) with projected fields inside.
-    Descend(Option<Nullable>, Box<RecordPlan>),
+    Descend(Descent, Box<RecordPlan>),
 }
 
 /// The plan for one record type on a projected path.
@@ -97,16 +143,56 @@ pub(crate) struct RecordPlan {
     pub(crate) steps: Box<[Step]>,
     /// Every sink inside this record, applied with null when the record itself is null.
     pub(crate) below: Box<[Sink]>,
+    /// Reader defaults of fields this writer record lacks, written before its fields are read.
+    pub(crate) defaults: Box<[(Sink, Const)]>,
 }
 
-/// One projected path after resolution against the schema.
+/// How a resolved path gets its value.
+enum What {
+    /// Read from the writer's leaf.
+    Read { union: bool, reads: Box<[Read]> },
+    /// The writer lacks a field on the path: the reader's default.
+    Default(Const),
+}
+
+/// One projected path after resolution against the schemas.
 struct Target {
-    /// Field position at each level.
+    /// Writer field position at each level; for a default, down to the record lacking it.
     positions: Vec<usize>,
-    /// Nullability of each record descended into (`positions.len() - 1` entries).
-    descents: Vec<Option<Nullable>>,
-    nullable: Option<Nullable>,
-    kind: ScalarKind,
+    /// Each record descended into (`positions.len() - 1` entries for a read, `positions.len()`
+    /// for a default).
+    descents: Vec<Descent>,
+    what: What,
+    value_type: ValueType,
+    /// The logical type of the leaf (the writer's when read, the reader's for a default).
+    logical: Option<String>,
+    /// The leaf's type (of the first non-null branch), for error messages.
+    leaf_type: String,
+    path: FieldPath,
+}
+
+/// The writer schema and the reader schema it is resolved against (the writer itself when the
+/// spec names none: every type then resolves to itself).
+#[derive(Clone, Copy)]
+struct Schemas<'a> {
+    w: &'a SchemaSource,
+    r: &'a SchemaSource,
+    reader: Option<&'a ReaderSchema>,
+}
+
+impl<'a> Schemas<'a> {
+    fn new(writer: &'a SchemaSource, reader: Option<&'a ReaderSchema>) -> Self {
+        Schemas {
+            w: writer,
+            r: reader.map_or(writer, ReaderSchema::source),
+            reader,
+        }
+    }
+
+    /// The reader schema resolved against itself.
+    fn reader_only(self) -> Self {
+        Schemas { w: self.r, ..self }
+    }
 }
 
 /// Resolves `path` against `schema` for `role` with the checks and errors of
@@ -118,11 +204,12 @@ pub fn resolve_path(
     role: Role,
 ) -> Result<ValueType, SchemaMismatch> {
     root_record(schema)?;
+    let cx = Schemas::new(schema, None);
     let target = match role {
-        Role::Time => resolve_time(schema, path)?.0,
-        _ => resolve(schema, path, role)?,
+        Role::Time => resolve_time(cx, path)?.0,
+        _ => resolve(cx, path, role)?,
     };
-    Ok(target.kind.value_type())
+    Ok(target.value_type)
 }
 
 /// The time unit the Avro logical type of the time field at `path` gives its values
@@ -130,14 +217,12 @@ pub fn resolve_path(
 /// can't be resolved as a time or has no timestamp logical type.
 pub fn logical_time_unit(schema: &SchemaSource, path: &FieldPath) -> Option<(TimeUnit, String)> {
     root_record(schema).ok()?;
-    let target = resolve(schema, path, Role::Time).ok()?;
-    let logical = schema.graph()[leaf_key(schema.graph(), &target)]
-        .logical_type
-        .as_ref()?;
-    timestamp_unit(Some(logical)).map(|u| (u, logical.as_str().to_string()))
+    let target = resolve(Schemas::new(schema, None), path, Role::Time).ok()?;
+    let logical = target.logical?;
+    timestamp_unit(Some(&logical)).map(|u| (u, logical))
 }
 
-/// The writer schema's top-level record.
+/// The schema's top-level record.
 fn root_record(schema: &SchemaSource) -> Result<&Record, SchemaMismatch> {
     match &schema.graph().root().type_ {
         RegularType::Record(root) => Ok(root),
@@ -148,12 +233,15 @@ fn root_record(schema: &SchemaSource) -> Result<&Record, SchemaMismatch> {
 }
 
 impl ScalarKind {
-    /// The engine type values of this writer type are read as.
+    /// The engine type values of this kind are read as.
     fn value_type(&self) -> ValueType {
         match self {
-            ScalarKind::Int | ScalarKind::Long | ScalarKind::Float | ScalarKind::Double => {
-                ValueType::F64
-            }
+            ScalarKind::Int
+            | ScalarKind::Long
+            | ScalarKind::Float
+            | ScalarKind::Double
+            | ScalarKind::IntAsFloat
+            | ScalarKind::LongAsFloat => ValueType::F64,
             ScalarKind::Bool => ValueType::Bool,
             ScalarKind::Str | ScalarKind::Enum(_) => ValueType::Str,
         }
@@ -161,8 +249,9 @@ impl ScalarKind {
 }
 
 impl DecodePlan {
-    /// Compiles `projection` against the writer schema: checks every path exists with a usable
-    /// type, and precomputes per record field whether to skip, read or descend.
+    /// Compiles `projection` against the writer schema: resolves every path against the
+    /// projection's reader schema (if any) per the Avro rules, checks it has a usable type, and
+    /// precomputes per record field whether to skip, read or descend.
     pub fn compile(schema: &SchemaSource, projection: &Projection) -> Result<Self, SchemaMismatch> {
         let graph = schema.graph();
         let root = root_record(schema)?;
@@ -175,19 +264,23 @@ impl DecodePlan {
                 });
             }
         }
+        let cx = Schemas::new(schema, projection.reader.as_deref());
+        if cx.reader.is_some() {
+            root_record(cx.r)?;
+        }
         let mut targets = Vec::with_capacity(projection.fields.len() + 3);
         targets.push((
-            resolve(schema, &projection.session_key, Role::SessionKey)?,
+            resolve(cx, &projection.session_key, Role::SessionKey)?,
             Sink::SessionKey,
         ));
-        let (time, unit) = resolve_time(schema, &projection.time)?;
+        let (time, unit) = resolve_time(cx, &projection.time)?;
         targets.push((time, Sink::Time));
         if let Some(seq) = &projection.sequence {
-            targets.push((resolve(schema, seq, Role::Sequence)?, Sink::Sequence));
+            targets.push((resolve(cx, seq, Role::Sequence)?, Sink::Sequence));
         }
         for (slot, (path, ty)) in projection.fields.iter().enumerate() {
             let slot = u32::try_from(slot).unwrap_or(u32::MAX);
-            targets.push((resolve(schema, path, Role::Field(*ty))?, Sink::Slot(slot)));
+            targets.push((resolve(cx, path, Role::Field(*ty))?, Sink::Slot(slot)));
         }
         let refs: Vec<(&Target, Sink)> = targets.iter().map(|(t, s)| (t, *s)).collect();
         Ok(DecodePlan {
@@ -222,48 +315,26 @@ impl DecodePlan {
 }
 
 fn resolve_time(
-    schema: &SchemaSource,
+    cx: Schemas<'_>,
     path: &FieldPath,
 ) -> Result<(Target, Option<TimeUnit>), SchemaMismatch> {
-    let target = resolve(schema, path, Role::Time)?;
-    let leaf_key = leaf_key(schema.graph(), &target);
-    let logical = schema.graph()[leaf_key].logical_type.as_ref();
+    let target = resolve(cx, path, Role::Time)?;
+    let logical = target.logical.as_deref();
     let unit = timestamp_unit(logical);
     if unit.is_none() {
-        if let Some(l) = logical.map(|l| l.as_str()) {
+        if let Some(l) = logical {
             if matches!(l, "date" | "time-millis" | "time-micros") {
-                return Err(type_mismatch(
-                    schema,
-                    path,
-                    path.len(),
-                    leaf_key,
-                    Role::Time,
-                    Some(format!("a `{l}` is not a point in time")),
-                ));
+                return Err(SchemaMismatch::TypeMismatch(Box::new(TypeMismatch {
+                    path: path.clone(),
+                    at: path.clone(),
+                    writer_type: target.leaf_type.clone(),
+                    role: Role::Time,
+                    note: Some(format!("a `{l}` is not a point in time")),
+                })));
             }
         }
     }
     Ok((target, unit))
-}
-
-/// The schema key of a resolved target's leaf value (inside its nullable union, if any).
-fn leaf_key(graph: &SchemaMut, t: &Target) -> SchemaKey {
-    let mut key = SchemaKey::root();
-    for (depth, &pos) in t.positions.iter().enumerate() {
-        let RegularType::Record(r) = &graph[key].type_ else {
-            break;
-        };
-        key = r.fields[pos].type_;
-        let nullable = if depth + 1 == t.positions.len() {
-            t.nullable
-        } else {
-            t.descents[depth]
-        };
-        if let (Some(n), RegularType::Union(u)) = (nullable, &graph[key].type_) {
-            key = u.variants[usize::from(n.value_branch)];
-        }
-    }
-    key
 }
 
 fn type_mismatch(
@@ -283,7 +354,16 @@ fn type_mismatch(
     }))
 }
 
-/// Splits `[null, T]` / `[T, null]` into its branches; other types pass through.
+fn unresolvable(path: &FieldPath, reason: &'static str, message: String) -> SchemaMismatch {
+    SchemaMismatch::Unresolvable(Box::new(Unresolvable {
+        path: path.clone(),
+        reason,
+        message,
+    }))
+}
+
+/// Splits `[null, T]` / `[T, null]` into its branches; other types pass through. Records on a
+/// path may only be nullable, not one of several types.
 fn strip_nullable(
     graph: &SchemaMut,
     key: SchemaKey,
@@ -299,68 +379,408 @@ fn strip_nullable(
         [a, b] if !is_null(*a) && is_null(*b) => {
             Ok((Some(Nullable { null_branch: 1, value_branch: 0 }), *a))
         }
-        [_] => Err("a one-branch union cannot be projected".to_owned()),
         v => Err(format!(
-            "only unions of null and one other type can be projected; this one has {} non-null branches",
+            "a record on a path may only be nullable (a union of null and the record); this union has {} non-null branches",
             v.iter().filter(|k| !is_null(**k)).count()
         )),
     }
 }
 
-fn resolve(schema: &SchemaSource, path: &FieldPath, role: Role) -> Result<Target, SchemaMismatch> {
-    let graph = schema.graph();
-    let mut key = SchemaKey::root();
+fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, SchemaMismatch> {
+    let (wg, rg) = (cx.w.graph(), cx.r.graph());
+    let (mut wkey, mut rkey) = (SchemaKey::root(), SchemaKey::root());
     let mut positions = Vec::with_capacity(path.len());
-    let mut descents = Vec::with_capacity(path.len().saturating_sub(1));
+    let mut descents = Vec::with_capacity(path.len());
     for (i, seg) in path.segments().iter().enumerate() {
-        let RegularType::Record(record) = &graph[key].type_ else {
+        let (RegularType::Record(wrec), RegularType::Record(rrec)) =
+            (&wg[wkey].type_, &rg[rkey].type_)
+        else {
             // Unreachable: the loop only continues into records.
-            return Err(type_mismatch(schema, path, i, key, role, None));
+            return Err(type_mismatch(cx.w, path, i, wkey, role, None));
         };
-        let Some(pos) = record.fields.iter().position(|f| f.name == seg.as_str()) else {
-            let names = record.fields.iter().map(|f| f.name.as_str());
+        let Some(rpos) = rrec.fields.iter().position(|f| f.name == seg.as_str()) else {
+            let names = rrec.fields.iter().map(|f| f.name.as_str());
             return Err(SchemaMismatch::UnknownField(Box::new(UnknownField {
                 path: path.clone(),
                 missing: seg.to_string(),
-                record: record.name.fully_qualified_name().to_owned(),
+                record: rrec.name.fully_qualified_name().to_owned(),
                 suggestion: spanflow_engine::error::closest(seg, names.clone()),
                 valid: names.map(str::to_owned).collect(),
             })));
         };
-        positions.push(pos);
-        let field_key = record.fields[pos].type_;
-        let (nullable, inner) = strip_nullable(graph, field_key)
-            .map_err(|note| type_mismatch(schema, path, i + 1, field_key, role, Some(note)))?;
+        let rfield = rrec.fields[rpos].type_;
+        let Some(wpos) = wrec.fields.iter().position(|f| f.name == seg.as_str()) else {
+            // Only a distinct reader gets here: a schema resolved against itself has the field.
+            return default_target(cx, path, i, (wrec, rrec), role, positions, descents);
+        };
+        positions.push(wpos);
+        let wfield = wrec.fields[wpos].type_;
         if i + 1 < path.len() {
-            if !matches!(graph[inner].type_, RegularType::Record(_)) {
-                return Err(type_mismatch(schema, path, i + 1, field_key, role, None));
+            let (wn, winner) = strip_nullable(wg, wfield)
+                .map_err(|note| type_mismatch(cx.w, path, i + 1, wfield, role, Some(note)))?;
+            let (rn, rinner) = strip_nullable(rg, rfield)
+                .map_err(|note| type_mismatch(cx.r, path, i + 1, rfield, role, Some(note)))?;
+            if !matches!(rg[rinner].type_, RegularType::Record(_)) {
+                return Err(type_mismatch(cx.r, path, i + 1, rfield, role, None));
             }
-            descents.push(nullable);
-            key = inner;
+            if !matches!(wg[winner].type_, RegularType::Record(_)) {
+                let prefix = path.prefix(i + 1);
+                return Err(unresolvable(
+                    path,
+                    "incompatible_types",
+                    format!(
+                        "`{prefix}` has writer type {}, but the reader schema (input.schema) has a record there ({}): a writer record resolves only to a record",
+                        cx.w.describe(wfield),
+                        cx.r.describe(rfield)
+                    ),
+                ));
+            }
+            let null_fails = (wn.is_some() && rn.is_none()).then(|| {
+                let why = format!(
+                    "the writer's record is null, but the reader type {} has no null",
+                    cx.r.describe(rfield)
+                );
+                Box::new((path.prefix(i + 1), why.into_boxed_str()))
+            });
+            descents.push(Descent {
+                nullable: wn,
+                null_fails,
+            });
+            (wkey, rkey) = (winner, rinner);
             continue;
         }
-        let kind = scalar_kind(&graph[inner].type_)
-            .filter(|k| accepts(role, k))
-            .ok_or_else(|| {
-                let note = record_note(graph, path, inner);
-                type_mismatch(schema, path, path.len(), field_key, role, note)
-            })?;
+        let value_type = reader_value_type(cx, path, rfield, role)?;
+        let (union, wbranches) = match &wg[wfield].type_ {
+            RegularType::Union(u) => (true, u.variants.clone()),
+            _ => (false, vec![wfield]),
+        };
+        let reads: Box<[Read]> = wbranches
+            .iter()
+            .map(|&b| read_branch(cx, b, rfield))
+            .collect();
+        if reads.iter().all(|r| matches!(r, Read::Fail(..))) {
+            let why = match &*reads {
+                [Read::Fail(_, why)] => why.to_string(),
+                _ => "none of its branches resolves".to_owned(),
+            };
+            return Err(unresolvable(
+                path,
+                "incompatible_types",
+                format!(
+                    "`{path}` has writer type {} and reader type {} (input.schema), which do not resolve: {why}",
+                    cx.w.describe(wfield),
+                    cx.r.describe(rfield)
+                ),
+            ));
+        }
+        let leaf = wbranches
+            .iter()
+            .copied()
+            .find(|&b| !matches!(wg[b].type_, RegularType::Null))
+            .unwrap_or(wfield);
         return Ok(Target {
             positions,
             descents,
-            nullable,
-            kind,
+            what: What::Read { union, reads },
+            value_type,
+            logical: wg[leaf].logical_type.as_ref().map(|l| l.as_str().to_owned()),
+            leaf_type: cx.w.describe(leaf),
+            path: path.clone(),
         });
     }
     // An empty path: report it against the root record.
     Err(type_mismatch(
-        schema,
+        cx.w,
         path,
         0,
         SchemaKey::root(),
         role,
         Some("the path is empty".into()),
     ))
+}
+
+/// The engine type the reader type at `rkey` gives the field, checked against `role`: every
+/// non-null branch of a union must be readable as `role`, and as the same engine type.
+fn reader_value_type(
+    cx: Schemas<'_>,
+    path: &FieldPath,
+    rkey: SchemaKey,
+    role: Role,
+) -> Result<ValueType, SchemaMismatch> {
+    let rg = cx.r.graph();
+    let branches = match &rg[rkey].type_ {
+        RegularType::Union(u) => u.variants.clone(),
+        _ => vec![rkey],
+    };
+    let non_null: Vec<SchemaKey> = branches
+        .into_iter()
+        .filter(|&b| !matches!(rg[b].type_, RegularType::Null))
+        .collect();
+    let single = non_null.len() == 1;
+    let mut found: Option<ValueType> = None;
+    for &b in &non_null {
+        let Some(kind) = scalar_kind(&rg[b].type_).filter(|k| accepts(role, k)) else {
+            let note = if single {
+                record_note(rg, path, b)
+            } else {
+                Some(format!(
+                    "its branch {} cannot; every non-null branch of a union must be readable as {role}",
+                    cx.r.describe(b)
+                ))
+            };
+            return Err(type_mismatch(cx.r, path, path.len(), rkey, role, note));
+        };
+        let ty = kind.value_type();
+        match found {
+            Some(prev) if prev != ty => {
+                let note = format!(
+                    "its non-null branches read as different types ({prev} and {ty}); read it with `type: {ty}` only if every branch is one"
+                );
+                return Err(type_mismatch(cx.r, path, path.len(), rkey, role, Some(note)));
+            }
+            _ => found = Some(ty),
+        }
+    }
+    found.ok_or_else(|| {
+        type_mismatch(
+            cx.r,
+            path,
+            path.len(),
+            rkey,
+            role,
+            Some("a field that is always null has no value to read".into()),
+        )
+    })
+}
+
+/// How a value of the writer branch `wb` is read for the reader type `rkey`: a reader union
+/// takes it in its first branch of the same type, else in its first branch the writer's type
+/// promotes to (as the Java reader does).
+fn read_branch(cx: Schemas<'_>, wb: SchemaKey, rkey: SchemaKey) -> Read {
+    let fail = |why: String| Read::Fail(wb, why.into_boxed_str());
+    let RegularType::Union(u) = &cx.r.graph()[rkey].type_ else {
+        return read_scalar(cx, wb, rkey).unwrap_or_else(fail);
+    };
+    let same = u.variants.iter().find(|&&rb| same_type(cx, wb, rb));
+    let promoted = || {
+        u.variants
+            .iter()
+            .find(|&&rb| read_scalar(cx, wb, rb).is_ok())
+    };
+    match same.or_else(promoted) {
+        Some(&rb) => read_scalar(cx, wb, rb).unwrap_or_else(fail),
+        None => fail(format!(
+            "the writer's {} value matches no branch of the reader's {}",
+            cx.w.describe(wb),
+            cx.r.describe(rkey)
+        )),
+    }
+}
+
+/// Whether writer node `wb` and reader node `rb` are the same type (named types: by name).
+fn same_type(cx: Schemas<'_>, wb: SchemaKey, rb: SchemaKey) -> bool {
+    let (w, r) = (&cx.w.graph()[wb].type_, &cx.r.graph()[rb].type_);
+    match (w.name(), r.name()) {
+        (Some(wn), Some(rn)) => {
+            std::mem::discriminant(w) == std::mem::discriminant(r) && wn.name() == rn.name()
+        }
+        (None, None) => std::mem::discriminant(w) == std::mem::discriminant(r),
+        _ => false,
+    }
+}
+
+/// Resolves a writer scalar against a reader scalar per the Avro rules: the same type,
+/// int → long, float, double; long → float, double; float → double; bytes → string; an enum
+/// to the enum of the same name.
+fn read_scalar(cx: Schemas<'_>, wb: SchemaKey, rb: SchemaKey) -> Result<Read, String> {
+    use RegularType as T;
+    use ScalarKind as K;
+    let (w, r) = (&cx.w.graph()[wb].type_, &cx.r.graph()[rb].type_);
+    let kind = match (w, r) {
+        (T::Null, T::Null) => return Ok(Read::Null),
+        (T::Int, T::Int | T::Long | T::Double) => K::Int,
+        (T::Int, T::Float) => K::IntAsFloat,
+        (T::Long, T::Long | T::Double) => K::Long,
+        (T::Long, T::Float) => K::LongAsFloat,
+        (T::Float, T::Float | T::Double) => K::Float,
+        (T::Double, T::Double) => K::Double,
+        (T::Boolean, T::Boolean) => K::Bool,
+        (T::String | T::Bytes, T::String) => K::Str,
+        (T::Enum(we), T::Enum(re)) if we.name.name() == re.name.name() => {
+            let reader_name = re.name.fully_qualified_name();
+            let default = cx.reader.and_then(|x| x.enum_default(reader_name));
+            K::Enum(
+                we.symbols
+                    .iter()
+                    .map(|s| {
+                        if re.symbols.contains(s) {
+                            Ok(Str::from(s.as_str()))
+                        } else if let Some(d) = default {
+                            Ok(Str::from(d))
+                        } else {
+                            Err(format!(
+                                "the writer's symbol `{s}` is not in the reader enum `{reader_name}`, which has no `default` (its symbols: {})",
+                                re.symbols.join(", ")
+                            )
+                            .into_boxed_str())
+                        }
+                    })
+                    .collect(),
+            )
+        }
+        _ => {
+            return Err(format!(
+                "a reader {} takes writer types {}",
+                cx.r.describe(rb),
+                takes(r)
+            ))
+        }
+    };
+    Ok(Read::Value(kind))
+}
+
+/// The writer types a reader type resolves from, for error messages.
+fn takes(r: &RegularType) -> String {
+    match r {
+        RegularType::Null => "null".into(),
+        RegularType::Int => "int".into(),
+        RegularType::Long => "int or long".into(),
+        RegularType::Float => "int, long or float".into(),
+        RegularType::Double => "int, long, float or double".into(),
+        RegularType::Boolean => "boolean".into(),
+        RegularType::String => "string or bytes".into(),
+        RegularType::Bytes => "bytes or string".into(),
+        RegularType::Enum(e) => format!("an enum named `{}`", e.name.name()),
+        RegularType::Union(_) => "one of its branches' types".into(),
+        RegularType::Record(r) => format!("a record named `{}`", r.name.name()),
+        _ => "the same type".into(),
+    }
+}
+
+/// The target of a path whose field at depth `i` the writer record lacks: the reader field's
+/// default (reaching into a record default for a longer path).
+fn default_target(
+    cx: Schemas<'_>,
+    path: &FieldPath,
+    i: usize,
+    (wrec, rrec): (&Record, &Record),
+    role: Role,
+    positions: Vec<usize>,
+    descents: Vec<Descent>,
+) -> Result<Target, SchemaMismatch> {
+    let seg = &path.segments()[i];
+    let where_ = if path.len() > 1 {
+        format!(" (in `{path}`)")
+    } else {
+        String::new()
+    };
+    let rname = rrec.name.fully_qualified_name();
+    let Some(default) = cx.reader.and_then(|x| x.field_default(rname, seg)) else {
+        let fields: Vec<String> = wrec.fields.iter().map(|f| format!("`{}`", f.name)).collect();
+        return Err(unresolvable(
+            path,
+            "no_default",
+            format!(
+                "the writer record `{}` has no field `{seg}`{where_} and the reader schema (input.schema) gives it no default; add a `default` to `{seg}` in the reader schema (e.g. `\"default\": null` with a [\"null\", …] type) or read a field the writer has: {}",
+                wrec.name.fully_qualified_name(),
+                fields.join(", ")
+            ),
+        ));
+    };
+    // The reader path alone decides the type, as in spec validation.
+    let reader = resolve(cx.reader_only(), path, role)?;
+    let value = default_value(cx, path, i, rrec, default).map_err(|why| {
+        unresolvable(
+            path,
+            "bad_default",
+            format!("the reader schema's default of `{seg}`{where_} {why}"),
+        )
+    })?;
+    Ok(Target {
+        positions,
+        descents,
+        what: What::Default(value),
+        value_type: reader.value_type,
+        logical: reader.logical,
+        leaf_type: reader.leaf_type,
+        path: path.clone(),
+    })
+}
+
+/// The constant a default gives the path's leaf: `default` belongs to field `i` of `rrec`; a
+/// longer path reaches into it (a field a record default omits takes its own default).
+fn default_value(
+    cx: Schemas<'_>,
+    path: &FieldPath,
+    i: usize,
+    rrec: &Record,
+    default: &serde_json::Value,
+) -> Result<Const, String> {
+    let rg = cx.r.graph();
+    let segs = path.segments();
+    let mut key = rrec
+        .fields
+        .iter()
+        .find(|f| f.name == segs[i].as_str())
+        .map(|f| f.type_)
+        .ok_or("is missing")?;
+    let mut value = default;
+    for seg in &segs[i + 1..] {
+        if value.is_null() {
+            // A null record: every field below it is null.
+            return Ok(Const::Null);
+        }
+        let record = match &rg[key].type_ {
+            RegularType::Record(r) => r,
+            RegularType::Union(u) => u
+                .variants
+                .iter()
+                .find_map(|&b| match &rg[b].type_ {
+                    RegularType::Record(r) => Some(r),
+                    _ => None,
+                })
+                .ok_or("is not a record")?,
+            _ => return Err("is not a record".into()),
+        };
+        let field = record
+            .fields
+            .iter()
+            .find(|f| f.name == seg.as_str())
+            .ok_or("is not a record with the path's fields")?;
+        value = match value.get(seg.as_str()) {
+            Some(v) => v,
+            None => cx
+                .reader
+                .and_then(|x| x.field_default(record.name.fully_qualified_name(), seg))
+                .ok_or_else(|| format!("has no `{seg}`, and `{seg}` has no default"))?,
+        };
+        key = field.type_;
+    }
+    json_const(rg, key, value).ok_or_else(|| {
+        format!(
+            "({value}) is not a value of its type {}",
+            cx.r.describe(key)
+        )
+    })
+}
+
+/// A JSON default as a value of the schema type at `key` (a union's: of its first branch the
+/// value fits).
+fn json_const(graph: &SchemaMut, key: SchemaKey, v: &serde_json::Value) -> Option<Const> {
+    match &graph[key].type_ {
+        RegularType::Union(u) => u.variants.iter().find_map(|&b| json_const(graph, b, v)),
+        RegularType::Null => v.is_null().then_some(Const::Null),
+        RegularType::Int | RegularType::Long => v.as_i64().map(Const::Int),
+        RegularType::Float => v.as_f64().map(|f| Const::Float(f64::from(f as f32))),
+        RegularType::Double => v.as_f64().map(Const::Float),
+        RegularType::Boolean => v.as_bool().map(Const::Bool),
+        RegularType::String => v.as_str().map(|s| Const::Str(Str::from(s))),
+        RegularType::Enum(e) => v
+            .as_str()
+            .filter(|s| e.symbols.iter().any(|x| x == s))
+            .map(|s| Const::Str(Str::from(s))),
+        _ => None,
+    }
 }
 
 /// For a path ending at a record: which of its fields could be read instead.
@@ -379,6 +799,7 @@ fn record_note(graph: &SchemaMut, path: &FieldPath, key: SchemaKey) -> Option<St
     ))
 }
 
+/// The kind a type is read as when it resolves to itself (enum symbols as they are).
 fn scalar_kind(t: &RegularType) -> Option<ScalarKind> {
     Some(match t {
         RegularType::Int => ScalarKind::Int,
@@ -387,9 +808,7 @@ fn scalar_kind(t: &RegularType) -> Option<ScalarKind> {
         RegularType::Double => ScalarKind::Double,
         RegularType::Boolean => ScalarKind::Bool,
         RegularType::String => ScalarKind::Str,
-        RegularType::Enum(e) => {
-            ScalarKind::Enum(e.symbols.iter().map(|s| Str::from(s.as_str())).collect())
-        }
+        RegularType::Enum(_) => ScalarKind::Enum(Box::new([])),
         _ => return None,
     })
 }
@@ -423,8 +842,17 @@ fn build(
             names: Box::new([]),
             steps: Box::new([]),
             below: Box::new([]),
+            defaults: Box::new([]),
         };
     };
+    let defaults = targets
+        .iter()
+        .filter(|(t, _)| t.positions.len() == depth)
+        .filter_map(|(t, sink)| match &t.what {
+            What::Default(c) => Some((*sink, c.clone())),
+            What::Read { .. } => None,
+        })
+        .collect();
     let steps = record
         .fields
         .iter()
@@ -433,24 +861,31 @@ fn build(
             let here: Vec<(&Target, Sink)> = targets
                 .iter()
                 .copied()
-                .filter(|(t, _)| t.positions[depth] == pos)
+                .filter(|(t, _)| t.positions.get(depth) == Some(&pos))
                 .collect();
             let Some(&(first, _)) = here.first() else {
                 return Step::Skip(field.type_);
             };
-            if first.positions.len() == depth + 1 {
+            let leaf = here.iter().find_map(|(t, _)| match &t.what {
+                What::Read { union, reads } if t.positions.len() == depth + 1 => {
+                    Some((*union, reads, &t.path))
+                }
+                _ => None,
+            });
+            if let Some((union, reads, path)) = leaf {
                 Step::Leaf(Leaf {
-                    nullable: first.nullable,
-                    kind: first.kind.clone(),
+                    union,
+                    reads: reads.clone(),
                     sinks: here.iter().map(|(_, sink)| *sink).collect(),
+                    path: path.clone(),
                 })
             } else {
-                let nullable = first.descents[depth];
-                let inner = match (nullable, &graph[field.type_].type_) {
+                let descent = first.descents[depth].clone();
+                let inner = match (descent.nullable, &graph[field.type_].type_) {
                     (Some(n), RegularType::Union(u)) => u.variants[usize::from(n.value_branch)],
                     _ => field.type_,
                 };
-                Step::Descend(nullable, Box::new(build(graph, inner, &here, depth + 1)))
+                Step::Descend(descent, Box::new(build(graph, inner, &here, depth + 1)))
             }
         })
         .collect();
@@ -462,5 +897,6 @@ fn build(
             .collect(),
         steps,
         below: targets.iter().map(|(_, sink)| *sink).collect(),
+        defaults,
     }
 }

@@ -2,6 +2,8 @@
 //! `get` nodes read.
 
 use super::path::FieldPath;
+use super::reader_schema::ReaderSchema;
+use std::sync::Arc;
 use spanflow_engine::{Record, Str, TimeUnit, ValueType};
 
 /// The parts of an input record a spec reads; everything else is skipped while decoding.
@@ -21,6 +23,9 @@ pub struct Projection {
     pub fields: Vec<(FieldPath, ValueType)>,
     /// If set, only writer schemas whose top-level record has this full name are accepted.
     pub record_name: Option<String>,
+    /// The reader schema (the spec's `input.schema`) writer schemas are resolved against; the
+    /// paths are the reader's. `None`: read every writer schema as it is.
+    pub reader: Option<Arc<ReaderSchema>>,
 }
 
 impl Projection {
@@ -33,6 +38,7 @@ impl Projection {
             sequence: None,
             fields: Vec::new(),
             record_name: None,
+            reader: None,
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::cursor::{Cursor, Fail, Res};
 use super::error::{DecodeError, MalformedKind};
-use super::plan::{DecodePlan, Leaf, Nullable, RecordPlan, ScalarKind, Step};
+use super::plan::{Const, DecodePlan, Descent, Leaf, Read, RecordPlan, ScalarKind, Step};
 use super::projection::DecodedEvent;
 use super::sink::{EventWriter, Raw};
 use super::skip::SkipOp;
@@ -24,6 +24,18 @@ struct Exec<'p, 'a, 'w> {
     /// Read a string that is not UTF-8 as null and go on: the second pass over a datum whose
     /// only fault is such a string, to find where it ends.
     lenient: bool,
+}
+
+impl Const {
+    pub(crate) fn raw(&self) -> Raw<'_> {
+        match self {
+            Const::Null => Raw::Null,
+            Const::Int(i) => Raw::Int(*i),
+            Const::Float(f) => Raw::Float(*f),
+            Const::Bool(b) => Raw::Bool(*b),
+            Const::Str(s) => Raw::Str(s),
+        }
+    }
 }
 
 /// Decodes one datum at the start of `buf`. Returns the result and the datum's length when it
@@ -76,11 +88,14 @@ fn run(
 
 impl<'p> Exec<'p, '_, '_> {
     fn record(&mut self, plan: &'p RecordPlan, depth: u32) -> Res<()> {
+        for (sink, value) in plan.defaults.iter() {
+            self.writer.put(std::slice::from_ref(sink), value.raw());
+        }
         for (i, step) in plan.steps.iter().enumerate() {
             let res = match step {
                 Step::Skip(key) => self.skip(key.idx(), depth + 1),
-                Step::Leaf(leaf) => self.leaf(leaf),
-                Step::Descend(nullable, sub) => self.descend(*nullable, sub, depth + 1),
+                Step::Leaf(leaf) => self.leaf(leaf, depth + 1),
+                Step::Descend(descent, sub) => self.descend(descent, sub, depth + 1),
             };
             if let Err(e) = res {
                 self.trail.push(&plan.names[i]);
@@ -90,10 +105,15 @@ impl<'p> Exec<'p, '_, '_> {
         Ok(())
     }
 
-    fn descend(&mut self, nullable: Option<Nullable>, plan: &'p RecordPlan, depth: u32) -> Res<()> {
-        if let Some(n) = nullable {
+    fn descend(&mut self, descent: &'p Descent, plan: &'p RecordPlan, depth: u32) -> Res<()> {
+        if let Some(n) = descent.nullable {
             let branch = self.cur.index(2, MalformedKind::InvalidUnionIndex)?;
             if branch == usize::from(n.null_branch) {
+                if let Some(fails) = &descent.null_fails {
+                    let (path, why) = &**fails;
+                    self.writer
+                        .unresolved(path, "unmatched_union_branch", || why.to_string());
+                }
                 self.writer.put_null(&plan.below);
                 return Ok(());
             }
@@ -102,15 +122,18 @@ impl<'p> Exec<'p, '_, '_> {
     }
 
     #[inline]
-    fn leaf(&mut self, leaf: &'p Leaf) -> Res<()> {
-        if let Some(n) = leaf.nullable {
-            let branch = self.cur.index(2, MalformedKind::InvalidUnionIndex)?;
-            if branch == usize::from(n.null_branch) {
-                self.writer.put(&leaf.sinks, Raw::Null);
-                return Ok(());
-            }
-        }
-        let value = match &leaf.kind {
+    fn leaf(&mut self, leaf: &'p Leaf, depth: u32) -> Res<()> {
+        let read = if leaf.union {
+            let branch = self
+                .cur
+                .index(leaf.reads.len(), MalformedKind::InvalidUnionIndex)?;
+            &leaf.reads[branch]
+        } else {
+            &leaf.reads[0]
+        };
+        let value = match read {
+            Read::Null => Raw::Null,
+            Read::Value(kind) => match kind {
             ScalarKind::Str => match self.cur.str() {
                 Ok(s) => Raw::Str(s),
                 Err(f) if self.lenient && f.kind == MalformedKind::InvalidUtf8 => Raw::Null,
@@ -120,12 +143,29 @@ impl<'p> Exec<'p, '_, '_> {
             ScalarKind::Int => Raw::Int(self.cur.int()?.into()),
             ScalarKind::Double => Raw::Float(f64::from_le_bytes(self.cur.array()?)),
             ScalarKind::Float => Raw::Float(f32::from_le_bytes(self.cur.array()?).into()),
+            // Promoted to a reader float: the value an Avro reader's f32 holds.
+            ScalarKind::IntAsFloat => Raw::Float(f64::from(self.cur.int()? as f32)),
+            ScalarKind::LongAsFloat => Raw::Float(f64::from(self.cur.long()? as f32)),
             ScalarKind::Bool => Raw::Bool(self.cur.bool()?),
             ScalarKind::Enum(symbols) => {
                 let i = self
                     .cur
                     .index(symbols.len(), MalformedKind::InvalidEnumIndex)?;
-                Raw::Str(&symbols[i])
+                match &symbols[i] {
+                    Ok(symbol) => Raw::Str(symbol),
+                    Err(why) => {
+                        self.writer
+                            .unresolved(&leaf.path, "unknown_enum_symbol", || why.to_string());
+                        Raw::Null
+                    }
+                }
+            }
+        },
+            Read::Fail(key, why) => {
+                self.skip(key.idx(), depth)?;
+                self.writer
+                    .unresolved(&leaf.path, "unmatched_union_branch", || why.to_string());
+                Raw::Null
             }
         };
         self.writer.put(&leaf.sinks, value);

@@ -2,7 +2,7 @@
 //! and the frozen, validated form (which also keeps the JSON).
 
 use super::error::InvalidSchema;
-use serde_avro_fast::schema::{LogicalType, RegularType, SchemaKey, SchemaMut};
+use serde_avro_fast::schema::{RegularType, SchemaKey, SchemaMut};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -165,9 +165,9 @@ fn is_primitive(t: &RegularType) -> bool {
 }
 
 /// The time unit an Avro logical type implies, if it is a timestamp.
-pub(crate) fn timestamp_unit(logical: Option<&LogicalType>) -> Option<spanflow_engine::TimeUnit> {
+pub(crate) fn timestamp_unit(logical: Option<&str>) -> Option<spanflow_engine::TimeUnit> {
     use spanflow_engine::TimeUnit;
-    match logical?.as_str() {
+    match logical? {
         "timestamp-millis" | "local-timestamp-millis" => Some(TimeUnit::Milliseconds),
         "timestamp-micros" | "local-timestamp-micros" => Some(TimeUnit::Microseconds),
         "timestamp-nanos" | "local-timestamp-nanos" => Some(TimeUnit::Nanoseconds),

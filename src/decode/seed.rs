@@ -4,7 +4,8 @@
 //! This was the first decoder; the hand-rolled [`reader`](super::reader) replaced it on the hot
 //! path (about 1.6x fewer instructions per heartbeat, and exact error kinds and offsets instead
 //! of classified library messages). It stays as an independent second reader that the tests
-//! compare ours against.
+//! compare ours against, on plans without a reader schema (it reads values as the writer wrote
+//! them, without promotions or enum mapping).
 
 use super::error::{DecodeError, MalformedKind};
 use super::plan::{DecodePlan, Leaf, RecordPlan, Step};
@@ -56,6 +57,9 @@ impl<'de> Visitor<'de> for RecordSeed<'_, '_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let RecordSeed { plan, cx } = self;
+        for (sink, value) in plan.defaults.iter() {
+            cx.writer.put(std::slice::from_ref(sink), value.raw());
+        }
         for (i, step) in plan.steps.iter().enumerate() {
             let res = match map.next_key::<IgnoredAny>() {
                 Ok(Some(IgnoredAny)) => match step {

@@ -1,6 +1,7 @@
 //! Writing decoded leaf values into a [`DecodedEvent`], with the projection's conversions.
 
-use super::error::DecodeError;
+use super::error::{DecodeError, Unresolved};
+use super::path::FieldPath;
 use super::plan::{DecodePlan, Sink};
 use super::projection::DecodedEvent;
 use spanflow_engine::{FieldValue, Str};
@@ -49,6 +50,23 @@ impl<'a> EventWriter<'a> {
         if self.failure.is_none() {
             self.failure = Some(e(self.plan));
         }
+    }
+
+    /// Records that a value of this record does not resolve to the reader schema.
+    #[cold]
+    pub(crate) fn unresolved(
+        &mut self,
+        path: &FieldPath,
+        reason: &'static str,
+        detail: impl FnOnce() -> String,
+    ) {
+        self.fail(|_| {
+            DecodeError::Unresolved(Box::new(Unresolved {
+                path: path.clone(),
+                reason,
+                detail: detail(),
+            }))
+        });
     }
 
     /// Writes `v` to every sink.
