@@ -4,7 +4,7 @@
 use crate::cli::{Command, Dataset, FixtureFormat, GraphFormat, ScyllaCommand};
 use crate::config::RuntimeConfig;
 use crate::decode::files::{FileRecords, ReadError, RecordReader};
-use crate::decode::{DecodedEvent, FieldPath, Projection};
+use crate::decode::{DecodedEvent, FieldPath, Projection, ReaderSchema};
 use crate::lookup::Enricher;
 use crate::output::JsonLines;
 use crate::pipeline::SessionProcessor;
@@ -266,6 +266,10 @@ pub fn projection_of(program: &Program) -> Result<Projection, String> {
     projection.time_unit = program.input.time_unit;
     projection.sequence = program.input.sequence.as_deref().map(path).transpose()?;
     projection.record_name = program.input.record_name.clone();
+    if let Some(json) = &program.input.reader_schema {
+        let reader = ReaderSchema::parse(json, "input.schema").map_err(|e| e.to_string())?;
+        projection.reader = Some(Arc::new(reader));
+    }
     for (p, ty) in &program.input.fields {
         projection.push_field(path(p)?, *ty);
     }

@@ -1,7 +1,7 @@
 //! Loading a spec file: YAML text, the Avro schema it names, and the checked program.
 
 use crate::decode::{
-    logical_time_unit, resolve_path, FieldPath, InvalidSchema, Role, SchemaSource,
+    logical_time_unit, resolve_path, FieldPath, InvalidSchema, ReaderSchema, Role, SchemaSource,
 };
 use spanflow_engine::{Location, TimeUnit, ValueType};
 use spanflow_operators::program::{parse_spec, InputRole, SchemaFields, SpecProblem};
@@ -210,7 +210,15 @@ pub fn load_source(path: &Path, source: String, read_schema: SchemaReader<'_>) -
     let mut schema = None;
     if let Some(rel) = &spec.input.schema {
         let file = path.parent().unwrap_or(Path::new(".")).join(&rel.value);
-        match avro_schema_name(&file).and_then(|()| read_schema(&file)) {
+        // Parsed as a reader schema too: runs resolve writer schemas against it, so a default
+        // that does not fit its field is a spec problem.
+        let as_reader = |s: SchemaSource| {
+            ReaderSchema::parse(s.json(), &file.display().to_string()).map(|_| s)
+        };
+        match avro_schema_name(&file)
+            .and_then(|()| read_schema(&file))
+            .and_then(as_reader)
+        {
             Ok(s) => schema = Some(s),
             Err(e) => {
                 let problem = SpecProblem {
@@ -396,6 +404,10 @@ impl SchemaFields for AvroFields<'_> {
 
     fn logical_time_unit(&self, path: &str) -> Option<(TimeUnit, String)> {
         logical_time_unit(self.0, &path.parse().ok()?)
+    }
+
+    fn json(&self) -> Option<&str> {
+        Some(self.0.json())
     }
 }
 

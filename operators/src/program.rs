@@ -15,6 +15,7 @@ use spanflow_engine::{
 };
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// A problem found while reading or checking a spec: where, and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +74,11 @@ pub trait SchemaFields {
         let _ = path;
         None
     }
+
+    /// The schema's JSON text: the reader schema the decoder resolves writer schemas against.
+    fn json(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// How to read input records, resolved from the spec.
@@ -90,6 +96,8 @@ pub struct InputPlan {
     pub fields: Vec<(String, ValueType)>,
     /// The schema path as written in the spec (relative to the spec file).
     pub schema: Option<String>,
+    /// That schema's JSON text: the reader schema writer schemas are resolved against.
+    pub reader_schema: Option<Arc<str>>,
     /// Only records with this full Avro name.
     pub record_name: Option<String>,
     /// Policy for undecodable records.
@@ -570,6 +578,7 @@ impl Program {
                 sequence: spec.input.sequence.map(|s| s.value),
                 fields,
                 schema: spec.input.schema.map(|s| s.value),
+                reader_schema: schema.and_then(|s| s.json()).map(Arc::from),
                 record_name: spec.input.record_name,
                 on_bad_record: spec
                     .input

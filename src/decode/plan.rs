@@ -109,8 +109,6 @@ pub(crate) struct Leaf {
 #[derive(Clone, Debug)]
 pub(crate) struct Descent {
     pub(crate) nullable: Option<Nullable>,
-    /// When the reader's record is not nullable: the path and why a null writer record fails.
-    pub(crate) null_fails: Option<Box<(FieldPath, Box<str>)>>,
 }
 
 /// A reader default: the value of a field the writer schema lacks.
@@ -418,7 +416,7 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
         if i + 1 < path.len() {
             let (wn, winner) = strip_nullable(wg, wfield)
                 .map_err(|note| type_mismatch(cx.w, path, i + 1, wfield, role, Some(note)))?;
-            let (rn, rinner) = strip_nullable(rg, rfield)
+            let (_, rinner) = strip_nullable(rg, rfield)
                 .map_err(|note| type_mismatch(cx.r, path, i + 1, rfield, role, Some(note)))?;
             if !matches!(rg[rinner].type_, RegularType::Record(_)) {
                 return Err(type_mismatch(cx.r, path, i + 1, rfield, role, None));
@@ -435,17 +433,9 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
                     ),
                 ));
             }
-            let null_fails = (wn.is_some() && rn.is_none()).then(|| {
-                let why = format!(
-                    "the writer's record is null, but the reader type {} has no null",
-                    cx.r.describe(rfield)
-                );
-                Box::new((path.prefix(i + 1), why.into_boxed_str()))
-            });
-            descents.push(Descent {
-                nullable: wn,
-                null_fails,
-            });
+            // A null writer record reads as null even for a reader record that is not
+            // nullable (as a null leaf does, see `read_branch`).
+            descents.push(Descent { nullable: wn });
             (wkey, rkey) = (winner, rinner);
             continue;
         }
@@ -458,10 +448,12 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
             .iter()
             .map(|&b| read_branch(cx, b, rfield))
             .collect();
-        if reads.iter().all(|r| matches!(r, Read::Fail(..))) {
+        if reads.iter().all(|r| matches!(r, Read::Fail(..) | Read::Null))
+            && reads.iter().any(|r| matches!(r, Read::Fail(..)))
+        {
             let why = match &*reads {
                 [Read::Fail(_, why)] => why.to_string(),
-                _ => "none of its branches resolves".to_owned(),
+                _ => "none of its non-null branches resolves".to_owned(),
             };
             return Err(unresolvable(
                 path,
@@ -556,7 +548,14 @@ fn reader_value_type(
 /// How a value of the writer branch `wb` is read for the reader type `rkey`: a reader union
 /// takes it in its first branch of the same type, else in its first branch the writer's type
 /// promotes to (as the Java reader does).
+///
+/// A writer null reads as null whatever the reader type: every engine value may be null, and a
+/// null session key or time then fails the record as missing, which says more than a
+/// resolution error would.
 fn read_branch(cx: Schemas<'_>, wb: SchemaKey, rkey: SchemaKey) -> Read {
+    if matches!(cx.w.graph()[wb].type_, RegularType::Null) {
+        return Read::Null;
+    }
     let fail = |why: String| Read::Fail(wb, why.into_boxed_str());
     let RegularType::Union(u) = &cx.r.graph()[rkey].type_ else {
         return read_scalar(cx, wb, rkey).unwrap_or_else(fail);

@@ -109,11 +109,6 @@ impl<'p> Exec<'p, '_, '_> {
         if let Some(n) = descent.nullable {
             let branch = self.cur.index(2, MalformedKind::InvalidUnionIndex)?;
             if branch == usize::from(n.null_branch) {
-                if let Some(fails) = &descent.null_fails {
-                    let (path, why) = &**fails;
-                    self.writer
-                        .unresolved(path, "unmatched_union_branch", || why.to_string());
-                }
                 self.writer.put_null(&plan.below);
                 return Ok(());
             }

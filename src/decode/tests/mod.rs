@@ -6,6 +6,7 @@ mod differential;
 mod files;
 mod malformed;
 mod oracle;
+mod resolution;
 mod store;
 
 use super::{DecodePlan, DecodedEvent, FieldPath, Projection, SchemaSource};
