@@ -14,6 +14,7 @@ mod lookups;
 mod metrics;
 mod properties;
 mod registry_tls;
+mod schema_evolution;
 mod scylla_cli;
 mod scylla_faults;
 mod scylla_sink;

@@ -117,6 +117,10 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
         &["`buffer_secs`", "`buffering_secs`"],
     ),
     ("output_without_columns", &["`states`"]),
+    (
+        "schema_default_wrong_type",
+        &["default_wrong_type.avsc", "field `cdn`"],
+    ),
     ("schema_file_missing", &["heartbeats.avsc"]),
     (
         "schema_link_to_other_file",

@@ -451,10 +451,14 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
         if reads.iter().all(|r| matches!(r, Read::Fail(..) | Read::Null))
             && reads.iter().any(|r| matches!(r, Read::Fail(..)))
         {
-            let why = match &*reads {
-                [Read::Fail(_, why)] => why.to_string(),
-                _ => "none of its non-null branches resolves".to_owned(),
-            };
+            let whys: Vec<&str> = reads
+                .iter()
+                .filter_map(|r| match r {
+                    Read::Fail(_, why) => Some(&**why),
+                    _ => None,
+                })
+                .collect();
+            let why = whys.join("; ");
             return Err(unresolvable(
                 path,
                 "incompatible_types",
@@ -568,11 +572,20 @@ fn read_branch(cx: Schemas<'_>, wb: SchemaKey, rkey: SchemaKey) -> Read {
     };
     match same.or_else(promoted) {
         Some(&rb) => read_scalar(cx, wb, rb).unwrap_or_else(fail),
-        None => fail(format!(
-            "the writer's {} value matches no branch of the reader's {}",
-            cx.w.describe(wb),
-            cx.r.describe(rkey)
-        )),
+        None => {
+            let rg = cx.r.graph();
+            let branches: Vec<String> = u
+                .variants
+                .iter()
+                .map(|&rb| format!("{} (takes {})", cx.r.describe(rb), takes(&rg[rb].type_)))
+                .collect();
+            fail(format!(
+                "the writer's {} value matches no branch of the reader's {}; its branches: {}",
+                cx.w.describe(wb),
+                cx.r.describe(rkey),
+                branches.join(", ")
+            ))
+        }
     }
 }
 

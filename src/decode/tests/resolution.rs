@@ -201,7 +201,7 @@ fn a_writer_branch_no_reader_branch_takes_fails_only_its_record() {
     assert_eq!(err.reason(), "unmatched_union_branch");
     assert_eq!(
         err.to_string(),
-        r#"`v` cannot be read with the reader schema (input.schema): the writer's string value matches no branch of the reader's ["null","long"]"#
+        r#"`v` cannot be read with the reader schema (input.schema): the writer's string value matches no branch of the reader's ["null","long"]; its branches: null (takes null), long (takes int or long)"#
     );
     let mut out = DecodedEvent::default();
     assert_eq!(plan.decode_prefix(&text, &mut out).1, Some(text.len()));
@@ -256,7 +256,7 @@ fn schemas_that_do_not_resolve_are_named_with_both_types() {
     assert_eq!(e.reason(), "incompatible_types");
     assert_eq!(
         e.to_string(),
-        r#"`rate` has writer type string and reader type ["null","double"] (input.schema), which do not resolve: the writer's string value matches no branch of the reader's ["null","double"]"#
+        r#"`rate` has writer type string and reader type ["null","double"] (input.schema), which do not resolve: the writer's string value matches no branch of the reader's ["null","double"]; its branches: null (takes null), double (takes int, long, float or double)"#
     );
     let e = resolve_error(writer, reader, &[("kind", ValueType::Str)]);
     assert_eq!(
