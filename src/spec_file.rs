@@ -128,9 +128,13 @@ fn redact(message: &str, text: &str) -> String {
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
         let w = word.trim_end_matches('.');
-        let safe = !in_file.contains(w)
-            || AVRO_WORDS.contains(&w)
-            || (w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit()));
+        let quoted = |w: &str| {
+            in_file.contains(w)
+                && !AVRO_WORDS.contains(&w)
+                && !(w.len() <= 4 && w.chars().all(|c| c.is_ascii_digit()))
+        };
+        // A parser may join words of the file, e.g. a namespace and a name into a full name.
+        let safe = !quoted(w) && !w.split('.').any(quoted);
         if safe {
             out.push_str(word);
         } else {
@@ -211,9 +215,13 @@ pub fn load_source(path: &Path, source: String, read_schema: SchemaReader<'_>) -
     if let Some(rel) = &spec.input.schema {
         let file = path.parent().unwrap_or(Path::new(".")).join(&rel.value);
         // Parsed as a reader schema too: runs resolve writer schemas against it, so a default
-        // that does not fit its field is a spec problem.
-        let as_reader = |s: SchemaSource| {
-            ReaderSchema::parse(s.json(), &file.display().to_string()).map(|_| s)
+        // that does not fit its field is a spec problem (redacted like every schema error).
+        let as_reader = |s: SchemaSource| match ReaderSchema::parse(s.json(), "") {
+            Ok(_) => Ok(s),
+            Err(e) => Err(InvalidSchema {
+                context: file.display().to_string(),
+                message: redact(&e.message, s.json()),
+            }),
         };
         match avro_schema_name(&file)
             .and_then(|()| read_schema(&file))

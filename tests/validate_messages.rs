@@ -119,7 +119,7 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ("output_without_columns", &["`states`"]),
     (
         "schema_default_wrong_type",
-        &["default_wrong_type.avsc", "field `cdn`"],
+        &["default_wrong_type.avsc", "`default`", "must be a `\"string\"`"],
     ),
     ("schema_file_missing", &["heartbeats.avsc"]),
     (
@@ -259,6 +259,7 @@ fn schema_errors_never_quote_the_file() {
         ("schema_link_to_other_file", "do-not-print-me-1234"),
         ("schema_not_a_schema", "not-a-type-s3cr3t"),
         ("schema_not_a_schema", "hunter2"),
+        ("schema_default_wrong_type", "spanflow.video.Heartbeat"),
     ] {
         let (ok, text) = report(&repo_root().join(format!("fixtures/invalid/{spec}.yaml")));
         assert!(!ok);
