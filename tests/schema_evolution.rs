@@ -3,9 +3,7 @@
 //! as its default in container files and framed (so Kafka) runs alike, and schemas that cannot
 //! be resolved fail the run naming the field and both types.
 
-use crate::bad_input::{
-    by_session, clean_output, dropping, events, framed, message, run, Scratch,
-};
+use crate::bad_input::{by_session, clean_output, dropping, events, framed, message, run, Scratch};
 use crate::specs::repo_root;
 use serde::Serialize;
 use spanflow::generate::{
@@ -97,7 +95,14 @@ fn a_field_the_writer_lacks_reads_as_the_reader_default_in_container_files() {
     // The same events written with today's schema, every `cdn` null.
     let expected = clean_output(&scratch, &events);
     let mut bytes = Vec::new();
-    write_ocf(&schema_without_cdn(), &old, OcfCodec::Deflate, 3, &mut bytes).unwrap();
+    write_ocf(
+        &schema_without_cdn(),
+        &old,
+        OcfCodec::Deflate,
+        3,
+        &mut bytes,
+    )
+    .unwrap();
     let path = scratch.write("old-writer.avro", &bytes);
     // Before: "the file's writer schema does not fit: record … has no field `cdn`".
     let (text, summary) = run(&dropping(), &path, None).unwrap();
@@ -161,7 +166,14 @@ fn numeric_cdn_events() -> Vec<NumericCdnHeartbeat> {
 fn write_evolution_fixtures() {
     let events = numeric_cdn_events();
     let mut bytes = Vec::new();
-    write_ocf(&schema_with_numeric_cdn(), &events, OcfCodec::Null, 5, &mut bytes).unwrap();
+    write_ocf(
+        &schema_with_numeric_cdn(),
+        &events,
+        OcfCodec::Null,
+        5,
+        &mut bytes,
+    )
+    .unwrap();
     std::fs::write(fixture("cdn_is_a_long.avro"), bytes).unwrap();
 }
 
@@ -170,7 +182,10 @@ fn a_writer_schema_that_does_not_resolve_fails_the_run_naming_field_and_types() 
     let prefix = format!("{}/", repo_root().display());
     let input = fixture("cdn_is_a_long.avro");
     let e = run(&dropping(), &input, None).unwrap_err();
-    assert!(e.contains("`cdn` has writer type [\"null\",\"long\"]"), "{e}");
+    assert!(
+        e.contains("`cdn` has writer type [\"null\",\"long\"]"),
+        "{e}"
+    );
     insta::assert_snapshot!("cdn_is_a_long.avro", e.replace(&prefix, ""));
 
     // Framed: every message of that schema id is counted as lost, and a run that lost every

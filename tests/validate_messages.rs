@@ -119,7 +119,11 @@ const MUST_MENTION: &[(&str, &[&str])] = &[
     ("output_without_columns", &["`states`"]),
     (
         "schema_default_wrong_type",
-        &["default_wrong_type.avsc", "`default`", "must be a `\"string\"`"],
+        &[
+            "default_wrong_type.avsc",
+            "`default`",
+            "must be a `\"string\"`",
+        ],
     ),
     ("schema_file_missing", &["heartbeats.avsc"]),
     (

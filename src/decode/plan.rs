@@ -448,7 +448,9 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
             .iter()
             .map(|&b| read_branch(cx, b, rfield))
             .collect();
-        if reads.iter().all(|r| matches!(r, Read::Fail(..) | Read::Null))
+        if reads
+            .iter()
+            .all(|r| matches!(r, Read::Fail(..) | Read::Null))
             && reads.iter().any(|r| matches!(r, Read::Fail(..)))
         {
             let whys: Vec<&str> = reads
@@ -479,7 +481,10 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
             descents,
             what: What::Read { union, reads },
             value_type,
-            logical: wg[leaf].logical_type.as_ref().map(|l| l.as_str().to_owned()),
+            logical: wg[leaf]
+                .logical_type
+                .as_ref()
+                .map(|l| l.as_str().to_owned()),
             leaf_type: cx.w.describe(leaf),
             path: path.clone(),
         });
@@ -532,7 +537,14 @@ fn reader_value_type(
                 let note = format!(
                     "its non-null branches read as different types ({prev} and {ty}); read it with `type: {ty}` only if every branch is one"
                 );
-                return Err(type_mismatch(cx.r, path, path.len(), rkey, role, Some(note)));
+                return Err(type_mismatch(
+                    cx.r,
+                    path,
+                    path.len(),
+                    rkey,
+                    role,
+                    Some(note),
+                ));
             }
             _ => found = Some(ty),
         }
@@ -688,7 +700,11 @@ fn default_target(
     };
     let rname = rrec.name.fully_qualified_name();
     let Some(default) = cx.reader.and_then(|x| x.field_default(rname, seg)) else {
-        let fields: Vec<String> = wrec.fields.iter().map(|f| format!("`{}`", f.name)).collect();
+        let fields: Vec<String> = wrec
+            .fields
+            .iter()
+            .map(|f| format!("`{}`", f.name))
+            .collect();
         return Err(unresolvable(
             path,
             "no_default",

@@ -3,8 +3,8 @@
 
 use super::path::FieldPath;
 use super::reader_schema::ReaderSchema;
-use std::sync::Arc;
 use spanflow_engine::{Record, Str, TimeUnit, ValueType};
+use std::sync::Arc;
 
 /// The parts of an input record a spec reads; everything else is skipped while decoding.
 #[derive(Clone, Debug, PartialEq)]

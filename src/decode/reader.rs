@@ -129,33 +129,33 @@ impl<'p> Exec<'p, '_, '_> {
         let value = match read {
             Read::Null => Raw::Null,
             Read::Value(kind) => match kind {
-            ScalarKind::Str => match self.cur.str() {
-                Ok(s) => Raw::Str(s),
-                Err(f) if self.lenient && f.kind == MalformedKind::InvalidUtf8 => Raw::Null,
-                Err(f) => return Err(f),
-            },
-            ScalarKind::Long => Raw::Int(self.cur.long()?),
-            ScalarKind::Int => Raw::Int(self.cur.int()?.into()),
-            ScalarKind::Double => Raw::Float(f64::from_le_bytes(self.cur.array()?)),
-            ScalarKind::Float => Raw::Float(f32::from_le_bytes(self.cur.array()?).into()),
-            // Promoted to a reader float: the value an Avro reader's f32 holds.
-            ScalarKind::IntAsFloat => Raw::Float(f64::from(self.cur.int()? as f32)),
-            ScalarKind::LongAsFloat => Raw::Float(f64::from(self.cur.long()? as f32)),
-            ScalarKind::Bool => Raw::Bool(self.cur.bool()?),
-            ScalarKind::Enum(symbols) => {
-                let i = self
-                    .cur
-                    .index(symbols.len(), MalformedKind::InvalidEnumIndex)?;
-                match &symbols[i] {
-                    Ok(symbol) => Raw::Str(symbol),
-                    Err(why) => {
-                        self.writer
-                            .unresolved(&leaf.path, "unknown_enum_symbol", || why.to_string());
-                        Raw::Null
+                ScalarKind::Str => match self.cur.str() {
+                    Ok(s) => Raw::Str(s),
+                    Err(f) if self.lenient && f.kind == MalformedKind::InvalidUtf8 => Raw::Null,
+                    Err(f) => return Err(f),
+                },
+                ScalarKind::Long => Raw::Int(self.cur.long()?),
+                ScalarKind::Int => Raw::Int(self.cur.int()?.into()),
+                ScalarKind::Double => Raw::Float(f64::from_le_bytes(self.cur.array()?)),
+                ScalarKind::Float => Raw::Float(f32::from_le_bytes(self.cur.array()?).into()),
+                // Promoted to a reader float: the value an Avro reader's f32 holds.
+                ScalarKind::IntAsFloat => Raw::Float(f64::from(self.cur.int()? as f32)),
+                ScalarKind::LongAsFloat => Raw::Float(f64::from(self.cur.long()? as f32)),
+                ScalarKind::Bool => Raw::Bool(self.cur.bool()?),
+                ScalarKind::Enum(symbols) => {
+                    let i = self
+                        .cur
+                        .index(symbols.len(), MalformedKind::InvalidEnumIndex)?;
+                    match &symbols[i] {
+                        Ok(symbol) => Raw::Str(symbol),
+                        Err(why) => {
+                            self.writer
+                                .unresolved(&leaf.path, "unknown_enum_symbol", || why.to_string());
+                            Raw::Null
+                        }
                     }
                 }
-            }
-        },
+            },
             Read::Fail(key, why) => {
                 self.skip(key.idx(), depth)?;
                 self.writer

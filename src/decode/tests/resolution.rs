@@ -63,12 +63,17 @@ const FIELDS: &[(&str, ValueType)] = &[
 ];
 
 fn with_reader(mut p: Projection, reader: &str) -> Projection {
-    p.reader = Some(Arc::new(ReaderSchema::parse(reader, "reader.avsc").unwrap()));
+    p.reader = Some(Arc::new(
+        ReaderSchema::parse(reader, "reader.avsc").unwrap(),
+    ));
     p
 }
 
 fn plan(reader: &str) -> DecodePlan {
-    compile(WRITER, &with_reader(projection("sid", "ts", FIELDS), reader))
+    compile(
+        WRITER,
+        &with_reader(projection("sid", "ts", FIELDS), reader),
+    )
 }
 
 fn heartbeat(rng: &mut ChaCha8Rng, state: u32) -> Value {
@@ -84,7 +89,10 @@ fn heartbeat(rng: &mut ChaCha8Rng, state: u32) -> Value {
         // Beyond 2^24, so the promotion to float rounds.
         ("big", Value::Long(rng.random_range(-(1 << 40)..(1 << 40)))),
         ("ratio", Value::Float(rng.random_range(-1e6..1e6))),
-        ("raw", Value::Bytes(format!("é{}", rng.random::<u16>()).into_bytes())),
+        (
+            "raw",
+            Value::Bytes(format!("é{}", rng.random::<u16>()).into_bytes()),
+        ),
         (
             "state",
             Value::Enum(state, ["play", "buffer", "ended"][state as usize].into()),
@@ -152,7 +160,10 @@ fn a_symbol_the_reader_lacks_fails_only_its_record() {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let ended = encode(WRITER, &heartbeat(&mut rng, 2));
     let err = decode(&plan, &ended).unwrap_err();
-    assert!(oracle(&reader, &ended).is_err(), "apache-avro rejects it too");
+    assert!(
+        oracle(&reader, &ended).is_err(),
+        "apache-avro rejects it too"
+    );
     assert_eq!(err.reason(), "unknown_enum_symbol");
     assert_eq!(
         err.to_string(),
@@ -176,7 +187,11 @@ fn a_writer_branch_no_reader_branch_takes_fails_only_its_record() {
         {"name":"k","type":"string"},{"name":"t","type":"long"},
         {"name":"v","type":["null","long"]},{"name":"after","type":"long"}]}"#;
     let p = with_reader(
-        projection("k", "t", &[("v", ValueType::F64), ("after", ValueType::F64)]),
+        projection(
+            "k",
+            "t",
+            &[("v", ValueType::F64), ("after", ValueType::F64)],
+        ),
         reader,
     );
     let plan = compile(writer, &p);
@@ -287,7 +302,11 @@ fn without_a_reader_unions_of_several_numbers_read_as_numbers() {
     for (branch, v, expected) in [
         (0, Value::Null, FieldValue::Null),
         (1, Value::Int(-3), FieldValue::F64(-3.0)),
-        (2, Value::Long(1 << 40), FieldValue::F64((1u64 << 40) as f64)),
+        (
+            2,
+            Value::Long(1 << 40),
+            FieldValue::F64((1u64 << 40) as f64),
+        ),
         (3, Value::Double(0.5), FieldValue::F64(0.5)),
     ] {
         let r = record(vec![
