@@ -162,7 +162,7 @@ struct Target {
     descents: Vec<Descent>,
     what: What,
     value_type: ValueType,
-    /// The logical type of the leaf (the writer's when read, the reader's for a default).
+    /// The logical type of the leaf: the reader's, else the writer's.
     logical: Option<String>,
     /// The leaf's type (of the first non-null branch), for error messages.
     leaf_type: String,
@@ -471,21 +471,33 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
                 ),
             ));
         }
-        let leaf = wbranches
-            .iter()
-            .copied()
-            .find(|&b| !matches!(wg[b].type_, RegularType::Null))
-            .unwrap_or(wfield);
+        // The logical type (the time unit) is the reader's, as in spec validation; a reader
+        // without one keeps the writer's.
+        let first_value = |g: &SchemaMut, key: SchemaKey| match &g[key].type_ {
+            RegularType::Union(u) => u
+                .variants
+                .iter()
+                .copied()
+                .find(|&b| !matches!(g[b].type_, RegularType::Null))
+                .unwrap_or(key),
+            _ => key,
+        };
+        let (rleaf, wleaf) = (first_value(rg, rfield), first_value(wg, wfield));
+        let (source, leaf) = if rg[rleaf].logical_type.is_some() {
+            (cx.r, rleaf)
+        } else {
+            (cx.w, wleaf)
+        };
         return Ok(Target {
             positions,
             descents,
             what: What::Read { union, reads },
             value_type,
-            logical: wg[leaf]
+            logical: source.graph()[leaf]
                 .logical_type
                 .as_ref()
                 .map(|l| l.as_str().to_owned()),
-            leaf_type: cx.w.describe(leaf),
+            leaf_type: source.describe(leaf),
             path: path.clone(),
         });
     }

@@ -6,6 +6,7 @@ use super::*;
 use crate::decode::{ReaderSchema, SchemaMismatch};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use spanflow_engine::TimeUnit;
 use std::sync::Arc;
 
 /// An older writer: `cdn`, `tier`, `geo` and `dev.version` do not exist yet, numbers are
@@ -317,4 +318,20 @@ fn without_a_reader_unions_of_several_numbers_read_as_numbers() {
         let got = decode(&plan, &encode(json, &r)).unwrap();
         assert_eq!(got.record.fields[..], [expected]);
     }
+}
+
+#[test]
+fn the_time_unit_is_the_reader_logical_type_else_the_writer_one() {
+    let plain = r#"{"type":"record","name":"R","fields":[
+        {"name":"k","type":"string"},{"name":"t","type":"long"}]}"#;
+    let micros = r#"{"type":"record","name":"R","fields":[
+        {"name":"k","type":"string"},
+        {"name":"t","type":{"type":"long","logicalType":"timestamp-micros"}}]}"#;
+    let unit = |writer: &str, reader: &str| {
+        compile(writer, &with_reader(projection("k", "t", &[]), reader)).time_unit()
+    };
+    // Spec validation reads the unit from the reader schema; so does the run.
+    assert_eq!(unit(plain, micros), TimeUnit::Microseconds);
+    assert_eq!(unit(micros, plain), TimeUnit::Microseconds);
+    assert_eq!(unit(plain, plain), TimeUnit::Milliseconds);
 }
