@@ -48,12 +48,14 @@ impl Scratch {
     }
 
     /// A schema directory: id 1 is the heartbeat schema, id 2 a variant whose session key and
-    /// time are nullable (so records lacking them can be written at all).
+    /// time are nullable (so records lacking them can be written at all), id 4 a newer one
+    /// whose `UserAction` has a symbol the spec's schema lacks.
     pub(crate) fn registry(&self) -> PathBuf {
         let dir = self.0.join("registry");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("1.avsc"), HEARTBEAT_SCHEMA).unwrap();
         std::fs::write(dir.join("2-nullable.avsc"), nullable_schema()).unwrap();
+        std::fs::write(dir.join("4-newer-symbol.avsc"), newer_symbol_schema()).unwrap();
         dir
     }
 }
@@ -81,6 +83,67 @@ fn nullable_schema() -> String {
             time,
             r#""type": ["null", {"type": "long", "logicalType": "timestamp-millis"}]"#,
         )
+}
+
+const USER_ACTIONS: &str = r#""symbols": ["seek", "click", "skip"]"#;
+
+fn newer_symbol_schema() -> String {
+    assert!(HEARTBEAT_SCHEMA.contains(USER_ACTIONS));
+    HEARTBEAT_SCHEMA.replace(
+        USER_ACTIONS,
+        r#""symbols": ["seek", "click", "skip", "rewind"]"#,
+    )
+}
+
+/// `UserAction` of a newer writer (schema id 4).
+#[derive(Clone, Copy, Serialize)]
+#[serde(rename = "UserAction", rename_all = "lowercase")]
+enum NewerUserAction {
+    #[allow(dead_code)]
+    Seek,
+    #[allow(dead_code)]
+    Click,
+    #[allow(dead_code)]
+    Skip,
+    Rewind,
+}
+
+/// A heartbeat of the newer writer schema (id 4).
+#[derive(Serialize)]
+#[serde(rename = "Heartbeat", rename_all = "camelCase")]
+struct NewerHeartbeat {
+    session_id: String,
+    timestamp: i64,
+    seq: i64,
+    player_state: Option<String>,
+    cdn: Option<String>,
+    bitrate_kbps: Option<i32>,
+    network: Option<String>,
+    user_action: Option<NewerUserAction>,
+    device: Device,
+    buffer_length_sec: Option<f64>,
+    tags: BTreeMap<String, String>,
+}
+
+impl NewerHeartbeat {
+    /// `h` with the symbol the spec's schema lacks, as a message of schema id 4.
+    fn rewind(h: &Heartbeat) -> Vec<u8> {
+        let newer = NewerHeartbeat {
+            session_id: h.session_id.clone(),
+            timestamp: h.timestamp,
+            seq: h.seq,
+            player_state: h.player_state.clone(),
+            cdn: h.cdn.clone(),
+            bitrate_kbps: h.bitrate_kbps,
+            network: h.network.clone(),
+            user_action: Some(NewerUserAction::Rewind),
+            device: h.device.clone(),
+            buffer_length_sec: h.buffer_length_sec,
+            tags: h.tags.clone(),
+        };
+        let datum = encode_datums(&newer_symbol_schema(), &[newer]).unwrap();
+        message(4, &datum[0])
+    }
 }
 
 /// A heartbeat of the nullable variant schema (id 2).
@@ -601,7 +664,8 @@ pub(crate) fn bad_messages(events: &[Heartbeat]) -> Vec<BadMessage> {
 }
 
 /// Damage inside the datum of `events[0]`'s message, at known fields: a union branch that does
-/// not exist, a negative and a huge (2^40) string length, a session key that is not UTF-8.
+/// not exist, a negative and a huge (2^40) string length, a session key that is not UTF-8; and
+/// a value the spec's schema cannot read: an enum symbol it lacks (no `default`).
 pub(crate) fn more_bad_messages(events: &[Heartbeat]) -> Vec<BadMessage> {
     let good = messages(&events[..1]).remove(0);
     let e = &events[0];
@@ -646,6 +710,12 @@ pub(crate) fn more_bad_messages(events: &[Heartbeat]) -> Vec<BadMessage> {
             says: "in field `sessionId`: string of 36 bytes is not UTF-8 (first bad byte at 3)",
             bytes: not_utf8,
         },
+        BadMessage {
+            reason: "unknown_enum_symbol",
+            says: "`userAction` cannot be read with the reader schema (input.schema): the \
+                   writer's symbol `rewind` is not in the reader enum",
+            bytes: NewerHeartbeat::rewind(e),
+        },
     ]
 }
 
@@ -680,6 +750,7 @@ fn bad_messages_in_a_framed_file_are_dropped_and_counted_by_reason() {
             ("missing_time", 1),
             ("truncated", 2),
             ("truncated_file", 1),
+            ("unknown_enum_symbol", 1),
             ("unknown_schema_id", 1),
         ])
     );

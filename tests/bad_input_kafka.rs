@@ -11,6 +11,7 @@
 //! | negative length | `invalid_length` |
 //! | invalid UTF-8 in a string | `invalid_utf8` |
 //! | null session key / null time | `missing_session_key` / `missing_time` |
+//! | an enum symbol the spec's schema lacks (no default) | `unknown_enum_symbol` |
 //! | an event later than the lateness bound | `late_event` |
 //!
 //! - `fail`: the run stops with an error naming topic, partition, offset and reason.
@@ -419,7 +420,7 @@ fn with_fail_each_bad_class_stops_the_kafka_run_naming_topic_partition_offset_an
             (at, one)
         })
         .collect();
-    assert_eq!(cases.len(), 12);
+    assert_eq!(cases.len(), 13);
     std::thread::scope(|s| {
         for (at, case) in &cases {
             s.spawn(move || {
