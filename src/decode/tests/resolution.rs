@@ -241,8 +241,21 @@ fn a_reader_union_takes_a_writer_value_in_its_first_matching_branch() {
         ("v", Value::Int(16_777_217)),
     ]);
     // 2^24 + 1 has no f32: the float branch rounds it.
-    let got = decode(&plan, &encode(writer, &r)).unwrap();
+    let datum = encode(writer, &r);
+    let w = apache_avro::Schema::parse_str(writer).unwrap();
+    let rs = apache_avro::Schema::parse_str(reader).unwrap();
+    let theirs = apache_avro::reader::datum::GenericDatumReader::builder(&w)
+        .reader_schema(&rs)
+        .build()
+        .unwrap()
+        .read_value(&mut &datum[..])
+        .unwrap();
+    let got = decode(&plan, &datum).unwrap();
     assert_eq!(got.record.fields[..], [FieldValue::F64(16_777_216.0)]);
+    assert_eq!(
+        got.record.fields[0],
+        expected_field(lookup(&theirs, &["v"]))
+    );
 }
 
 fn resolve_error(writer: &str, reader: &str, fields: &[(&str, ValueType)]) -> SchemaMismatch {
