@@ -348,3 +348,35 @@ fn the_time_unit_is_the_reader_logical_type_else_the_writer_one() {
     assert_eq!(unit(micros, plain), TimeUnit::Microseconds);
     assert_eq!(unit(plain, plain), TimeUnit::Milliseconds);
 }
+
+#[test]
+fn union_branches_of_named_types_match_by_name() {
+    let writer = r#"{"type":"record","name":"R","fields":[
+        {"name":"k","type":"string"},{"name":"t","type":"long"},
+        {"name":"v","type":["null",{"type":"enum","name":"Tier","symbols":["gold","silver"]}]}]}"#;
+    // The first enum branch is another type; the one named `Tier` takes the value, as the
+    // specification (and Java's reader) match enums by name. apache-avro 0.22 differs: it takes
+    // the first enum branch holding the symbol, so it is no oracle here.
+    let reader = r#"{"type":"record","name":"R","fields":[
+        {"name":"k","type":"string"},{"name":"t","type":"long"},
+        {"name":"v","type":["null",
+          {"type":"enum","name":"Net","symbols":["gold","wifi"]},
+          {"type":"enum","name":"Tier","symbols":["bronze","gold"],"default":"bronze"}]}]}"#;
+    let plan = compile(
+        writer,
+        &with_reader(projection("k", "t", &[("v", ValueType::Str)]), reader),
+    );
+    // `silver` is only in the writer's `Tier`: the reader `Tier`'s default, never `Net`.
+    for (i, symbol, read) in [(0, "gold", "gold"), (1, "silver", "bronze")] {
+        let value = record(vec![
+            ("k", Value::String("a".into())),
+            ("t", Value::Long(1)),
+            (
+                "v",
+                Value::Union(1, Box::new(Value::Enum(i, symbol.into()))),
+            ),
+        ]);
+        let got = decode(&plan, &encode(writer, &value)).unwrap();
+        assert_eq!(got.record.fields[..], [FieldValue::Str(read.into())]);
+    }
+}
