@@ -2,8 +2,8 @@
 //! every record on a projected path, what to do with it (skip, read into sinks, or descend).
 //!
 //! Paths are resolved per the Avro specification's schema resolution against the projection's
-//! reader schema (the spec's `input.schema`): a field the writer lacks takes the reader's
-//! default, numbers promote, enum symbols map by name (else to the reader enum's default), and
+//! reader schema (the spec's `input.schema`): writer fields are found by the reader field's
+//! name or aliases, a field the writer lacks takes the reader's default, numbers promote, enum symbols map by name (else to the reader enum's default), and
 //! a writer union branch is read in the reader union's matching branch. Without a reader schema
 //! the writer resolves against itself.
 
@@ -407,7 +407,20 @@ fn resolve(cx: Schemas<'_>, path: &FieldPath, role: Role) -> Result<Target, Sche
             })));
         };
         let rfield = rrec.fields[rpos].type_;
-        let Some(wpos) = wrec.fields.iter().position(|f| f.name == seg.as_str()) else {
+        // A writer field of the reader field's name, else of one of its aliases.
+        let aliases = cx.reader.map_or(&[][..], |x| {
+            x.field_aliases(rrec.name.fully_qualified_name(), seg)
+        });
+        let wpos = wrec
+            .fields
+            .iter()
+            .position(|f| f.name == seg.as_str())
+            .or_else(|| {
+                aliases
+                    .iter()
+                    .find_map(|a| wrec.fields.iter().position(|f| f.name == *a))
+            });
+        let Some(wpos) = wpos else {
             // Only a distinct reader gets here: a schema resolved against itself has the field.
             return default_target(cx, path, i, (wrec, rrec), role, positions, descents);
         };

@@ -16,6 +16,8 @@ pub struct ReaderSchema {
     field_defaults: HashMap<(String, String), serde_json::Value>,
     /// Enum defaults by enum full name.
     enum_defaults: HashMap<String, String>,
+    /// Field aliases (earlier names a writer may use) by (record full name, field name).
+    field_aliases: HashMap<(String, String), Vec<String>>,
 }
 
 impl std::fmt::Debug for ReaderSchema {
@@ -44,6 +46,7 @@ impl ReaderSchema {
             source,
             field_defaults: HashMap::new(),
             enum_defaults: HashMap::new(),
+            field_aliases: HashMap::new(),
         };
         reader.collect(&parsed);
         Ok(reader)
@@ -57,6 +60,10 @@ impl ReaderSchema {
                     if let Some(d) = &f.default {
                         self.field_defaults
                             .insert((name.clone(), f.name.clone()), d.clone());
+                    }
+                    if !f.aliases.is_empty() {
+                        self.field_aliases
+                            .insert((name.clone(), f.name.clone()), f.aliases.clone());
                     }
                     self.collect(&f.schema);
                 }
@@ -82,6 +89,13 @@ impl ReaderSchema {
     pub(crate) fn field_default(&self, record: &str, field: &str) -> Option<&serde_json::Value> {
         self.field_defaults
             .get(&(record.to_owned(), field.to_owned()))
+    }
+
+    /// The aliases of field `field` of record `record` (full name).
+    pub(crate) fn field_aliases(&self, record: &str, field: &str) -> &[String] {
+        self.field_aliases
+            .get(&(record.to_owned(), field.to_owned()))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The default symbol of enum `name` (full name), if it has one.

@@ -380,3 +380,23 @@ fn union_branches_of_named_types_match_by_name() {
         assert_eq!(got.record.fields[..], [FieldValue::Str(read.into())]);
     }
 }
+
+#[test]
+fn a_renamed_field_is_found_by_its_reader_aliases() {
+    let writer = r#"{"type":"record","name":"R","fields":[
+        {"name":"k","type":"string"},{"name":"t","type":"long"},{"name":"cdnName","type":"string"}]}"#;
+    let reader = r#"{"type":"record","name":"R","fields":[
+        {"name":"k","type":"string"},{"name":"t","type":"long"},
+        {"name":"cdn","type":"string","aliases":["cdnName"]}]}"#;
+    let plan = compile(
+        writer,
+        &with_reader(projection("k", "t", &[("cdn", ValueType::Str)]), reader),
+    );
+    let value = record(vec![
+        ("k", Value::String("a".into())),
+        ("t", Value::Long(1)),
+        ("cdnName", Value::String("CDN1".into())),
+    ]);
+    let got = decode(&plan, &encode(writer, &value)).unwrap();
+    assert_eq!(got.record.fields[..], [FieldValue::Str("CDN1".into())]);
+}
