@@ -3,9 +3,10 @@
 //!
 //! Paths are resolved per the Avro specification's schema resolution against the projection's
 //! reader schema (the spec's `input.schema`): writer fields are found by the reader field's
-//! name or aliases, a field the writer lacks takes the reader's default, numbers promote, enum symbols map by name (else to the reader enum's default), and
-//! a writer union branch is read in the reader union's matching branch. Without a reader schema
-//! the writer resolves against itself.
+//! name or aliases, a field the writer lacks takes the reader's default, numbers promote, enum
+//! symbols map by name (else to the reader enum's default), and a writer union branch is read
+//! in the reader union's matching branch. Without a reader schema the writer resolves against
+//! itself.
 
 use super::error::{Role, SchemaMismatch, TypeMismatch, UnknownField, Unresolvable};
 use super::path::FieldPath;
