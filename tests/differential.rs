@@ -10,9 +10,10 @@
 //!
 //! Several events at one instant are generated (1 to 3 records per instant), and the reference
 //! keeps each event's record so that `filter` of events by boolean events pairs each event with
-//! the condition event of its own record. One current behaviour of the engine is modelled as it
-//! is (issue 16 will change it): a comparison of a numeric timeline flips at the first
-//! whole millisecond at which it holds (so `>` and `>=` can differ by 1 ms). Numbers compare as
+//! the condition event of its own record. Comparisons of states take their value just after each
+//! instant: where a numeric timeline meets its threshold and moves on, the slopes decide, so `>`
+//! and `>=` turn at the same millisecond, and a line moving through a value never `equals` it
+//! ([`Reference::slope`] gives each numeric node's slope from the definitions). Numbers compare as
 //! IEEE 754 says (`-0 == 0`, NaN unordered), as `in_set` always did; the reference still keeps
 //! the sign of zero where it can know it (`V::Nz`), since outputs show it.
 //!
@@ -938,6 +939,76 @@ impl Reference<'_> {
         }
     }
 
+    /// How fast numeric `node` changes just after `t` (seconds per millisecond); 0 for other
+    /// timelines. Pieces start at whole milliseconds, so this is its slope on `(t, t + 1)`.
+    fn slope(&self, node: usize, t: Time) -> Rat {
+        let zero = Rat::new(0, 1);
+        let n = &self.spec.nodes[node];
+        if n.ty.k != K::Nu || self.at(node, t).is_none() {
+            return zero;
+        }
+        let ins = &n.inputs;
+        let truth = |i: usize, t: Time| i64::from(V::is_true(self.at(i, t)));
+        match &n.op {
+            Op::Duration(w) => {
+                let w = w.map(|w| (w * 1000.0) as Time);
+                let leaving = match w {
+                    Some(w) if t - self.t0 >= w => truth(ins[0], t - w),
+                    _ => 0,
+                };
+                Rat::millis(truth(ins[0], t) - leaving)
+            }
+            Op::InCurState => Rat::millis(1),
+            Op::Arith(ar, c) => {
+                let s0 = self.slope(ins[0], t);
+                match (ar, c) {
+                    (Ar::Add, Some(_)) | (Ar::Sub, Some(_)) => s0,
+                    (Ar::Mul, Some(c)) => s0.mul(Rat::from_f64(*c)),
+                    (Ar::Div, Some(c)) => s0.div(Rat::from_f64(*c)).unwrap_or(zero),
+                    (Ar::Add, None) => s0.add(self.slope(ins[1], t)),
+                    (Ar::Sub, None) => s0.sub(self.slope(ins[1], t)),
+                    // Products and quotients of two inputs never involve a numeric one.
+                    (Ar::Mul | Ar::Div, None) => zero,
+                }
+            }
+            Op::Abs => {
+                let s0 = self.slope(ins[0], t);
+                match self.at(ins[0], t).and_then(V::rat) {
+                    Some(x) if x < zero => zero.sub(s0),
+                    Some(x) if x.is_zero() => s0.abs(),
+                    _ => s0,
+                }
+            }
+            Op::If => {
+                let chosen = if V::is_true(self.at(ins[0], t)) {
+                    ins[1]
+                } else {
+                    ins[2]
+                };
+                self.slope(chosen, t)
+            }
+            Op::Filter => self.slope(ins[0], t),
+            _ => zero,
+        }
+    }
+
+    /// Whether `cmp` holds between state (or numeric) inputs just after `t`: equal values that
+    /// move apart compare by their slopes (`None`: the values decide).
+    fn holds_after(
+        &self,
+        cmp: Cmp,
+        a: (usize, Option<V>),
+        b: (Option<usize>, Option<V>),
+        t: Time,
+    ) -> Option<bool> {
+        let (x, y) = (a.1?.rat()?, b.1?.rat()?);
+        let (sa, sb) = (
+            self.slope(a.0, t),
+            b.0.map_or(Rat::new(0, 1), |i| self.slope(i, t)),
+        );
+        (x == y && sa != sb).then(|| cmp.holds(Some(V::N(sa)), Some(V::N(sb))))
+    }
+
     /// The record event `j` of `node` at `t` comes from.
     fn origin(&self, node: usize, t: Time, j: usize) -> Option<usize> {
         self.origins[node]
@@ -1096,15 +1167,29 @@ impl Reference<'_> {
                     .map(|t| (t, vec![self.at(ins[0], t).unwrap()]))
                     .collect(),
             ),
-            Op::Compare(cmp, c) => self.pointwise(ins, |_, v| {
-                let b = match c {
-                    Some(c) => Some(*c),
-                    None => v[1],
-                };
-                Some(V::B(cmp.holds(v[0], b)))
-            }),
-            Op::InSet(values) => self.pointwise(ins, |_, v| {
+            // States compare just after each instant (a crossing turns `>` and `>=` at once);
+            // events at their instant.
+            Op::Compare(cmp, c) => {
+                let states = ins.iter().all(|&i| matches!(self.tls[i], Tl::Co(_)));
+                self.pointwise(ins, |t, v| {
+                    let b = match c {
+                        Some(c) => Some(*c),
+                        None => v[1],
+                    };
+                    let after = states
+                        .then(|| {
+                            self.holds_after(*cmp, (ins[0], v[0]), (ins.get(1).copied(), b), t)
+                        })
+                        .flatten();
+                    Some(V::B(after.unwrap_or_else(|| cmp.holds(v[0], b))))
+                })
+            }
+            // A numeric timeline moving through a listed value is in the set for no duration.
+            Op::InSet(values) => self.pointwise(ins, |t, v| {
+                let moving =
+                    matches!(self.tls[ins[0]], Tl::Co(_)) && !self.slope(ins[0], t).is_zero();
                 let member = match v[0] {
+                    _ if moving => false,
                     Some(x @ (V::N(_) | V::Nz)) => values.iter().any(|c| c.rat() == x.rat()),
                     Some(V::F(x)) => values.iter().any(|c| matches!(c, V::F(y) if *y == x)),
                     Some(x) => values.contains(&x),
@@ -1647,10 +1732,11 @@ fn a_negative_zero_equals_zero() {
 }
 
 /// Found by this test (until issue 16): `abs` of a numeric timeline falling through 0 starts
-/// its new piece at `-0` (the falling line negated), which compared `less_than 0`. At that
-/// millisecond `|2 − t|` is `equals 0`, not below it.
+/// its new piece at `-0` (the falling line negated), which compared `less_than 0`. `|2 − t|`
+/// only touches 0 at its kink: it is never below 0, and `equals 0` for no duration (its value
+/// just after the kink is above 0).
 #[test]
-fn abs_of_a_falling_line_equals_zero_at_its_kink() {
+fn abs_of_a_falling_line_touches_zero_for_no_duration() {
     let rows = pinned(
         "  - { id: st, op: latest_event_to_state, inputs: [gs] }\n  \
          - { id: age, op: duration_in_cur_state, inputs: [st] }\n  \
@@ -1667,7 +1753,7 @@ fn abs_of_a_falling_line_equals_zero_at_its_kink() {
         vec![
             (0, vec![num(2.0), b(false), b(false)]),
             (1000, vec![num(1.0), b(false), b(false)]),
-            (2000, vec![num(0.0), b(true), b(false)]),
+            (2000, vec![num(0.0), b(false), b(false)]),
             (3000, vec![num(1.0), b(false), b(false)]),
             (4000, vec![num(2.0), b(false), b(false)]),
         ]
@@ -1729,11 +1815,11 @@ fn filter_by_events_of_another_field_pairs_by_record() {
     );
 }
 
-/// Current behaviour, issue 16 will change it: a rising numeric timeline is `>= 2` from the
-/// millisecond it reaches 2, `> 2` only from the next one; a window closing exactly at an event
-/// is closed at that event.
+/// Found in issue 16 (`> 2` used to turn a millisecond after `>= 2`): a rising numeric timeline
+/// is `>= 2` and `> 2` from the millisecond it reaches 2, so both hold for the same time; a
+/// window closing exactly at an event is closed at that event.
 #[test]
-fn thresholds_flip_at_whole_milliseconds_and_windows_close_at_their_end() {
+fn thresholds_turn_at_the_crossing_and_windows_close_at_their_end() {
     let rows = pinned(
         "  - { id: st, op: latest_event_to_state, inputs: [gs] }\n  \
          - { id: age, op: duration_in_cur_state, inputs: [st] }\n  \
@@ -1754,8 +1840,8 @@ fn thresholds_flip_at_whole_milliseconds_and_windows_close_at_their_end() {
         rows,
         vec![
             (0, vec![num(0.0), num(0.0), b(true)]),
-            (3000, vec![num(1.0), num(0.999), b(false)]),
-            (5000, vec![num(1.0), num(0.999), b(false)]),
+            (3000, vec![num(1.0), num(1.0), b(false)]),
+            (5000, vec![num(1.0), num(1.0), b(false)]),
         ]
     );
 }

@@ -44,8 +44,34 @@ impl Cmp {
         }
     }
 
+    /// Whether `a cmp b` holds just after `t`, for state and numeric inputs: where the two
+    /// are equal at `t` but move apart (a numeric timeline crossing or leaving the other), their
+    /// slopes decide. So a boolean span that starts at a crossing starts at the crossing
+    /// instant for `>` and `>=` alike, and a line passing through a value is never `equals`
+    /// it (a single instant has no duration).
+    #[inline]
+    fn holds_after(self, a: Val, b: Val, t: Time, strings: &Interner) -> bool {
+        let (x, y) = (a.at(t), b.at(t));
+        if let (Val::F64(x), Val::F64(y)) = (x, y) {
+            let (sa, sb) = (slope(a), slope(b));
+            if x == y && sa != sb {
+                return self.holds(Val::F64(sa), Val::F64(sb), strings);
+            }
+        }
+        self.holds(x, y, strings)
+    }
+
     fn is_ordering(self) -> bool {
         !matches!(self, Cmp::Eq | Cmp::Ne)
+    }
+}
+
+/// Change per second of a value: a linear piece's slope, else 0.
+#[inline]
+fn slope(v: Val) -> f64 {
+    match v {
+        Val::Lin { line, .. } => line.per_sec,
+        _ => 0.0,
     }
 }
 
@@ -119,6 +145,11 @@ pub(crate) fn step(cmp: Cmp, constant: Option<Val>, io: &mut Io<'_>) {
         run_events(io, ev, f);
         return;
     }
+    // States: the value just after each instant (see `Cmp::holds_after`).
+    let f = |t: Time, v: &[Val]| {
+        let b = constant.unwrap_or(v.get(1).copied().unwrap_or(Val::Undef));
+        Val::Bool(cmp.holds_after(v[0], b, t, strings))
+    };
     let next_break = |t: Time, v: &[Val]| {
         let a = v[0].linear_at(t)?;
         let b = match constant {

@@ -62,8 +62,12 @@ impl Operator for InSet {
         if io.inputs.kind(0) == Kind::Event {
             run_events(io, 0, f);
         } else {
-            // A numeric input passes through a listed value between its pieces: the output
-            // turns true at that instant and false right after, as `equals` does.
+            // A numeric input moving through a listed value is in the set for no duration: as
+            // `equals`, the output at an instant is its value just after it.
+            let f = |t: Time, v: &[Val]| match v[0] {
+                Val::Lin { line, .. } if line.per_sec != 0.0 => Val::Bool(false),
+                _ => f(t, v),
+            };
             let next_break = |t: Time, v: &[Val]| {
                 let line = v[0].linear_at(t)?;
                 values
