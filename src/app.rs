@@ -475,9 +475,9 @@ impl Budget<'_> {
                 *summary.bad_records.entry(e.reason()).or_default() += lost;
                 let seen = self.errors.entry(e.reason()).or_default();
                 *seen += 1;
-                // One line per reason for the first few, then only the summary: never one per event.
-                if *seen <= 3 {
-                    tracing::warn!(reason = e.reason(), "Skipped a bad record: {e}.");
+                // The first of each reason, then at powers of two: never one line per record.
+                if seen.is_power_of_two() {
+                    tracing::warn!(reason = e.reason(), count = *seen, "Skipped a bad record: {e}.");
                 }
                 if self.first.is_none() {
                     self.first = Some(e.to_string());

@@ -16,6 +16,8 @@ pub mod fuzzing;
 pub mod generate;
 pub mod graph;
 pub mod kafka;
+#[cfg(test)]
+mod log_capture;
 pub mod lookup;
 pub mod metrics;
 pub mod output;

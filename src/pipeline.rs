@@ -271,6 +271,11 @@ impl<'p> SessionProcessor<'p> {
         self.sessions.len()
     }
 
+    /// Whether a session with this key is open.
+    pub fn is_open(&self, key: &str) -> bool {
+        self.sessions.find(self.sessions.hash(key), key).is_some()
+    }
+
     /// The newest event time seen (including late and skipped events).
     pub fn watermark(&self) -> Option<Time> {
         self.watermark

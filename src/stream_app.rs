@@ -37,26 +37,41 @@ fn stream_program(
     let stop = stop_on_signals("Stop requested: draining writes, committing, then exiting.");
     match start(program, schemas, output, config, stop) {
         Ok(summary) => {
-            tracing::info!(
-                messages = summary.messages,
-                rows_written = summary.rows_written,
-                sessions = summary.sessions,
-                late_dropped = summary.late_dropped,
-                lookup_dropped = summary.lookup_dropped,
-                replay_skipped = summary.replay_skipped,
-                bad_records = summary.bad_records.values().sum::<u64>(),
-                dead_lettered = summary.dead_lettered.values().sum::<u64>(),
-                "Stopped after draining and committing."
-            );
-            for (reason, count) in &summary.dead_lettered {
-                tracing::info!(reason, count, "Records sent to the dead-letter topic.");
-            }
+            log_stop_summary(&summary);
             ExitCode::SUCCESS
         }
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The stop summary: totals on one line, then one line per reason of the records skipped or
+/// set aside, as a file run says them.
+fn log_stop_summary(summary: &kafka::StreamSummary) {
+    tracing::info!(
+        messages = summary.messages,
+        rows_written = summary.rows_written,
+        sessions = summary.sessions,
+        late_dropped = summary.late_dropped,
+        lookup_dropped = summary.lookup_dropped,
+        replay_skipped = summary.replay_skipped,
+        bad_records = summary.bad_records.values().sum::<u64>(),
+        dead_lettered = summary.dead_lettered.values().sum::<u64>(),
+        "Stopped after draining and committing."
+    );
+    if summary.split_session_keys > 0 {
+        tracing::warn!(
+            count = summary.split_session_keys,
+            "Sessions were split over partitions (their rows are wrong): produce with the session key as the message key."
+        );
+    }
+    for (reason, count) in &summary.bad_records {
+        tracing::warn!(reason, count, "Bad records were skipped.");
+    }
+    for (reason, count) in &summary.dead_lettered {
+        tracing::info!(reason, count, "Records sent to the dead-letter topic.");
     }
 }
 
@@ -160,4 +175,31 @@ pub(crate) fn stop_on_signals(what: &'static str) -> Arc<AtomicBool> {
         Err(e) => tracing::warn!(error = %e, "Cannot watch for stop signals."),
     }
     stop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log_capture::logged;
+
+    #[test]
+    fn the_stop_summary_counts_bad_records_by_reason() {
+        let mut summary = kafka::StreamSummary::default();
+        summary.bad_records.insert("bad_magic", 7);
+        summary.bad_records.insert("unknown_schema_id", 2);
+        summary.dead_lettered.insert("late_event", 1);
+        let log = logged(|| log_stop_summary(&summary));
+        assert!(log.contains("bad_records=9"), "{log}");
+        for line in [
+            "reason=\"bad_magic\" count=7",
+            "reason=\"unknown_schema_id\" count=2",
+        ] {
+            assert!(
+                log.lines()
+                    .any(|l| l.contains("Bad records were skipped") && l.contains(line)),
+                "{line} in:\n{log}"
+            );
+        }
+        assert!(log.contains("reason=\"late_event\" count=1"), "{log}");
+    }
 }

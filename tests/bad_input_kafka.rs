@@ -51,6 +51,8 @@ struct Input {
     key: Vec<u8>,
     value: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+    /// The partition it goes to (the topic has as many as the inputs need).
+    partition: i32,
     /// For a bad message: its reason, the text its error must contain, and the
     /// `spanflow.node` it must be dead-lettered with.
     bad: Option<(&'static str, String, &'static str)>,
@@ -62,6 +64,7 @@ impl Input {
             key: key.as_bytes().to_vec(),
             value,
             headers: Vec::new(),
+            partition: 0,
             bad: None,
         }
     }
@@ -121,6 +124,7 @@ fn inputs() -> (Vec<Input>, Vec<Input>) {
                 key: format!("bad-{i}").into_bytes(),
                 value: b.bytes,
                 headers,
+                partition: 0,
                 bad: Some((b.reason, b.says.to_string(), node)),
             },
         );
@@ -129,7 +133,7 @@ fn inputs() -> (Vec<Input>, Vec<Input>) {
     (clean, all)
 }
 
-/// Produces `inputs` to partition 0 of `topic`; returns their offsets.
+/// Produces `inputs` to their partitions of `topic`; returns their offsets.
 fn produce(bootstrap: &str, topic: &str, inputs: &[Input]) -> Vec<i64> {
     let producer: FutureProducer = client_config(bootstrap)
         .set("message.timeout.ms", "10000")
@@ -150,7 +154,7 @@ fn produce(bootstrap: &str, topic: &str, inputs: &[Input]) -> Vec<i64> {
                 })
             });
             let record = FutureRecord::to(topic)
-                .partition(0)
+                .partition(m.partition)
                 .key(&m.key)
                 .payload(&m.value)
                 .headers(headers);
@@ -241,8 +245,9 @@ fn run_on(
     let schemas = scratch.registry();
     let topic = unique("bad-input");
     let group = unique("bad-input-group");
-    broker.create_topic(&topic, 1);
-    broker.create_topic(&format!("{group}.spanflow-sessions"), 1);
+    let partitions = inputs.iter().map(|i| i.partition).max().unwrap_or(0) + 1;
+    broker.create_topic(&topic, partitions);
+    broker.create_topic(&format!("{group}.spanflow-sessions"), partitions);
     let offsets = produce(broker.bootstrap(), &topic, inputs);
     let program = program(bad, late, &topic, &group, dlq);
     let Some(SourceSpec::Kafka(source)) = &program.input.source else {
@@ -577,4 +582,52 @@ fn dead_letters_keep_the_original_bytes_and_say_why_tansu() {
     if let Some(tansu) = Tansu::start() {
         dead_letters_keep_the_original_bytes_and_say_why(&tansu);
     }
+}
+
+/// Produced without a key (here: each session's events spread over two partitions), a session
+/// is split into fragments: counted, on the metrics, and warned about. Produced keyed, none is.
+#[test]
+fn a_session_key_on_two_partitions_is_counted_and_warned_about() {
+    let broker = MockKafka::start(1);
+    let (clean, _) = inputs();
+    let spread: Vec<Input> = clean
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Input {
+            partition: (i % 2) as i32,
+            ..m.clone()
+        })
+        .collect();
+    let outcome = run_on(
+        &broker,
+        "split",
+        &spread,
+        BadRecordPolicy::Drop,
+        LateEventPolicy::Drop,
+        None,
+    );
+    let summary = outcome.result.unwrap();
+    assert!(summary.split_session_keys > 0, "{summary:?}");
+    assert_eq!(
+        outcome.metrics.split_session_keys.get(),
+        summary.split_session_keys
+    );
+    // The same messages on two partitions by key: no session is split.
+    let by_key: Vec<Input> = clean
+        .iter()
+        .map(|m| Input {
+            partition: i32::from(m.key.iter().fold(0u8, |h, b| h.wrapping_add(*b)) % 2),
+            ..m.clone()
+        })
+        .collect();
+    let outcome = run_on(
+        &broker,
+        "keyed",
+        &by_key,
+        BadRecordPolicy::Drop,
+        LateEventPolicy::Drop,
+        None,
+    );
+    assert_eq!(outcome.result.unwrap().split_session_keys, 0);
+    assert_eq!(outcome.metrics.split_session_keys.get(), 0);
 }

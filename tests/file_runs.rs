@@ -136,6 +136,31 @@ fn the_bad_record_budget_stops_runs_that_lose_too_much() {
     assert!(e.contains("on_bad_record is `fail`"), "{e}");
 }
 
+#[test]
+fn skipped_bad_records_are_logged_at_powers_of_two() {
+    let scratch = Scratch::new("log-throttle");
+    let schemas = scratch.registry();
+    // 20 of 240: within a 10 % budget.
+    let input = with_bad_messages(&scratch, "twenty.framed", 20);
+    let spec = cir_spec();
+    let (input, schemas) = (input.display().to_string(), schemas.display().to_string());
+    let out = run_cli(&["run", &spec, "--input", &input, "--schemas", &schemas]);
+    let log = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    // The 1st, 2nd, 4th, 8th and 16th, then the summary's count: never one line per record.
+    let skipped: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Skipped a bad record"))
+        .collect();
+    assert_eq!(skipped.len(), 5, "{log}");
+    assert!(skipped[4].contains("count=16"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Bad records were skipped") && l.contains("count=20")),
+        "{log}"
+    );
+}
+
 /// The test events with every run of `chunk` consecutive events of the stream reversed: each
 /// session's events arrive out of order.
 fn out_of_order(events: &[Heartbeat], chunk: usize) -> Vec<Heartbeat> {

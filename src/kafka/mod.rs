@@ -63,6 +63,8 @@ pub struct StreamSummary {
     pub other_records: u64,
     /// Events dropped because a lookup with `on_missing: drop_event` found no row.
     pub lookup_dropped: u64,
+    /// Sessions opened while the same key's session was open on another partition.
+    pub split_session_keys: u64,
 }
 
 /// The pieces a streaming run is made of.
@@ -647,6 +649,7 @@ impl<'p, 'r> Stream<'p, 'r> {
                 Err(e) => return Err(format!("{}: {e}", message_at(msg))),
             }
         }
+        self.check_key_partition(index, msg);
         let Some(run) = self.partitions[index].as_mut() else {
             return Err(format!("internal error: partition slot {index} is empty"));
         };
@@ -676,6 +679,44 @@ impl<'p, 'r> Stream<'p, 'r> {
         }
     }
 
+    /// A session's events must all arrive on one partition: each partition evaluates its own
+    /// sessions, so a key on two partitions is two fragments with wrong rows. Detected when a
+    /// key opens a session while its session is open on another partition of this process
+    /// (counted; warned at the first and at powers of two).
+    fn check_key_partition(&mut self, index: usize, msg: &BorrowedMessage<'_>) {
+        let key = &self.event.session_key;
+        let open_here = self.partitions[index]
+            .as_ref()
+            .is_none_or(|p| p.processor.is_open(key));
+        if open_here || self.partitions.iter().flatten().nth(1).is_none() {
+            return;
+        }
+        let Some(other) = self
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != index)
+            .find_map(|(_, p)| p.as_ref().filter(|p| p.processor.is_open(key)))
+        else {
+            return;
+        };
+        self.metrics.split_session_keys.inc();
+        self.summary.split_session_keys += 1;
+        let count = self.summary.split_session_keys;
+        if count.is_power_of_two() {
+            tracing::warn!(
+                session = %key,
+                topic = msg.topic(),
+                partition = msg.partition(),
+                also_open_on = other.id.1,
+                count,
+                "A session's events arrive on several partitions: each partition sees a fragment, \
+                 so its rows are wrong. Produce with the session key as the message key (the \
+                 default partitioner then keeps a session on one partition)."
+            );
+        }
+    }
+
     fn bad(
         &mut self,
         index: usize,
@@ -693,8 +734,9 @@ impl<'p, 'r> Stream<'p, 'r> {
             BadRecordPolicy::Drop => {
                 let n = self.summary.bad_records.entry(reason).or_default();
                 *n += 1;
-                if *n <= 3 {
-                    tracing::warn!(reason, at = %at, "Skipped a bad record: {message}.");
+                // The first of each reason, then at powers of two: never one line per record.
+                if n.is_power_of_two() {
+                    tracing::warn!(reason, at = %at, count = *n, "Skipped a bad record: {message}.");
                 }
                 if let Some(run) = self.partitions[index].as_mut() {
                     run.tracker.consumed(msg.offset(), run.processor.watermark());

@@ -72,6 +72,8 @@ pub struct Metrics {
     pub sessions_closed: IntCounter,
     /// Events behind their session's lateness bound.
     pub late_events: IntCounter,
+    /// Events whose session key is open on another partition of this process.
+    pub split_session_keys: IntCounter,
     /// Rows the DAG produced, by output.
     pub rows_emitted: IntCounterVec,
     sink_write_seconds: HistogramVec,
@@ -144,6 +146,11 @@ impl Metrics {
                 "spanflow_late_events_total",
                 "Events later than their session's lateness bound.",
             ),
+            split_session_keys: counter(
+                "spanflow_split_session_keys_total",
+                "Sessions opened on a partition while the same key's session is open on another \
+                 partition of this process (events of one session on several partitions).",
+            ),
             rows_emitted: counter_vec(
                 "spanflow_rows_emitted_total",
                 "Rows the DAG produced, by output.",
@@ -200,6 +207,7 @@ impl Metrics {
             Box::new(m.sessions_opened.clone()),
             Box::new(m.sessions_closed.clone()),
             Box::new(m.late_events.clone()),
+            Box::new(m.split_session_keys.clone()),
             Box::new(m.rows_emitted.clone()),
             Box::new(m.sink_write_seconds.clone()),
             Box::new(m.sink_rows_written.clone()),

@@ -8,6 +8,7 @@ use crate::decode::{
     write_confluent_header, DecodeError, DecodedEvent, FetchError, Projection, SchemaFetcher,
     SchemaStore,
 };
+use crate::log_capture::logged;
 use serde_json::json;
 use spanflow_engine::{FieldValue, ValueType};
 use std::path::PathBuf;
@@ -788,3 +789,35 @@ u3O9ISBDuV8iLe68LJmq+9dAg/WyFo02FduxLjMj6QIhAK+QP3m9Ki2ZXDY3QKZM
 QNUwtSZ4Nbu1avgn5kRAn6zx
 -----END CERTIFICATE-----
 ";
+
+#[test]
+fn an_outage_is_logged_at_powers_of_two_and_once_when_it_ends() {
+    let r = Registry::start();
+    r.mount(
+        get_id(1)
+            .respond_with(error_reply(503, 50003, "forward error"))
+            .up_to_n_times(20)
+            .expect(20),
+    );
+    r.mount(get_id(1).respond_with(schema_reply(HEARTBEAT)).expect(1));
+    let mut config = r.config();
+    config.max_retries = 30;
+    config.backoff = Duration::from_millis(1);
+    config.max_backoff = Duration::from_millis(2);
+    let client = RegistryClient::new(&config).unwrap();
+    let log = logged(|| assert!(client.schema(1).is_ok()));
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Schema registry call failed"))
+        .collect();
+    // Failures 1, 2, 4, 8 and 16 of the 20 in a row.
+    assert_eq!(failed.len(), 5, "{log}");
+    assert!(failed[4].contains("failed_in_a_row=16"), "{log}");
+    let back: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Schema registry answers again"))
+        .collect();
+    assert_eq!(back.len(), 1, "{log}");
+    assert!(back[0].contains("failed_attempts=20"), "{log}");
+    r.verify();
+}

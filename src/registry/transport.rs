@@ -4,6 +4,7 @@
 use super::config::{Auth, RegistryConfig, Resolved};
 use super::errors::{ConfigError, RegistryError};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
@@ -79,6 +80,9 @@ pub(super) struct Transport {
     max_retries: u32,
     backoff: Duration,
     max_backoff: Duration,
+    /// Transient failures in a row, across calls: an outage is logged when it starts, at powers
+    /// of two, and once when the registry answers again, never once per retry.
+    failures_in_a_row: AtomicU64,
 }
 
 /// How one attempt failed.
@@ -115,6 +119,7 @@ impl Transport {
             max_retries: config.max_retries,
             backoff: config.backoff,
             max_backoff: config.max_backoff,
+            failures_in_a_row: AtomicU64::new(0),
         })
     }
 
@@ -145,12 +150,19 @@ impl Transport {
             attempts += 1;
             let (cause, retry_after) = match self.attempt(method, path, self.timeout.min(remaining))
             {
-                Ok(reply) => return Ok(reply),
+                Ok(reply) => {
+                    let failed = self.failures_in_a_row.swap(0, Ordering::Relaxed);
+                    if failed > 0 {
+                        tracing::info!(failed_attempts = failed, "Schema registry answers again.");
+                    }
+                    return Ok(reply);
+                }
                 Err(Failure::Permanent(problem)) => {
                     return Err(RegistryError::Rejected { request, problem })
                 }
                 Err(Failure::Transient { cause, retry_after }) => (cause, retry_after),
             };
+            let failed = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1;
             if attempts > self.max_retries {
                 return Err(RegistryError::Unavailable {
                     request,
@@ -168,11 +180,14 @@ impl Transport {
                     ),
                 });
             }
-            tracing::warn!(
-                request = %request,
-                attempt = attempts,
-                "Schema registry call failed ({cause}); retrying in {delay:?}."
-            );
+            if failed.is_power_of_two() {
+                tracing::warn!(
+                    request = %request,
+                    attempt = attempts,
+                    failed_in_a_row = failed,
+                    "Schema registry call failed ({cause}); retrying in {delay:?}."
+                );
+            }
             std::thread::sleep(delay);
         }
     }
