@@ -1140,6 +1140,7 @@ fn w3_spanflow(
         topics: vec![topic.to_owned()],
         group_id: Some(kafka_support::unique("bench-spanflow")),
         start_from: StartFrom::Earliest,
+        idle_secs: None,
     };
     let progress = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod crash_point;
 pub mod decode;
 pub mod delivery;
 pub mod diagnostics;

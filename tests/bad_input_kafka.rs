@@ -224,6 +224,7 @@ fn program(
         topics: vec![topic.to_string()],
         group_id: Some(group.to_string()),
         start_from: StartFrom::Earliest,
+        idle_secs: None,
     }));
     p.input.dead_letter = dlq.map(|t| DeadLetterPlan {
         topic: t.to_string(),

@@ -8,6 +8,7 @@ mod deploy;
 mod differential;
 mod file_runs;
 mod fuzz_corpus;
+mod idle_partitions;
 mod kafka_smoke;
 mod kafka_tls;
 mod lookups;

@@ -256,6 +256,17 @@ pub(crate) fn start_with_config(
     output: &Path,
     config: &Path,
 ) -> Child {
+    start_with_env(spec, bootstrap, output, config, &[])
+}
+
+/// [`start_with_config`] with more environment variables.
+pub(crate) fn start_with_env(
+    spec: &Path,
+    bootstrap: &str,
+    output: &Path,
+    config: &Path,
+    env: &[(&str, &str)],
+) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -271,6 +282,7 @@ pub(crate) fn start_with_config(
         .env("SPANFLOW_KAFKA_BROKERS", bootstrap)
         .env("SPANFLOW_CONFIG", config)
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

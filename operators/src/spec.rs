@@ -255,6 +255,11 @@ pub struct KafkaSourceSpec {
     /// Where a group with no committed offset starts: `earliest` (default) or `latest`.
     #[serde(default)]
     pub start_from: StartFrom,
+    /// Seconds of wall-clock time without a message after which a partition's open sessions
+    /// end: a quiet partition's event-time clock does not move, so its sessions would never
+    /// reach their gap. Default: the session gap.
+    #[serde(default)]
+    pub idle_secs: Option<crate::Secs>,
 }
 
 /// Where a new consumer group starts reading.

@@ -151,6 +151,8 @@ const IDLE_POLLS_BEFORE_CHECK: u32 = 20;
 
 /// How often the consumer loop adds the DAG's and sessions' counters to the metrics.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often quiet partitions are looked for.
+const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// One owned partition.
 struct PartitionRun<'p> {
@@ -169,6 +171,11 @@ struct PartitionRun<'p> {
     /// Markers in the session log (first, last offset), removed once the broker has taken a
     /// commit past them.
     recorded: Vec<(Offset, Offset)>,
+    /// When the partition's last message arrived (or it started).
+    last_message: Instant,
+    /// Offsets from the session log before which a run before this one ended every open
+    /// session of the partition (it was quiet), oldest first: replayed at the same places.
+    idle_ends: VecDeque<Offset>,
 }
 
 /// Collects what a message produced.
@@ -255,6 +262,10 @@ fn run_inner(
 struct Stream<'p, 'r> {
     program: &'p Program,
     gap: Time,
+    /// How long a partition may go without a message before its open sessions end.
+    idle_after: Duration,
+    /// When quiet partitions were last looked for.
+    last_idle_check: Instant,
     consumer: Arc<BaseConsumer<LoopContext>>,
     log: SessionLog,
     schemas: SchemaStore,
@@ -378,6 +389,14 @@ impl<'p, 'r> Stream<'p, 'r> {
                 .input
                 .session_gap
                 .unwrap_or((DEFAULT_SESSION_GAP_SECS * 1000.0) as Time),
+            // Quiet for a whole gap of wall-clock time unless the spec says otherwise.
+            idle_after: Duration::from_millis(
+                source
+                    .idle_secs
+                    .map_or(program.input.session_gap, |s| Some(s.millis()))
+                    .unwrap_or((DEFAULT_SESSION_GAP_SECS * 1000.0) as Time) as u64,
+            ),
+            last_idle_check: Instant::now(),
             consumer: Arc::new(consumer),
             log,
             schemas,
@@ -454,11 +473,83 @@ impl<'p, 'r> Stream<'p, 'r> {
                     }
                 }
             }
+            if self.last_idle_check.elapsed() >= IDLE_CHECK_INTERVAL {
+                self.last_idle_check = Instant::now();
+                self.end_quiet_partitions();
+            }
             if self.last_commit.elapsed() >= self.commit_interval {
                 self.commit(false);
             }
         }
         Ok(())
+    }
+
+    /// Ends the open sessions of every partition that has had no message for `idle_after`
+    /// and whose log really ends at its position (not paused, not lagging). The place is
+    /// recorded in the session log first, so that a replay ends the same sessions there.
+    fn end_quiet_partitions(&mut self) {
+        if self.paused {
+            return;
+        }
+        for index in 0..self.partitions.len() {
+            let Some(run) = self.partitions[index].as_ref() else {
+                continue;
+            };
+            if run.last_message.elapsed() < self.idle_after
+                || run.processor.open_sessions() == 0
+                || self.starting.contains_key(&run.id)
+            {
+                continue;
+            }
+            let (id, position) = (run.id.clone(), run.tracker.next_offset());
+            match self
+                .consumer
+                .fetch_watermarks(&id.0, id.1, Duration::from_secs(5))
+            {
+                Ok((_, end)) if end <= position => {}
+                // Messages not read yet: not quiet.
+                _ => continue,
+            }
+            if let Err(e) = self
+                .runtime
+                .block_on(self.log.record_idle_end(&id.0, id.1, position))
+            {
+                tracing::warn!(topic = %id.0, partition = id.1, error = %e, "Could not record a quiet partition's session end; trying again later.");
+                continue;
+            }
+            crate::crash_point::crash_point("idle_end_recorded");
+            let ended = self.end_open_sessions(index);
+            self.metrics.idle_session_ends.inc_by(ended as u64);
+            tracing::info!(
+                topic = %id.0,
+                partition = id.1,
+                offset = position,
+                sessions = ended,
+                quiet_secs = self.idle_after.as_secs_f64(),
+                "A partition was quiet: its open sessions ended."
+            );
+        }
+    }
+
+    /// Ends every open session of partition `index` (rows and markers as at a gap); returns
+    /// how many.
+    fn end_open_sessions(&mut self, index: usize) -> usize {
+        let Some(run) = self.partitions[index].as_mut() else {
+            return 0;
+        };
+        let ended = run.processor.open_sessions();
+        let mut late = None;
+        let mut collector = Collector {
+            partition: index,
+            generation: run.generation,
+            tracker: &mut run.tracker,
+            rows: &mut self.rows,
+            markers: &mut self.markers,
+            rows_emitted: &self.rows_emitted,
+            late: &mut late,
+        };
+        run.processor.finish(&mut collector);
+        ended
     }
 
     /// Adds the partitions' DAG and session counters to the metrics.
@@ -573,6 +664,12 @@ impl<'p, 'r> Stream<'p, 'r> {
         }
         self.summary.messages += 1;
         run.consumed_unexported += 1;
+        run.last_message = Instant::now();
+        if run.idle_ends.front().is_some_and(|&o| o <= msg.offset()) {
+            // A run before this one ended the partition's sessions here: so does the replay.
+            run.idle_ends.retain(|&o| o > msg.offset());
+            self.end_open_sessions(index);
+        }
         let Some(payload) = msg.payload() else {
             return self.bad(
                 index,
@@ -836,6 +933,18 @@ impl<'p, 'r> Stream<'p, 'r> {
             tracker: CommitTracker::new(Checkpoint { offset, watermark }),
             committed: None,
             recorded: Vec::new(),
+            last_message: Instant::now(),
+            idle_ends: {
+                let mut ends: Vec<Offset> = log
+                    .idle_ends
+                    .iter()
+                    .copied()
+                    .filter(|&o| o > offset)
+                    .collect();
+                ends.sort_unstable();
+                ends.dedup();
+                ends.into()
+            },
         };
         self.starting.remove(&run.id);
         let slot = self.partitions.iter().position(Option::is_none);

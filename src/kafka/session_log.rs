@@ -4,7 +4,10 @@
 //!   compacted topic keeps every marker. A process that takes over a partition reads the
 //!   markers of that partition and skips those sessions' events when it replays them.
 //! - Before each offset commit, the checkpoint (offset and watermark), keyed
-//!   `<topic>/<partition>/checkpoint`. The watermark also travels in the commit's metadata,
+//!   `<topic>/<partition>/checkpoint`.
+//! - Before a quiet partition's open sessions end (idleness, a wall-clock decision), the
+//!   offset at which they end, keyed `<topic>/<partition>/idle/<offset>`: a replay ends the
+//!   same sessions at the same place, whatever arrived after it. The watermark also travels in the commit's metadata,
 //!   but some brokers drop commit metadata (tansu 0.6), so the log is the fallback.
 
 use crate::delivery::{Checkpoint, CompletionMarker};
@@ -38,6 +41,11 @@ enum Stored {
         offset: Offset,
         watermark: Option<Time>,
     },
+    IdleEnd {
+        topic: String,
+        partition: i32,
+        offset: Offset,
+    },
 }
 
 /// What the log says about one partition.
@@ -47,6 +55,8 @@ pub struct PartitionLog {
     pub completed: Vec<CompletionMarker>,
     /// Checkpoints written before commits, oldest first.
     pub checkpoints: Vec<Checkpoint>,
+    /// Offsets before which every open session ended because the partition was quiet.
+    pub idle_ends: Vec<Offset>,
 }
 
 impl PartitionLog {
@@ -159,6 +169,26 @@ impl SessionLog {
             .await
             .map(|_| ())
             .map_err(|(e, _)| format!("session log `{}`: {e}", self.topic))
+    }
+
+    /// Writes that every session of `topic`/`partition` open before `offset` ends there
+    /// (the partition was quiet); resolves when it is durable.
+    pub async fn record_idle_end(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: Offset,
+    ) -> Result<(), String> {
+        let key = format!("{topic}/{partition}/idle/{offset}");
+        self.write(
+            &key,
+            &Stored::IdleEnd {
+                topic: topic.to_string(),
+                partition,
+                offset,
+            },
+        )
+        .await
     }
 
     /// Writes the checkpoint about to be committed for `topic`/`partition`.
@@ -302,6 +332,16 @@ impl SessionLog {
                         .or_default()
                         .checkpoints
                         .push(Checkpoint { offset, watermark });
+                }
+                Stored::IdleEnd {
+                    topic,
+                    partition,
+                    offset,
+                } if wanted(&topic, partition) => {
+                    out.entry((topic, partition))
+                        .or_default()
+                        .idle_ends
+                        .push(offset);
                 }
                 _ => {}
             }

@@ -74,6 +74,8 @@ pub struct Metrics {
     pub late_events: IntCounter,
     /// Events whose session key is open on another partition of this process.
     pub split_session_keys: IntCounter,
+    /// Sessions ended because their partition was quiet (`idle_secs`).
+    pub idle_session_ends: IntCounter,
     /// Rows the DAG produced, by output.
     pub rows_emitted: IntCounterVec,
     sink_write_seconds: HistogramVec,
@@ -146,6 +148,10 @@ impl Metrics {
                 "spanflow_late_events_total",
                 "Events later than their session's lateness bound.",
             ),
+            idle_session_ends: counter(
+                "spanflow_idle_session_ends_total",
+                "Sessions ended because their partition had no message for idle_secs.",
+            ),
             split_session_keys: counter(
                 "spanflow_split_session_keys_total",
                 "Sessions opened on a partition while the same key's session is open on another \
@@ -208,6 +214,7 @@ impl Metrics {
             Box::new(m.sessions_closed.clone()),
             Box::new(m.late_events.clone()),
             Box::new(m.split_session_keys.clone()),
+            Box::new(m.idle_session_ends.clone()),
             Box::new(m.rows_emitted.clone()),
             Box::new(m.sink_write_seconds.clone()),
             Box::new(m.sink_rows_written.clone()),
