@@ -1121,6 +1121,54 @@ fn w3_bare(bootstrap: &str, topic: &str, n: u64) -> Result<W3Run, String> {
     })
 }
 
+/// Partitions of the topic whose start W3 times.
+const START_PARTITIONS: i32 = 64;
+/// Messages spread over them by key (every partition gets some).
+const START_MESSAGES: usize = 1_280;
+
+/// How long spanflow takes from its first message to the last of a topic of
+/// [`START_PARTITIONS`] partitions holding a few messages each: the time to start every
+/// partition of an assignment (its committed offset and its session-log markers).
+fn w3_partition_start(
+    report: &mut Report,
+    tansu: &kafka_support::Tansu,
+    program: &Program,
+    config: &spanflow::config::RuntimeConfig,
+    runtime: &tokio::runtime::Runtime,
+    messages: &[kafka_support::Keyed],
+) -> Result<(), String> {
+    use kafka_support::Broker;
+    let topic = kafka_support::unique("bench-partition-start");
+    tansu.create_topic(&topic, START_PARTITIONS);
+    let delivered = kafka_support::produce_framed(tansu.bootstrap(), &topic, messages);
+    let partitions: std::collections::BTreeSet<i32> = delivered.iter().map(|d| d.0).collect();
+    let n = messages.len() as u64;
+    let run = w3_spanflow(
+        program,
+        config,
+        runtime,
+        (0..program.outputs.len())
+            .map(|_| std::sync::Arc::new(spanflow::sink::Sink::Discard))
+            .collect(),
+        &topic,
+        n,
+        &|| true,
+    )?;
+    let secs = run.elapsed.as_secs_f64();
+    eprintln!(
+        "W3 partition start: {} partitions in {secs:.2} s",
+        partitions.len()
+    );
+    report.target(
+        "W3 end to end",
+        &format!("{} partitions assigned → all consumed", partitions.len()),
+        format!("{secs:.2} s"),
+        "≤ 2 s",
+        secs <= 2.0,
+    );
+    Ok(())
+}
+
 /// (b) and (c): `kafka::run` on the topic; done when every message was processed and, with
 /// `rows_done`, when it says every expected row is acknowledged.
 fn w3_spanflow(
@@ -1246,6 +1294,7 @@ fn w3_with(mode: &Mode, report: &mut Report, tansu: &kafka_support::Tansu) -> Re
     let mut program = Spec::Cir.program();
     program.input.session_gap = Some(60_000);
     let expected_rows = rows_before_end(&program, workload::decode_messages(&program, &messages));
+    let messages_for_start: Vec<_> = messages.iter().take(START_MESSAGES).cloned().collect();
     drop(messages);
 
     let mut config = RuntimeConfig::default();
@@ -1284,6 +1333,14 @@ fn w3_with(mode: &Mode, report: &mut Report, tansu: &kafka_support::Tansu) -> Re
         &|| true,
     )?;
     eprintln!("W3 spanflow → discard: {}", fmt_rate(discard.rate()));
+    w3_partition_start(
+        report,
+        tansu,
+        &program,
+        &config,
+        &runtime,
+        &messages_for_start,
+    )?;
     report.check(
         "W3: spanflow read every message (discarding sink)",
         discard.messages == n,

@@ -23,6 +23,8 @@ pub struct LoopContext {
     pub committable: Mutex<HashMap<PartitionId, Checkpoint>>,
     /// Partitions revoked since the loop last looked.
     pub revoked: Mutex<Vec<PartitionId>>,
+    /// Partitions assigned since the loop last looked.
+    pub assigned: Mutex<Vec<PartitionId>>,
     /// `spanflow_consumer_lag{topic, partition}`, set from librdkafka's statistics.
     consumer_lag: IntGaugeVec,
 }
@@ -33,6 +35,7 @@ impl LoopContext {
         Self {
             committable: Mutex::default(),
             revoked: Mutex::default(),
+            assigned: Mutex::default(),
             consumer_lag,
         }
     }
@@ -152,12 +155,17 @@ impl ConsumerContext for LoopContext {
                     .extend(ids);
             }
             Rebalance::Assign(tpl) => {
-                let ids: Vec<String> = tpl
+                let ids: Vec<PartitionId> = tpl
                     .elements()
                     .iter()
-                    .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                    .map(|e| (e.topic().to_string(), e.partition()))
                     .collect();
-                tracing::info!(partitions = ?ids, "Partitions assigned.");
+                let names: Vec<String> = ids.iter().map(|(t, p)| format!("{t}/{p}")).collect();
+                tracing::info!(partitions = ?names, "Partitions assigned.");
+                self.assigned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(ids);
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "Rebalance failed."),
         }

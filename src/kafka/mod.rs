@@ -259,8 +259,17 @@ fn run_inner(
     result.map(|()| summary)
 }
 
+/// What a partition starts from, read for every partition of an assignment at once (one
+/// session-log read and one committed-offsets request per rebalance, not one per partition).
+struct Prepared {
+    committed: Option<(Offset, Option<Time>)>,
+    log: PartitionLog,
+}
+
 struct Stream<'p, 'r> {
     program: &'p Program,
+    /// Assigned partitions not started yet, with what they start from.
+    prepared: HashMap<PartitionId, Prepared>,
     gap: Time,
     /// How long a partition may go without a message before its open sessions end.
     idle_after: Duration,
@@ -385,6 +394,7 @@ impl<'p, 'r> Stream<'p, 'r> {
         tracing::info!(group = %group, topics = ?topics, session_log = %log_topic, "Consuming.");
         Ok(Self {
             program,
+            prepared: HashMap::new(),
             gap: program
                 .input
                 .session_gap
@@ -451,6 +461,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             let consumer = self.consumer.clone();
             let polled = consumer.poll(Duration::from_millis(100));
             self.drop_revoked();
+            self.prepare_assigned()?;
             match polled {
                 None => {
                     self.idle_polls += 1;
@@ -888,17 +899,17 @@ impl<'p, 'r> Stream<'p, 'r> {
             return Ok(Some(i));
         }
         let id: PartitionId = (topic.to_string(), partition);
-        let committed = self.committed(&id);
+        if !self.prepared.contains_key(&id) {
+            // Assigned before the loop saw it (or a message racing the rebalance callback).
+            self.prepare(vec![id.clone()])?;
+        }
+        let committed = self.prepared.get(&id).and_then(|p| p.committed);
         if let Some((start, _)) = committed {
             if !self.reached_commit(&id, start, offset)? {
                 return Ok(None);
             }
         }
-        let log = self
-            .log
-            .read(std::slice::from_ref(&id), Duration::from_secs(30))?
-            .remove(&id)
-            .unwrap_or_default();
+        let log = self.prepared.remove(&id).map(|p| p.log).unwrap_or_default();
         let watermark = committed
             .filter(|(c, _)| *c == offset)
             .and_then(|(_, w)| w)
@@ -1005,21 +1016,78 @@ impl<'p, 'r> Stream<'p, 'r> {
     }
 
     /// The partition's committed offset and its metadata.
-    fn committed(&self, id: &PartitionId) -> Option<(Offset, Option<Time>)> {
+    /// Reads what the partitions assigned since the last look start from.
+    fn prepare_assigned(&mut self) -> Result<(), String> {
+        let assigned: Vec<PartitionId> = std::mem::take(
+            &mut *self
+                .consumer
+                .context()
+                .assigned
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let new: Vec<PartitionId> = assigned
+            .into_iter()
+            .filter(|id| {
+                !self.prepared.contains_key(id)
+                    && !self.partitions.iter().flatten().any(|p| &p.id == id)
+            })
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.prepare(new.clone())?;
+        tracing::info!(
+            partitions = new.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "Read the committed offsets and the session log of the assigned partitions."
+        );
+        Ok(())
+    }
+
+    /// Reads the committed offsets and the session log of `ids`, in one request each.
+    fn prepare(&mut self, ids: Vec<PartitionId>) -> Result<(), String> {
+        let mut committed = self.committed(&ids);
+        let mut logs = self.log.read(&ids, Duration::from_secs(30))?;
+        for id in ids {
+            let prepared = Prepared {
+                committed: committed.remove(&id),
+                log: logs.remove(&id).unwrap_or_default(),
+            };
+            self.prepared.insert(id, prepared);
+        }
+        Ok(())
+    }
+
+    /// The committed offsets of `ids` (with the watermark in their metadata), in one request.
+    fn committed(&self, ids: &[PartitionId]) -> HashMap<PartitionId, (Offset, Option<Time>)> {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&id.0, id.1);
-        let committed = self
+        for (topic, partition) in ids {
+            tpl.add_partition(topic, *partition);
+        }
+        let Ok(committed) = self
             .consumer
             .committed_offsets(tpl, Duration::from_secs(10))
-            .ok()?;
-        let e = committed.find_partition(&id.0, id.1)?;
-        let offset = e.offset().to_raw().filter(|o| *o >= 0)?;
-        // rdkafka panics on metadata that is not UTF-8, which any client of the group may
-        // have committed: treat that as no watermark rather than crash.
-        let metadata =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.metadata().to_owned()))
-                .unwrap_or_default();
-        Some((offset, Checkpoint::watermark_from_metadata(&metadata)))
+        else {
+            return HashMap::new();
+        };
+        let mut out = HashMap::new();
+        for e in committed.elements() {
+            let Some(offset) = e.offset().to_raw().filter(|o| *o >= 0) else {
+                continue;
+            };
+            // rdkafka panics on metadata that is not UTF-8, which any client of the group may
+            // have committed: treat that as no watermark rather than crash.
+            let metadata =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.metadata().to_owned()))
+                    .unwrap_or_default();
+            out.insert(
+                (e.topic().to_string(), e.partition()),
+                (offset, Checkpoint::watermark_from_metadata(&metadata)),
+            );
+        }
+        out
     }
 
     fn drop_revoked(&mut self) {
@@ -1036,6 +1104,7 @@ impl<'p, 'r> Stream<'p, 'r> {
         }
         self.starting.retain(|id, _| !revoked.contains(id));
         self.idle_checked.retain(|id, _| !revoked.contains(id));
+        self.prepared.retain(|id, _| !revoked.contains(id));
         let mut committable = self
             .consumer
             .context()
