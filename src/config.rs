@@ -6,6 +6,7 @@
 //! | variable | setting |
 //! |---|---|
 //! | `SPANFLOW_KAFKA_BROKERS` (or `KAFKA_BROKERS`) | `kafka.brokers` |
+//! | `SPANFLOW_KAFKA_GROUP_INSTANCE_ID` | `kafka.group_instance_id` |
 //! | `SPANFLOW_SCHEMA_REGISTRY_URL`, `…_USERNAME`, `…_PASSWORD` | `schema_registry` |
 //! | `SCYLLA_NODES` (comma-separated) | `scylla.nodes` |
 //! | `SPANFLOW_METRICS_LISTEN` (`host:port`) | `metrics.listen` |
@@ -256,6 +257,11 @@ pub struct KafkaConfig {
     /// librdkafka properties for the consumer only (e.g. `session.timeout.ms`).
     #[serde(default)]
     pub consumer_properties: BTreeMap<String, String>,
+    /// Static group membership (Kafka's `group.instance.id`): a process restarted with the
+    /// same id (e.g. a Kubernetes StatefulSet pod's name) takes its partitions back at once,
+    /// without a rebalance, if it returns within the session timeout. Unique per process.
+    #[serde(default)]
+    pub group_instance_id: Option<String>,
     /// librdkafka properties for producers only (sinks and the session log).
     #[serde(default)]
     pub producer_properties: BTreeMap<String, String>,
@@ -442,6 +448,9 @@ impl RuntimeConfig {
         if let Some(brokers) = env("SPANFLOW_KAFKA_BROKERS").or_else(|| env("KAFKA_BROKERS")) {
             config.kafka.brokers = Some(brokers);
         }
+        if let Some(id) = env("SPANFLOW_KAFKA_GROUP_INSTANCE_ID") {
+            config.kafka.group_instance_id = Some(id);
+        }
         if let Some(nodes) = env("SCYLLA_NODES") {
             config.scylla.nodes = nodes
                 .split(',')
@@ -467,9 +476,23 @@ impl RuntimeConfig {
 }
 
 impl KafkaConfig {
-    /// Consumer settings: the common ones plus `consumer_properties`.
+    /// Consumer settings: the common ones plus `consumer_properties`, and the static
+    /// membership id if any.
     pub fn consumer_config(&self) -> Result<ClientConfig, ConfigError> {
-        self.with_properties(&self.consumer_properties, "kafka.consumer_properties")
+        let mut c = self.with_properties(&self.consumer_properties, "kafka.consumer_properties")?;
+        match self.group_instance_id.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(ConfigError::Setting {
+                    setting: "kafka.group_instance_id",
+                    message: "is empty: give each process its own id (e.g. the pod name), or leave it out for dynamic membership".into(),
+                })
+            }
+            Some(id) => {
+                c.set("group.instance.id", id);
+            }
+            None => {}
+        }
+        Ok(c)
     }
 
     /// Producer settings: the common ones plus `producer_properties`.
@@ -614,6 +637,40 @@ mod tests {
         assert_eq!(cc.get("bootstrap.servers"), Some("b:2"));
         assert_eq!(cc.get("fetch.max.bytes"), Some("1000"));
         assert_eq!(c.delivery.max_in_flight, 1024);
+    }
+
+    #[test]
+    fn static_membership_sets_the_consumers_group_instance_id_only() {
+        let f = write("kafka: { brokers: 'a:1', group_instance_id: spanflow-0 }\n");
+        let c = RuntimeConfig::load_with(Some(&f.0), env(&[])).unwrap();
+        let consumer = c.kafka.consumer_config().unwrap();
+        assert_eq!(consumer.get("group.instance.id"), Some("spanflow-0"));
+        // Producers (sinks, the session log and its reader) never share the id.
+        assert_eq!(
+            c.kafka.producer_config().unwrap().get("group.instance.id"),
+            None
+        );
+        let pod = [("SPANFLOW_KAFKA_GROUP_INSTANCE_ID", "spanflow-3")];
+        let c = RuntimeConfig::load_with(Some(&f.0), env(&pod)).unwrap();
+        let consumer = c.kafka.consumer_config().unwrap();
+        assert_eq!(consumer.get("group.instance.id"), Some("spanflow-3"));
+        let f = write("kafka: { brokers: 'a:1', group_instance_id: ' ' }\n");
+        let e = RuntimeConfig::load_with(Some(&f.0), env(&[]))
+            .unwrap()
+            .kafka
+            .consumer_config()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kafka.group_instance_id") && e.contains("empty"),
+            "{e}"
+        );
+        // Dynamic membership by default.
+        let c = RuntimeConfig::load_with(None, env(&[("KAFKA_BROKERS", "b:2")])).unwrap();
+        assert_eq!(
+            c.kafka.consumer_config().unwrap().get("group.instance.id"),
+            None
+        );
     }
 
     #[test]
