@@ -775,8 +775,7 @@ fn on_tansu_a_killed_members_partitions_go_to_the_survivor() {
     let all = format!("{PARTITIONS} partitions");
     let owns_all = |log: &str| {
         log.lines()
-            .filter(|l| l.contains("Partitions assigned."))
-            .last()
+            .rfind(|l| l.contains("Partitions assigned."))
             .is_some_and(|l| (0..PARTITIONS).all(|p| l.contains(&format!("heartbeats/{p}\""))))
     };
     while !owns_all(&log_of(&second)) {
