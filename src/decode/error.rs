@@ -1,6 +1,7 @@
 //! Errors of the decode layer: schema/projection mismatches found at compile time, and per-message
 //! decode failures. Every variant has a short, stable `reason()` label for metrics.
 
+use super::confluent::SchemaRef;
 use super::path::FieldPath;
 use spanflow_engine::ValueType;
 use std::fmt;
@@ -12,11 +13,19 @@ pub enum FrameError {
     /// An empty payload: a Kafka tombstone, not an event.
     #[error("empty message (tombstone): there is no Avro datum to decode")]
     Tombstone,
-    /// The first byte is not the Confluent magic byte `0`.
-    #[error("bad magic byte {found:#04x}: Confluent-framed Avro starts with 0x00 then a 4-byte schema id")]
+    /// The first byte is not the Confluent magic byte `0` (and no header names the schema).
+    #[error("bad magic byte {found:#04x}: a message names its writer schema either by a prefix (0x00 then a 4-byte schema id) or by a `__value_schema_id` header (0x01 then a 16-byte schema GUID); this one has no such header and its value does not start with 0x00")]
     BadMagic {
         /// The byte found instead.
         found: u8,
+    },
+    /// The `__value_schema_id` header does not hold a schema GUID or id.
+    #[error("the `__value_schema_id` header holds {}: it should hold 0x01 then a 16-byte schema GUID (17 bytes, confluent-kafka's header_schema_id_serializer), or 0x00 then a 4-byte schema id (5 bytes)", describe_header(*.len, *.first))]
+    BadSchemaHeader {
+        /// The header value's length.
+        len: u16,
+        /// Its first byte.
+        first: Option<u8>,
     },
     /// Fewer than the 5 header bytes.
     #[error("message of {len} bytes is too short for the 5-byte Confluent header (magic byte + schema id)")]
@@ -33,7 +42,15 @@ impl FrameError {
             FrameError::Tombstone => "tombstone",
             FrameError::BadMagic { .. } => "bad_magic",
             FrameError::Truncated { .. } => "truncated_header",
+            FrameError::BadSchemaHeader { .. } => "bad_schema_id_header",
         }
+    }
+}
+
+fn describe_header(len: u16, first: Option<u8>) -> String {
+    match first {
+        None => "an empty value".to_owned(),
+        Some(b) => format!("{len} bytes starting with {b:#04x}"),
     }
 }
 
@@ -326,40 +343,40 @@ impl fmt::Display for Malformed {
     }
 }
 
+/// A schema that could not be fetched (boxed in [`DecodeError`]: a GUID would double the size
+/// of every decode result).
+#[derive(Debug)]
+pub struct SchemaFetchFailure {
+    /// The schema id or GUID.
+    pub id: SchemaRef,
+    /// What went wrong.
+    pub message: String,
+}
+
 /// Why a message could not be decoded into a record.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// The Confluent frame is unusable.
     #[error(transparent)]
     Frame(#[from] FrameError),
-    /// No schema is known for this id.
-    #[error("unknown schema id {0}: no local .avsc file or registry entry has this id")]
-    UnknownSchemaId(u32),
+    /// No schema is known for this id or GUID.
+    #[error("unknown schema {0}: no local .avsc file (found by id only) or registry entry has it")]
+    UnknownSchemaId(Box<SchemaRef>),
     /// The schema for this id exists but cannot be used (invalid, or the projection does not fit).
-    #[error("schema id {id}: {error}")]
+    #[error("schema {id}: {error}")]
     UnusableSchema {
-        /// The schema id.
-        id: u32,
+        /// The schema id or GUID (boxed: a GUID would double the size of every decode result).
+        id: Box<SchemaRef>,
         /// Why (shared: the same cached error is returned for every message with this id).
         error: Arc<SchemaProblem>,
     },
     /// The schema source is temporarily unavailable (retry later; not cached).
-    #[error("schema id {id} is unavailable: {message}")]
-    SchemaUnavailable {
-        /// The schema id.
-        id: u32,
-        /// What went wrong.
-        message: Box<str>,
-    },
+    #[error("schema {} is unavailable: {}", .0.id, .0.message)]
+    SchemaUnavailable(Box<SchemaFetchFailure>),
     /// The schema source cannot serve any schema until its configuration is fixed (e.g. the
     /// registry rejected the credentials): fatal, stop the pipeline (not cached).
-    #[error("cannot get schema id {id}: {message}")]
-    SchemaSourceFailed {
-        /// The schema id.
-        id: u32,
-        /// What went wrong.
-        message: Box<str>,
-    },
+    #[error("cannot get schema {}: {}", .0.id, .0.message)]
+    SchemaSourceFailed(Box<SchemaFetchFailure>),
     /// The session-key field is null in this record.
     #[error("the session key `{0}` is null in this record")]
     MissingSessionKey(Box<FieldPath>),

@@ -27,10 +27,13 @@ mod sink;
 mod skip;
 mod store;
 
-pub use confluent::{split_confluent, write_confluent_header, HEADER_LEN, MAGIC};
+pub use confluent::{
+    split_confluent, split_framed, write_confluent_header, SchemaGuid, SchemaRef, HEADER_LEN,
+    MAGIC, MAGIC_GUID, VALUE_SCHEMA_ID_HEADER,
+};
 pub use error::{
-    DecodeError, FrameError, InvalidSchema, Malformed, MalformedKind, Role, SchemaMismatch,
-    SchemaProblem, TypeMismatch, UnknownField, Unresolvable, Unresolved,
+    DecodeError, FrameError, InvalidSchema, Malformed, MalformedKind, Role, SchemaFetchFailure,
+    SchemaMismatch, SchemaProblem, TypeMismatch, UnknownField, Unresolvable, Unresolved,
 };
 pub use path::{FieldPath, FieldPathError};
 pub use plan::{logical_time_unit, resolve_path, DecodePlan};

@@ -1,7 +1,7 @@
 //! Writer schemas by Confluent schema id, each compiled once into a [`DecodePlan`].
 
-use super::confluent::split_confluent;
-use super::error::{DecodeError, InvalidSchema, SchemaProblem};
+use super::confluent::{split_confluent, split_framed, SchemaGuid, SchemaRef};
+use super::error::{DecodeError, InvalidSchema, SchemaFetchFailure, SchemaProblem};
 use super::plan::DecodePlan;
 use super::projection::{DecodedEvent, Projection};
 use super::schema::SchemaSource;
@@ -33,6 +33,13 @@ pub enum FetchError {
 pub trait SchemaFetcher: Send + Sync {
     /// The schema registered under `id`, parsed (with its references resolved).
     fn fetch(&self, id: u32) -> Result<SchemaSource, FetchError>;
+
+    /// The schema registered under `guid` (header framing). Sources that know schemas by id
+    /// only (local files) have none.
+    fn fetch_guid(&self, guid: &SchemaGuid) -> Result<SchemaSource, FetchError> {
+        let _ = guid;
+        Err(FetchError::NotFound)
+    }
 }
 
 /// Schemas from a directory of `<id>.avsc` or `<id>-<anything>.avsc` files, parsed up front.
@@ -115,14 +122,14 @@ pub const MAX_UNKNOWN_SCHEMA_IDS: usize = 1024;
 pub struct SchemaStore {
     projection: Projection,
     fetcher: Box<dyn SchemaFetcher>,
-    entries: Vec<(u32, Entry)>,
+    entries: Vec<(SchemaRef, Entry)>,
     last: usize,
     unknown: usize,
 }
 
 impl std::fmt::Debug for SchemaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids: Vec<u32> = self.entries.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<String> = self.entries.iter().map(|(id, _)| id.to_string()).collect();
         f.debug_struct("SchemaStore")
             .field("cached_ids", &ids)
             .finish()
@@ -153,6 +160,11 @@ impl SchemaStore {
 
     /// The compiled plan for schema `id`, fetching and compiling it on first use.
     pub fn plan(&mut self, id: u32) -> Result<&Arc<DecodePlan>, DecodeError> {
+        self.plan_for(SchemaRef::Id(id))
+    }
+
+    /// The compiled plan for a schema id or GUID, fetching and compiling it on first use.
+    pub fn plan_for(&mut self, id: SchemaRef) -> Result<&Arc<DecodePlan>, DecodeError> {
         let idx = match self.entries.get(self.last) {
             Some((cached, _)) if *cached == id => self.last,
             _ => match self.entries.iter().position(|(cached, _)| *cached == id) {
@@ -172,10 +184,10 @@ impl SchemaStore {
         match &self.entries[idx].1 {
             Entry::Ready(plan) => Ok(plan),
             Entry::Unusable(error) => Err(DecodeError::UnusableSchema {
-                id,
+                id: Box::new(id),
                 error: error.clone(),
             }),
-            Entry::Unknown => Err(DecodeError::UnknownSchemaId(id)),
+            Entry::Unknown => Err(DecodeError::UnknownSchemaId(Box::new(id))),
         }
     }
 
@@ -193,22 +205,24 @@ impl SchemaStore {
         self.entries.len()
     }
 
-    fn load(&self, id: u32) -> Result<Entry, DecodeError> {
-        let schema = match self.fetcher.fetch(id) {
+    fn load(&self, id: SchemaRef) -> Result<Entry, DecodeError> {
+        let fetched = match &id {
+            SchemaRef::Id(n) => self.fetcher.fetch(*n),
+            SchemaRef::Guid(guid) => self.fetcher.fetch_guid(guid),
+        };
+        let schema = match fetched {
             Ok(schema) => schema,
             Err(FetchError::NotFound) => return Ok(Entry::Unknown),
             Err(FetchError::Invalid(e)) => return Ok(Entry::Unusable(Arc::new(e.into()))),
             Err(FetchError::Unavailable(message)) => {
-                return Err(DecodeError::SchemaUnavailable {
-                    id,
-                    message: message.into(),
-                })
+                return Err(DecodeError::SchemaUnavailable(Box::new(
+                    SchemaFetchFailure { id, message },
+                )))
             }
             Err(FetchError::Fatal(message)) => {
-                return Err(DecodeError::SchemaSourceFailed {
-                    id,
-                    message: message.into(),
-                })
+                return Err(DecodeError::SchemaSourceFailed(Box::new(
+                    SchemaFetchFailure { id, message },
+                )))
             }
         };
         Ok(match DecodePlan::compile(&schema, &self.projection) {
@@ -217,10 +231,24 @@ impl SchemaStore {
         })
     }
 
-    /// Decodes a Confluent-framed message into `out`; returns its schema id.
+    /// Decodes a Confluent-framed message (schema id in the prefix) into `out`; returns its
+    /// schema id.
     pub fn decode(&mut self, msg: &[u8], out: &mut DecodedEvent) -> Result<u32, DecodeError> {
         let (id, datum) = split_confluent(msg)?;
         self.plan(id)?.decode(datum, out)?;
+        Ok(id)
+    }
+
+    /// Decodes a message into `out`, its schema named by `header` (the value of its
+    /// `__value_schema_id` header) when it has one, else by its prefix; returns the schema.
+    pub fn decode_framed(
+        &mut self,
+        msg: &[u8],
+        header: Option<&[u8]>,
+        out: &mut DecodedEvent,
+    ) -> Result<SchemaRef, DecodeError> {
+        let (id, datum) = split_framed(msg, header)?;
+        self.plan_for(id)?.decode(datum, out)?;
         Ok(id)
     }
 }

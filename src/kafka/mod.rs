@@ -13,12 +13,13 @@
 mod context;
 pub mod dead_letter;
 mod session_log;
+mod stall;
 
 pub use context::PartitionId;
 pub use session_log::{PartitionLog, SessionLog};
 
 use crate::config::RuntimeConfig;
-use crate::decode::{DecodeError, DecodedEvent, SchemaStore};
+use crate::decode::{DecodeError, DecodedEvent, SchemaStore, VALUE_SCHEMA_ID_HEADER};
 use crate::delivery::{Checkpoint, CommitTracker, CompletionMarker};
 use crate::metrics::{Metrics, NodeMetrics, SampledTimer, SinkMetrics, NODE_SAMPLE_EVERY};
 use crate::pipeline::{Emit, Offset, PipelineError, SessionProcessor, SessionRef, Stats};
@@ -26,7 +27,7 @@ use crate::sink::{write_with_retry, Sink, SinkError, SinkRow};
 use context::{commit_list, LoopContext};
 use prometheus::IntCounter;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, TopicPartitionList};
 use spanflow_engine::Time;
 use spanflow_operators::evaluate_at::Row;
@@ -318,6 +319,10 @@ struct Stream<'p, 'r> {
     last_metrics: Instant,
     /// The dead-letter producer, when a policy is `dead_letter`.
     dead_letters: Option<dead_letter::DeadLetters>,
+    /// Consumer errors without progress.
+    stall: stall::StallWatch,
+    /// The subscribed topics, for logs.
+    topics: Vec<String>,
 }
 
 impl<'p, 'r> Stream<'p, 'r> {
@@ -445,6 +450,8 @@ impl<'p, 'r> Stream<'p, 'r> {
             last_metrics: Instant::now(),
             metrics,
             dead_letters,
+            stall: stall::StallWatch::default(),
+            topics: source.topics.clone(),
         })
     }
 
@@ -473,11 +480,14 @@ impl<'p, 'r> Stream<'p, 'r> {
                 Some(Err(e)) => {
                     self.metrics
                         .errors
-                        .with_label_values(&["kafka_consumer"])
+                        .with_label_values(&[&stall::error_type(&e)])
                         .inc();
-                    tracing::warn!(error = %e, "Kafka consumer error.");
+                    let change = self.stall.error(&e, Instant::now());
+                    self.report(change);
                 }
                 Some(Ok(msg)) => {
+                    let change = self.stall.message(Instant::now());
+                    self.report(change);
                     self.handle_message(&msg)?;
                     if let Some(progress) = &self.progress {
                         progress.store(self.summary.messages, Ordering::Relaxed);
@@ -488,6 +498,8 @@ impl<'p, 'r> Stream<'p, 'r> {
                 self.last_idle_check = Instant::now();
                 self.end_quiet_partitions();
             }
+            let change = self.stall.check(Instant::now());
+            self.report(change);
             if self.last_commit.elapsed() >= self.commit_interval {
                 self.commit(false);
             }
@@ -561,6 +573,26 @@ impl<'p, 'r> Stream<'p, 'r> {
         };
         run.processor.finish(&mut collector);
         ended
+    }
+
+    /// Logs a change of the consumer's progress, once, and sets readiness after it.
+    fn report(&self, change: Option<stall::Change>) {
+        match change {
+            None => {}
+            Some(stall::Change::Failing(error)) => {
+                tracing::warn!(error = %error, topics = ?self.topics, "Kafka consumer error; further ones are counted in spanflow_errors_total, and the run turns not ready if they continue without a message.");
+            }
+            Some(stall::Change::Stalled(why)) => {
+                tracing::error!(topics = ?self.topics, "{why} (not ready).");
+                self.metrics
+                    .health
+                    .set_consumer_stalled(Some(format!("{why} (topics {:?})", self.topics)));
+            }
+            Some(stall::Change::Recovered(how)) => {
+                tracing::info!(topics = ?self.topics, "The Kafka consumer makes progress again: {how} (ready).");
+                self.metrics.health.set_consumer_stalled(None);
+            }
+        }
     }
 
     /// Adds the partitions' DAG and session counters to the metrics.
@@ -689,10 +721,18 @@ impl<'p, 'r> Stream<'p, 'r> {
                 "a message without a value (tombstone)".into(),
             );
         };
+        let Ok(header) = schema_header(msg) else {
+            return self.bad(
+                index,
+                msg,
+                "unreadable_headers",
+                format!("a header name is not UTF-8, so spanflow cannot tell whether a `{VALUE_SCHEMA_ID_HEADER}` header names the schema"),
+            );
+        };
         let mut waited: Option<(Instant, u32)> = None;
         let decoded = loop {
             let started = self.decode_timer.start();
-            let result = self.schemas.decode(payload, &mut self.event);
+            let result = self.schemas.decode_framed(payload, header, &mut self.event);
             match result {
                 Err(e @ DecodeError::SchemaUnavailable { .. }) => {
                     // The registry is down: never drop good data; wait and try again. One log
@@ -1345,6 +1385,22 @@ impl<'p, 'r> Stream<'p, 'r> {
             }
         }
     }
+}
+
+/// The value of the message's first `__value_schema_id` header, which names its schema instead
+/// of the prefix (a header without a value counts as none, as in confluent-kafka). `Err` when
+/// the headers cannot be read: rdkafka panics on a header name that is not UTF-8.
+fn schema_header<'m>(msg: &'m BorrowedMessage<'_>) -> Result<Option<&'m [u8]>, ()> {
+    let Some(headers) = msg.headers() else {
+        return Ok(None);
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        headers
+            .iter()
+            .find(|h| h.key == VALUE_SCHEMA_ID_HEADER)
+            .and_then(|h| h.value)
+    }))
+    .map_err(|_| ())
 }
 
 /// `topic/partition offset N`: where a message came from, for errors and logs.

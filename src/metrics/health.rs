@@ -1,7 +1,7 @@
 //! Liveness and readiness of a streaming run, for `/health` and `/ready`.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long the consumer loop may go without a turn before `/health` reports it stuck. A turn
@@ -19,6 +19,8 @@ pub struct Health {
     registry_down: AtomicBool,
     /// Row writes currently retrying an error that may heal.
     retrying_writes: AtomicI64,
+    /// Why the Kafka consumer cannot make progress (only errors, no message), while it cannot.
+    consumer_stalled: Mutex<Option<String>>,
     /// Milliseconds since `epoch` at the loop's last turn.
     last_turn_ms: AtomicU64,
     epoch: OnceLock<Instant>,
@@ -30,7 +32,7 @@ pub enum Readiness {
     /// Consuming and writing normally.
     Ready,
     /// Not serving traffic normally, and why.
-    NotReady(&'static str),
+    NotReady(String),
 }
 
 impl Health {
@@ -53,6 +55,14 @@ impl Health {
     /// The registry became unreachable (`true`) or answered again (`false`).
     pub fn set_registry_down(&self, down: bool) {
         self.registry_down.store(down, Ordering::Relaxed);
+    }
+
+    /// The consumer stopped making progress (`Some(why)`) or makes progress again (`None`).
+    pub fn set_consumer_stalled(&self, why: Option<String>) {
+        *self
+            .consumer_stalled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = why;
     }
 
     /// A write started retrying (`+1`) or stopped retrying (`-1`); returns the number of
@@ -82,14 +92,22 @@ impl Health {
 
     /// Whether the run consumes and writes normally.
     pub fn readiness(&self) -> Readiness {
+        let not_ready = |why: &str| Readiness::NotReady(why.to_owned());
         if self.stopping.load(Ordering::Relaxed) {
-            Readiness::NotReady("stopping: draining writes and committing")
+            not_ready("stopping: draining writes and committing")
         } else if !self.running.load(Ordering::Relaxed) {
-            Readiness::NotReady("starting: connecting to the sinks and the consumer group")
+            not_ready("starting: connecting to the sinks and the consumer group")
         } else if self.registry_down.load(Ordering::Relaxed) {
-            Readiness::NotReady("the schema registry is unreachable; waiting for it")
+            not_ready("the schema registry is unreachable; waiting for it")
+        } else if let Some(why) = self
+            .consumer_stalled
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        {
+            Readiness::NotReady(why)
         } else if self.retrying_writes.load(Ordering::Relaxed) > 0 {
-            Readiness::NotReady("sink writes are failing and being retried")
+            not_ready("sink writes are failing and being retried")
         } else {
             Readiness::Ready
         }
@@ -112,6 +130,10 @@ mod tests {
         h.set_registry_down(true);
         assert!(matches!(h.readiness(), Readiness::NotReady(r) if r.contains("registry")));
         h.set_registry_down(false);
+        assert_eq!(h.readiness(), Readiness::Ready);
+        h.set_consumer_stalled(Some("the consumer cannot make progress".into()));
+        assert!(matches!(h.readiness(), Readiness::NotReady(r) if r.contains("progress")));
+        h.set_consumer_stalled(None);
         assert_eq!(h.readiness(), Readiness::Ready);
         h.set_stopping();
         assert!(matches!(h.readiness(), Readiness::NotReady(r) if r.starts_with("stopping")));

@@ -83,7 +83,7 @@ pub struct Metrics {
     sink_retries: IntCounterVec,
     /// Row writes started and not yet acknowledged.
     pub sink_in_flight: IntGauge,
-    /// Errors by type: bad-record reasons, `late_event`, `kafka_consumer`,
+    /// Errors by type: bad-record reasons, `late_event`, `kafka_<librdkafka code>`,
     /// `schema_registry_unavailable`, `sink_write_retryable`, `sink_write_failed`, `commit`.
     pub errors: IntCounterVec,
     /// Offset commits, by result (`ok`, `error`).
@@ -184,7 +184,7 @@ impl Metrics {
             ),
             errors: counter_vec(
                 "spanflow_errors_total",
-                "Errors by type (bad-record reasons, late_event, kafka_consumer, sink_write_failed, ...).",
+                "Errors by type (bad-record reasons, late_event, kafka_<librdkafka error code> such as kafka_not_implemented, sink_write_failed, ...).",
                 &["type"],
             ),
             commits: counter_vec(

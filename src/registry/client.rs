@@ -4,7 +4,9 @@
 use super::config::{Auth, RegistryConfig};
 use super::errors::{ConfigError, RegistryError};
 use super::transport::{encode_segment, Method, Reply, Transport};
-use crate::decode::{FetchError, InvalidSchema, SchemaFetcher, SchemaSource};
+use crate::decode::{
+    FetchError, InvalidSchema, SchemaFetcher, SchemaGuid, SchemaRef, SchemaSource,
+};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -34,8 +36,8 @@ pub struct RegistryClient {
 struct Inner {
     transport: Transport,
     fetch_timeout: Duration,
-    /// Schemas by id: a finished entry is `Ok` (failed flights are removed).
-    schemas: Mutex<HashMap<u32, Flight>>,
+    /// Schemas by id and by GUID: a finished entry is `Ok` (failed flights are removed).
+    schemas: Mutex<HashMap<SchemaRef, Flight>>,
     /// Referenced schemas by (subject, version), for numbered versions only.
     references: Mutex<HashMap<(String, String), Arc<SubjectVersion>>>,
     /// Ids returned by `register`, by (subject, schema).
@@ -57,7 +59,7 @@ impl std::fmt::Debug for RegistryClient {
     }
 }
 
-/// `GET /schemas/ids/{id}`.
+/// `GET /schemas/ids/{id}` and `GET /schemas/guids/{guid}`.
 #[derive(Deserialize)]
 struct SchemaById {
     schema: String,
@@ -145,6 +147,17 @@ impl RegistryClient {
     /// The writer schema registered under `id`, with its references resolved: from the cache,
     /// or fetched (once, however many threads ask at the same time).
     pub fn schema(&self, id: u32) -> Result<SchemaSource, RegistryError> {
+        self.schema_by(SchemaRef::Id(id))
+    }
+
+    /// The writer schema registered under `guid` (`GET /schemas/guids/{guid}`, what
+    /// confluent-kafka's deserializer asks for a schema GUID in a `__value_schema_id` header),
+    /// cached like [`RegistryClient::schema`].
+    pub fn schema_by_guid(&self, guid: &SchemaGuid) -> Result<SchemaSource, RegistryError> {
+        self.schema_by(SchemaRef::Guid(*guid))
+    }
+
+    fn schema_by(&self, id: SchemaRef) -> Result<SchemaSource, RegistryError> {
         let flight = lock(&self.inner.schemas).entry(id).or_default().clone();
         match flight.get_or_init(|| self.load(id)) {
             Ok(schema) => Ok(schema.clone()),
@@ -160,9 +173,12 @@ impl RegistryClient {
     }
 
     /// Fetches and parses schema `id` and its references.
-    fn load(&self, id: u32) -> Result<SchemaSource, RegistryError> {
+    fn load(&self, id: SchemaRef) -> Result<SchemaSource, RegistryError> {
         let deadline = Instant::now() + self.inner.fetch_timeout;
-        let path = format!("/schemas/ids/{id}");
+        let path = match id {
+            SchemaRef::Id(n) => format!("/schemas/ids/{n}"),
+            SchemaRef::Guid(guid) => format!("/schemas/guids/{guid}"),
+        };
         let request = format!("GET {path}");
         let reply = self.inner.transport.call(Method::Get, &path, deadline)?;
         if reply.status == 404 {
@@ -176,13 +192,13 @@ impl RegistryClient {
                 None => Err(not_a_registry(&request, &reply)),
             };
         }
-        let what = format!("schema id {id}");
+        let what = format!("schema {id}");
         let body: SchemaById = parse_ok(&reply, &request, &what)?;
         check_avro(body.schema_type.as_deref(), || request.clone())?;
         let references =
             self.resolve_references(body.references.unwrap_or_default(), &request, deadline)?;
         tracing::debug!(
-            id,
+            schema = %id,
             references = references.len(),
             "Fetched a schema from the registry."
         );
@@ -395,5 +411,9 @@ fn parse_ok<T: serde::de::DeserializeOwned>(
 impl SchemaFetcher for RegistryClient {
     fn fetch(&self, id: u32) -> Result<SchemaSource, FetchError> {
         self.schema(id).map_err(FetchError::from)
+    }
+
+    fn fetch_guid(&self, guid: &SchemaGuid) -> Result<SchemaSource, FetchError> {
+        self.schema_by_guid(guid).map_err(FetchError::from)
     }
 }

@@ -1,6 +1,6 @@
 //! What can go wrong building a registry client or talking to the registry.
 
-use crate::decode::{FetchError, InvalidSchema};
+use crate::decode::{FetchError, InvalidSchema, SchemaRef};
 use crate::secret::SecretError;
 
 /// A [`RegistryConfig`](super::RegistryConfig) that cannot be used. Messages never contain
@@ -32,15 +32,15 @@ pub enum ConfigError {
 /// configured base URL). No message contains credentials.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// No schema has this id (HTTP 404, usually error code 40403). Not retried.
+    /// No schema has this id or GUID (HTTP 404, usually error code 40403). Not retried.
     #[error(
-        "schema id {id} is not registered ({request}: HTTP 404{}): the producer may use another \
+        "schema {id} is not registered ({request}: HTTP 404{}): the producer may use another \
          registry or schema context",
         describe_code(*.code, .message)
     )]
     SchemaNotFound {
-        /// The id asked for.
-        id: u32,
+        /// The id or GUID asked for.
+        id: SchemaRef,
         /// The request.
         request: String,
         /// The registry's `error_code` (40403 for an unknown schema).

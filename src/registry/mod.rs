@@ -14,8 +14,9 @@
 //! ```
 //!
 //! The client is blocking (ureq with rustls): it runs on the consumer thread, and only on a
-//! `SchemaStore` cache miss. Endpoints used: `GET /schemas/ids/{id}`,
-//! `GET /subjects/{subject}/versions/{version}` (references) and
+//! `SchemaStore` cache miss. Endpoints used: `GET /schemas/ids/{id}`, `GET /schemas/guids/{guid}`
+//! (a schema GUID in a `__value_schema_id` header), `GET /subjects/{subject}/versions/{version}`
+//! (references) and
 //! `POST /subjects/{subject}/versions` (registration).
 //!
 //! How failures reach the decoder ([`FetchError`](crate::decode::FetchError)):

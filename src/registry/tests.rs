@@ -301,7 +301,10 @@ fn an_unknown_id_is_not_found_and_never_retried() {
     let mut store = SchemaStore::new(projection(&[]), client);
     for _ in 0..3 {
         let e = store.plan(43).unwrap_err();
-        assert!(matches!(e, DecodeError::UnknownSchemaId(43)), "{e}");
+        assert!(
+            matches!(&e, DecodeError::UnknownSchemaId(r) if **r == crate::decode::SchemaRef::Id(43)),
+            "{e}"
+        );
     }
     r.verify();
 }
@@ -819,5 +822,50 @@ fn an_outage_is_logged_at_powers_of_two_and_once_when_it_ends() {
         .collect();
     assert_eq!(back.len(), 1, "{log}");
     assert!(back[0].contains("failed_attempts=20"), "{log}");
+    r.verify();
+}
+
+#[test]
+fn a_schema_guid_is_fetched_from_the_guids_endpoint_once() {
+    let r = Registry::start();
+    let guid = crate::decode::SchemaGuid(
+        *b"\x0f\x8e\x11\x22\x33\x44\x45\x55\x86\x66\x77\x77\x88\x88\x99\x99",
+    );
+    r.mount(
+        Mock::given(method("GET"))
+            .and(path("/schemas/guids/0f8e1122-3344-4555-8666-777788889999"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"schema": HEARTBEAT, "id": 3, "guid": "0f8e1122-3344-4555-8666-777788889999"}),
+            ))
+            .expect(1),
+    );
+    let client = r.client();
+    let mut store = SchemaStore::new(projection(&[]), client.clone());
+    let mut header = vec![crate::decode::MAGIC_GUID];
+    header.extend_from_slice(&guid.0);
+    let mut out = DecodedEvent::default();
+    for _ in 0..3 {
+        let got = store
+            .decode_framed(b"\x04s1\xd0\x0f", Some(&header), &mut out)
+            .unwrap();
+        assert_eq!(got, crate::decode::SchemaRef::Guid(guid));
+        assert_eq!(out.session_key.as_str(), "s1");
+    }
+    // An unknown GUID: the error names it and the request.
+    r.mount(
+        Mock::given(method("GET"))
+            .and(path("/schemas/guids/00000000-0000-0000-0000-000000000000"))
+            .respond_with(error_reply(404, 40403, "Schema not found")),
+    );
+    let e = client
+        .schema_by_guid(&crate::decode::SchemaGuid([0; 16]))
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with(
+            "schema GUID 00000000-0000-0000-0000-000000000000 is not registered (GET \
+             /schemas/guids/00000000-0000-0000-0000-000000000000: HTTP 404"
+        ),
+        "{e}"
+    );
     r.verify();
 }

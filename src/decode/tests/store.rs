@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::decode::{
-    write_confluent_header, DecodeError, FetchError, FrameError, SchemaFetcher, SchemaStore,
-    MAX_UNKNOWN_SCHEMA_IDS,
+    write_confluent_header, DecodeError, FetchError, FrameError, SchemaFetcher, SchemaGuid,
+    SchemaRef, SchemaStore, MAGIC_GUID, MAX_UNKNOWN_SCHEMA_IDS,
 };
 use crate::generate::{
     encode_datums, video_sessions, GenConfig, HEARTBEAT_SCHEMA, TELEMETRY_SCHEMA,
@@ -61,7 +61,10 @@ fn decodes_by_schema_id_from_a_directory() {
         );
     }
     let err = store.decode(&framed(99, &datums[0]), &mut out).unwrap_err();
-    assert!(matches!(err, DecodeError::UnknownSchemaId(99)), "{err}");
+    assert!(
+        matches!(&err, DecodeError::UnknownSchemaId(r) if **r == SchemaRef::Id(99)),
+        "{err}"
+    );
     assert_eq!(err.reason(), "unknown_schema_id");
     // Telemetry has no playerState: the id is known but unusable for this projection.
     let err = store.decode(&framed(7, &datums[0]), &mut out).unwrap_err();
@@ -172,7 +175,7 @@ fn unknown_ids_are_remembered_up_to_a_bound() {
     for id in unknown.clone() {
         let err = store.decode(&framed(id, datum), &mut out).unwrap_err();
         assert!(
-            matches!(err, DecodeError::UnknownSchemaId(i) if i == id),
+            matches!(&err, DecodeError::UnknownSchemaId(r) if **r == SchemaRef::Id(id)),
             "{err}"
         );
         assert!(store.cached_ids() <= MAX_UNKNOWN_SCHEMA_IDS + 1);
@@ -184,4 +187,67 @@ fn unknown_ids_are_remembered_up_to_a_bound() {
         .decode(&framed(unknown.end - 1, datum), &mut out)
         .is_err());
     assert_eq!(calls.load(Ordering::SeqCst), fetched, "no new fetches");
+}
+
+/// A source knowing the heartbeat schema by GUID only.
+struct ByGuid(SchemaGuid);
+
+impl SchemaFetcher for ByGuid {
+    fn fetch(&self, _id: u32) -> Result<SchemaSource, FetchError> {
+        Err(FetchError::NotFound)
+    }
+    fn fetch_guid(&self, guid: &SchemaGuid) -> Result<SchemaSource, FetchError> {
+        if *guid == self.0 {
+            Ok(schema(HEARTBEAT_SCHEMA))
+        } else {
+            Err(FetchError::NotFound)
+        }
+    }
+}
+
+#[test]
+fn a_header_guid_names_the_schema_of_a_bare_datum() {
+    let guid = SchemaGuid([7; 16]);
+    let mut store = SchemaStore::new(heartbeat_projection(), ByGuid(guid));
+    let events = video_sessions(&GenConfig {
+        sessions: 1,
+        events_per_session: 2,
+        ..GenConfig::default()
+    });
+    let datums = encode_datums(HEARTBEAT_SCHEMA, &events).unwrap();
+    let mut header = vec![MAGIC_GUID];
+    header.extend_from_slice(&guid.0);
+    let mut out = DecodedEvent::default();
+    for (e, d) in events.iter().zip(&datums) {
+        let got = store.decode_framed(d, Some(&header), &mut out).unwrap();
+        assert_eq!(got, SchemaRef::Guid(guid));
+        assert_eq!(out.session_key.as_str(), e.session_id);
+    }
+    // Another GUID: unknown, named in the error.
+    header[1] = 8;
+    let err = store
+        .decode_framed(&datums[0], Some(&header), &mut out)
+        .unwrap_err();
+    assert_eq!(err.reason(), "unknown_schema_id");
+    assert!(
+        err.to_string()
+            .contains("unknown schema GUID 08070707-0707-0707-0707-070707070707"),
+        "{err}"
+    );
+    // The same bare datum without the header: the prefix is expected, and the error names
+    // the header it lacks.
+    let err = store.decode_framed(&datums[0], None, &mut out).unwrap_err();
+    assert!(err.to_string().contains("__value_schema_id"), "{err}");
+    // Local files know schemas by id only.
+    let dir = temp_dir("guid");
+    std::fs::write(dir.join("1.avsc"), HEARTBEAT_SCHEMA).unwrap();
+    let mut files = SchemaStore::from_dir(&dir, heartbeat_projection()).unwrap();
+    let err = files
+        .decode_framed(&datums[0], Some(&header), &mut out)
+        .unwrap_err();
+    assert!(
+        matches!(&err, DecodeError::UnknownSchemaId(r) if matches!(**r, SchemaRef::Guid(_))),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }
