@@ -14,6 +14,7 @@ mod kafka_tls;
 mod lookups;
 mod metrics;
 mod properties;
+mod python_client;
 mod registry_tls;
 mod schema_evolution;
 mod scylla_cli;

@@ -4,4 +4,6 @@ pub mod cql;
 pub mod cql_server;
 pub mod kafka;
 pub mod prometheus;
+pub mod python;
+pub mod registry_stub;
 pub mod tls_proxy;
