@@ -324,3 +324,85 @@ fn every_metric_the_dashboard_queries_is_exported() {
         BTreeSet::from(["spanflow_x_bucket".to_owned()])
     );
 }
+
+/// A consumer that gets only errors from librdkafka (here a fetch the broker answers with
+/// CORRUPT_MESSAGE, as librdkafka reports a batch it cannot decompress) turns `/ready` 503 with
+/// the reason, counts the errors by type and logs one line per change of state; once messages
+/// arrive it is ready again and the rows are the file run's.
+#[test]
+fn a_consumer_that_gets_only_errors_turns_not_ready_with_the_reason_and_back() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let name = "stalled";
+    let scratch = Scratch::new(name);
+    let (cluster, bootstrap) = mock_cluster(name);
+    produce(&bootstrap, "heartbeats");
+    // Every fetch fails until these run out: about 12 s here, past the 5 s that make a stall.
+    cluster.request_errors(
+        RDKafkaApiKey::Fetch,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_INVALID_MSG; 24],
+    );
+    let spec = kafka_spec(&scratch, "heartbeats", name);
+    let want = file_rows(&spec);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = scratch.path("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "metrics:\n  listen: {addr}\nkafka:\n  consumer_properties:\n    \
+             session.timeout.ms: \"3000\"\n    heartbeat.interval.ms: \"300\"\n    \
+             fetch.error.backoff.ms: \"100\"\ndelivery:\n  commit_interval_ms: 200\n"
+        ),
+    )
+    .unwrap();
+    let output = scratch.path("out.jsonl");
+    let mut child = start_with_config(&spec, &bootstrap, &output, &config);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let why = loop {
+        let (status, body) = get(&addr, "/ready");
+        if status == 503 && body.contains("cannot make progress") {
+            break body;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none() && Instant::now() < deadline,
+            "never not ready for the errors (last: {status} {body}):\n{}",
+            crate::stream::log_of(&output)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        why.contains("corrupt") && why.contains("heartbeats"),
+        "{why}"
+    );
+    let errors = scrape(&addr).map(|s| {
+        total(
+            &s,
+            "spanflow_errors_total",
+            &[("type", "kafka_invalid_message")],
+        )
+    });
+    assert!(errors >= Some(3.0), "{errors:?}");
+    // The errors run out: messages arrive, every row is written, ready again.
+    wait_for_rows(&mut child, &output, want.len(), Duration::from_secs(90));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&addr, "/ready").0 != 200 {
+        assert!(Instant::now() < deadline, "{:?}", get(&addr, "/ready"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get(&addr, "/health").0, 200);
+    stop_gracefully(child, &output);
+    let got: std::collections::BTreeMap<_, _> =
+        crate::stream::keyed(&std::fs::read_to_string(&output).unwrap())
+            .into_iter()
+            .map(|(k, mut v)| (k, v.pop().unwrap()))
+            .collect();
+    assert_eq!(got, want);
+    // One line per change of state, not one per error.
+    let log = crate::stream::log_of(&output);
+    for (line, n) in [
+        ("Kafka consumer error", 1),
+        ("cannot make progress", 1),
+        ("makes progress again", 1),
+    ] {
+        assert_eq!(log.matches(line).count(), n, "{line}:\n{log}");
+    }
+}
