@@ -27,7 +27,7 @@ pub fn client_python() -> Option<PathBuf> {
             "-c",
             "import confluent_kafka; from confluent_kafka.schema_registry.avro import AvroSerializer; \
              from confluent_kafka.schema_registry import header_schema_id_serializer; \
-             print(confluent_kafka.version()[0])",
+             print(confluent_kafka.__version__)",
         ])
         .output();
     let why = match probe {
