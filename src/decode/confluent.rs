@@ -60,7 +60,11 @@ pub fn split_framed<'a>(
     header: Option<&[u8]>,
 ) -> Result<(SchemaRef, &'a [u8]), FrameError> {
     let Some(header) = header else {
-        return split_confluent(payload).map(|(id, datum)| (SchemaRef::Id(id), datum));
+        return match split_confluent(payload) {
+            Ok((id, datum)) => Ok((SchemaRef::Id(id), datum)),
+            Err(FrameError::BadMagic { found }) => Err(FrameError::NoSchemaFraming { found }),
+            Err(e) => Err(e),
+        };
     };
     if payload.is_empty() {
         return Err(FrameError::Tombstone);
@@ -200,9 +204,9 @@ mod tests {
             Err(FrameError::Tombstone)
         );
         // A bare datum without the header: the error names both framings.
-        let text = split_framed(&[2, 4, 6, 8, 10, 12], None)
-            .unwrap_err()
-            .to_string();
+        let err = split_framed(&[2, 4, 6, 8, 10, 12], None).unwrap_err();
+        assert_eq!(err.reason(), "bad_magic");
+        let text = err.to_string();
         assert!(
             text.contains("__value_schema_id") && text.contains("prefix"),
             "{text}"

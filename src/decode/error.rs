@@ -13,10 +13,17 @@ pub enum FrameError {
     /// An empty payload: a Kafka tombstone, not an event.
     #[error("empty message (tombstone): there is no Avro datum to decode")]
     Tombstone,
-    /// The first byte is not the Confluent magic byte `0` (and no header names the schema).
-    #[error("bad magic byte {found:#04x}: a message names its writer schema either by a prefix (0x00 then a 4-byte schema id) or by a `__value_schema_id` header (0x01 then a 16-byte schema GUID); this one has no such header and its value does not start with 0x00")]
+    /// The first byte is not the Confluent magic byte `0`.
+    #[error("bad magic byte {found:#04x}: Confluent-framed Avro starts with 0x00 then a 4-byte schema id")]
     BadMagic {
         /// The byte found instead.
+        found: u8,
+    },
+    /// A Kafka message whose value does not start with the magic byte `0` and that has no
+    /// `__value_schema_id` header either.
+    #[error("bad magic byte {found:#04x}: a message names its writer schema either by a prefix (0x00 then a 4-byte schema id) or by a `__value_schema_id` header (0x01 then a 16-byte schema GUID); this one has no such header and its value does not start with 0x00")]
+    NoSchemaFraming {
+        /// The value's first byte.
         found: u8,
     },
     /// The `__value_schema_id` header does not hold a schema GUID or id.
@@ -40,7 +47,7 @@ impl FrameError {
     pub fn reason(&self) -> &'static str {
         match self {
             FrameError::Tombstone => "tombstone",
-            FrameError::BadMagic { .. } => "bad_magic",
+            FrameError::BadMagic { .. } | FrameError::NoSchemaFraming { .. } => "bad_magic",
             FrameError::Truncated { .. } => "truncated_header",
             FrameError::BadSchemaHeader { .. } => "bad_schema_id_header",
         }
