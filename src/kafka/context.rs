@@ -27,6 +27,9 @@ pub struct LoopContext {
     pub assigned: Mutex<Vec<PartitionId>>,
     /// `spanflow_consumer_lag{topic, partition}`, set from librdkafka's statistics.
     consumer_lag: IntGaugeVec,
+    /// librdkafka's text of the last error (it says more than the code `poll` returns, e.g.
+    /// `Decompression (codec 0x4) of message at 0 of 2439 bytes failed`), taken by the loop.
+    last_error: Mutex<Option<String>>,
 }
 
 impl LoopContext {
@@ -37,11 +40,28 @@ impl LoopContext {
             revoked: Mutex::default(),
             assigned: Mutex::default(),
             consumer_lag,
+            last_error: Mutex::default(),
         }
+    }
+
+    /// The text librdkafka gave the error `poll` just returned, if any.
+    pub fn take_error_text(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 
 impl ClientContext for LoopContext {
+    /// Every error event, just before `poll` returns it to the loop: kept for the loop, which
+    /// logs once per change of state ([`super::stall`]) instead of once per error as
+    /// rdkafka's default does (ten lines a second for a batch that cannot be decompressed).
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::debug!(error = %error, reason, "librdkafka error.");
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_owned());
+    }
+
     /// librdkafka's periodic statistics (`statistics.interval.ms`): the lag of each partition
     /// this consumer fetches, behind the committed offset. Partitions it stopped fetching are
     /// reported as unknown (-1) by librdkafka and skipped.

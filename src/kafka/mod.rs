@@ -482,7 +482,8 @@ impl<'p, 'r> Stream<'p, 'r> {
                         .errors
                         .with_label_values(&[&stall::error_type(&e)])
                         .inc();
-                    let change = self.stall.error(&e, Instant::now());
+                    let text = self.consumer.context().take_error_text();
+                    let change = self.stall.error(&e, text.as_deref(), Instant::now());
                     self.report(change);
                 }
                 Some(Ok(msg)) => {
@@ -581,6 +582,9 @@ impl<'p, 'r> Stream<'p, 'r> {
             None => {}
             Some(stall::Change::Failing(error)) => {
                 tracing::warn!(error = %error, topics = ?self.topics, "Kafka consumer error; further ones are counted in spanflow_errors_total, and the run turns not ready if they continue without a message.");
+            }
+            Some(stall::Change::Another(error)) => {
+                tracing::warn!(error = %error, topics = ?self.topics, "Another kind of Kafka consumer error.");
             }
             Some(stall::Change::Stalled(why)) => {
                 tracing::error!(topics = ?self.topics, "{why} (not ready).");

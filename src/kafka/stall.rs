@@ -21,6 +21,8 @@ pub const QUIET_AFTER: Duration = Duration::from_secs(5);
 pub enum Change {
     /// The first consumer error after progress: logged once as a warning.
     Failing(String),
+    /// An error of another code than those seen since: logged once too.
+    Another(String),
     /// Errors kept coming and nothing else: not ready, with this reason.
     Stalled(String),
     /// A message arrived, or errors stopped, after a stall.
@@ -34,6 +36,8 @@ struct Spell {
     last_error: String,
     hint: Option<&'static str>,
     stalled: bool,
+    /// The error types seen in this spell.
+    seen: Vec<String>,
 }
 
 /// Follows consumer errors and messages.
@@ -55,32 +59,50 @@ impl StallWatch {
         })
     }
 
-    /// librdkafka reported `error`.
-    pub fn error(&mut self, error: &KafkaError, now: Instant) -> Option<Change> {
-        let text = error.to_string();
+    /// librdkafka reported `error`, with its own text of it when it gave one.
+    pub fn error(
+        &mut self,
+        error: &KafkaError,
+        text: Option<&str>,
+        now: Instant,
+    ) -> Option<Change> {
+        let mut described = error.to_string();
+        if let Some(t) = text.filter(|t| !t.is_empty()) {
+            described.push_str(&format!(": {t}"));
+        }
         let hint = error.rdkafka_error_code().and_then(hint);
+        let kind = error_type(error);
+        let line = match hint {
+            Some(h) => format!("{described} ({h})"),
+            None => described.clone(),
+        };
         match &mut self.spell {
             None => {
                 self.spell = Some(Spell {
                     since: now,
                     last: now,
                     errors: 1,
-                    last_error: text.clone(),
+                    last_error: described,
                     hint,
                     stalled: false,
+                    seen: vec![kind],
                 });
-                let mut line = text;
-                if let Some(h) = hint {
-                    line.push_str(&format!(" ({h})"));
-                }
                 Some(Change::Failing(line))
             }
             Some(spell) => {
                 spell.last = now;
                 spell.errors += 1;
-                spell.last_error = text;
+                spell.last_error = described;
                 spell.hint = hint;
-                self.check(now)
+                let another = !spell.seen.contains(&kind);
+                if another {
+                    spell.seen.push(kind);
+                }
+                match self.check(now) {
+                    Some(change) => Some(change),
+                    None if another => Some(Change::Another(line)),
+                    None => None,
+                }
             }
         }
     }
@@ -166,13 +188,13 @@ mod tests {
         let t0 = Instant::now();
         let mut w = StallWatch::default();
         assert!(
-            matches!(w.error(&not_implemented(), t0), Some(Change::Failing(l)) if l.contains("Not implemented") && l.contains("codec"))
+            matches!(w.error(&not_implemented(), None, t0), Some(Change::Failing(l)) if l.contains("Not implemented") && l.contains("codec"))
         );
         let mut changes = Vec::new();
         // Ten errors a second for twelve seconds: one change, to stalled.
         for i in 1..120 {
             let now = t0 + Duration::from_millis(100 * i);
-            changes.extend(w.error(&not_implemented(), now));
+            changes.extend(w.error(&not_implemented(), None, now));
             changes.extend(w.check(now));
         }
         assert_eq!(changes.len(), 1, "{changes:?}");
@@ -194,9 +216,9 @@ mod tests {
         let t0 = Instant::now();
         let mut w = StallWatch::default();
         // Two errors far apart in time: too few.
-        assert!(w.error(&not_implemented(), t0).is_some());
+        assert!(w.error(&not_implemented(), None, t0).is_some());
         assert_eq!(
-            w.error(&not_implemented(), t0 + Duration::from_secs(4)),
+            w.error(&not_implemented(), None, t0 + Duration::from_secs(4)),
             None
         );
         assert_eq!(w.check(t0 + Duration::from_secs(6)), None);
@@ -204,10 +226,34 @@ mod tests {
         let mut w = StallWatch::default();
         for i in 0..40 {
             let now = t0 + Duration::from_millis(100 * i);
-            let change = w.error(&not_implemented(), now);
+            let change = w.error(&not_implemented(), None, now);
             assert!(i == 0 || change.is_none(), "{change:?}");
         }
         assert_eq!(w.message(t0 + Duration::from_secs(4)), None);
+    }
+
+    #[test]
+    fn librdkafkas_text_is_kept_and_another_kind_of_error_is_logged_once() {
+        let t0 = Instant::now();
+        let mut w = StallWatch::default();
+        let text = "Decompression (codec 0x4) of message at 0 of 2439 bytes failed";
+        let first = w.error(&not_implemented(), Some(text), t0);
+        assert!(
+            matches!(&first, Some(Change::Failing(l)) if l.contains(text)),
+            "{first:?}"
+        );
+        let corrupt = KafkaError::MessageConsumption(RDKafkaErrorCode::InvalidMessage);
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(
+            matches!(w.error(&corrupt, None, t1), Some(Change::Another(l)) if l.contains("corrupt"))
+        );
+        assert_eq!(w.error(&corrupt, None, t1), None);
+        assert_eq!(w.error(&not_implemented(), Some(text), t1), None);
+        let stalled = w.error(&not_implemented(), Some(text), t0 + STALLED_AFTER);
+        assert!(
+            matches!(&stalled, Some(Change::Stalled(why)) if why.contains(text)),
+            "{stalled:?}"
+        );
     }
 
     #[test]
@@ -215,7 +261,11 @@ mod tests {
         let t0 = Instant::now();
         let mut w = StallWatch::default();
         for i in 0..=60 {
-            w.error(&not_implemented(), t0 + Duration::from_millis(100 * i));
+            w.error(
+                &not_implemented(),
+                None,
+                t0 + Duration::from_millis(100 * i),
+            );
         }
         assert!(w.spell.as_ref().is_some_and(|s| s.stalled));
         let quiet = t0 + Duration::from_secs(6) + QUIET_AFTER;
