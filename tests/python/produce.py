@@ -53,9 +53,11 @@ def main(path):
             "bootstrap.servers": job["bootstrap"],
             "compression.type": job["compression"],
             "linger.ms": 20,
-            # Several batches per partition (each compressed on its own); unkeyed messages
-            # move to another partition with each batch (librdkafka's sticky partitioner).
+            # Several batches per partition (each compressed on its own).
             "batch.num.messages": 100,
+            # Unkeyed messages each go to a random partition: the sticky partitioner would keep
+            # a whole run on one partition whenever the batches fill within its linger time.
+            "sticky.partitioning.linger.ms": 0,
             "message.timeout.ms": 30000,
             "key.serializer": StringSerializer("utf_8"),
             "value.serializer": ByVersion(serializers),
