@@ -32,6 +32,9 @@ struct Case {
     compression: &'static str,
     /// Keyed by session id, or no key.
     keyed: bool,
+    /// No clock messages after the events: sessions end because the partitions go quiet
+    /// (`idle_secs: 1`).
+    quiet: bool,
 }
 
 /// The generated heartbeats, in topic order (sessions interleaved in time).
@@ -92,7 +95,8 @@ fn framed_file(path: &Path, heartbeats: &[&Heartbeat]) -> PathBuf {
 }
 
 /// Produces the events, the first half with schema version 1 and the rest with version 2,
-/// then a clock message per partition; returns each event's partition, in input order.
+/// then (unless the case is quiet) a clock message per partition; returns each event's
+/// partition, in input order.
 fn produce_with_python(
     python: &Path,
     scratch: &Scratch,
@@ -115,7 +119,7 @@ fn produce_with_python(
             json!({"key": hb.session_id, "value": value, "schema": schema})
         })
         .collect();
-    for p in 0..PARTITIONS {
+    for p in (0..PARTITIONS).filter(|_| !case.quiet) {
         let hb = clock(p);
         events.push(json!({"key": hb.session_id, "value": hb, "schema": 0, "partition": p}));
     }
@@ -152,7 +156,8 @@ fn produce_with_python(
                 .unwrap() as i32
         })
         .collect();
-    assert_eq!(partitions.len(), heartbeats.len() + PARTITIONS as usize);
+    let clocks = if case.quiet { 0 } else { PARTITIONS as usize };
+    assert_eq!(partitions.len(), heartbeats.len() + clocks);
     partitions[..heartbeats.len()].to_vec()
 }
 
@@ -292,7 +297,7 @@ fn run_case(case: Case) {
         assert!(split > 0, "{}: no session on two partitions", case.name);
     }
     // The framing on the wire is the one asked for.
-    let total = heartbeats.len() + PARTITIONS as usize;
+    let total = heartbeats.len() + if case.quiet { 0 } else { PARTITIONS as usize };
     for (header, prefixed) in framing_seen(&bootstrap, &topic, total) {
         match case.framing {
             "prefix" => assert!(header.is_none() && prefixed, "{}: {header:?}", case.name),
@@ -303,7 +308,17 @@ fn run_case(case: Case) {
             ),
         }
     }
-    let spec = kafka_spec(&scratch, &topic, &format!("{topic}-group"));
+    let group = format!("{topic}-group");
+    let spec = kafka_spec(&scratch, &topic, &group);
+    if case.quiet {
+        let text = std::fs::read_to_string(&spec).unwrap();
+        let quiet = text.replace(
+            &format!("      group_id: {group}\n"),
+            &format!("      group_id: {group}\n      idle_secs: 1\n"),
+        );
+        assert!(quiet.contains("idle_secs: 1"));
+        std::fs::write(&spec, quiet).unwrap();
+    }
     let want = expected_rows(&scratch, &spec, &heartbeats, &partitions);
     assert!(
         want.len() > heartbeats.len() / 40,
@@ -346,16 +361,22 @@ fn run_case(case: Case) {
         "{}:\n{log}",
         case.name
     );
-    // Keyed producing never looks like sessions split over partitions. (Unkeyed, the warning
-    // needs a key's sessions open on two partitions at once; a backlog may be read one
-    // partition after the other, each ended by its clock event first.)
-    if case.keyed {
-        assert!(
-            !log.contains("A session's events arrive on several partitions"),
-            "{}: split-session warning:\n{log}",
-            case.name
-        );
-    }
+    // Sessions split over partitions are warned about, and only those. (The warning needs a
+    // key's sessions open on two partitions at once: a clock message ending each partition's
+    // sessions before the next partition is read would hide them, so the unkeyed case is quiet.)
+    assert_eq!(
+        log.contains("A session's events arrive on several partitions"),
+        !case.keyed,
+        "{}: split-session warning:\n{log}",
+        case.name
+    );
+    // Without clock messages, quiet partitions ended the sessions.
+    assert_eq!(
+        log.contains("A partition was quiet: its open sessions ended."),
+        case.quiet,
+        "{}:\n{log}",
+        case.name
+    );
     // The client registered both versions under `<topic>-value`; spanflow fetched each once,
     // by id for the prefix and by GUID for the header.
     let calls = registry.calls();
@@ -396,6 +417,7 @@ fn python_client_gzip_compressed_topic_is_consumed() {
         framing: "prefix",
         compression: "gzip",
         keyed: true,
+        quiet: false,
     });
 }
 
@@ -406,6 +428,7 @@ fn python_client_snappy_compressed_topic_is_consumed() {
         framing: "prefix",
         compression: "snappy",
         keyed: true,
+        quiet: false,
     });
 }
 
@@ -416,6 +439,7 @@ fn python_client_lz4_compressed_topic_is_consumed() {
         framing: "prefix",
         compression: "lz4",
         keyed: true,
+        quiet: false,
     });
 }
 
@@ -426,6 +450,7 @@ fn python_client_zstd_compressed_topic_is_consumed() {
         framing: "prefix",
         compression: "zstd",
         keyed: true,
+        quiet: false,
     });
 }
 
@@ -436,12 +461,13 @@ fn python_client_schema_guid_in_a_header_is_read() {
         framing: "header",
         compression: "zstd",
         keyed: true,
+        quiet: false,
     });
 }
 
 /// Without a key the client spreads a session over the partitions; each partition's rows are
 /// the file run of that partition's events (a session split over two partitions is reported
-/// as two partial sessions, as it arrives).
+/// as two partial sessions, as it arrives), and the split keys are warned about.
 #[test]
 fn python_client_unkeyed_events_are_reported_per_partition_as_they_arrive() {
     run_case(Case {
@@ -449,5 +475,19 @@ fn python_client_unkeyed_events_are_reported_per_partition_as_they_arrive() {
         framing: "prefix",
         compression: "none",
         keyed: false,
+        quiet: true,
+    });
+}
+
+/// No clock message after the events: the partitions go quiet and their sessions end after
+/// `idle_secs`, with the rows of the file run.
+#[test]
+fn python_client_quiet_partitions_end_their_sessions() {
+    run_case(Case {
+        name: "quiet",
+        framing: "prefix",
+        compression: "gzip",
+        keyed: true,
+        quiet: true,
     });
 }
