@@ -172,8 +172,9 @@ struct PartitionRun<'p> {
     /// Markers in the session log (first, last offset), removed once the broker has taken a
     /// commit past them.
     recorded: Vec<(Offset, Offset)>,
-    /// When the partition's last message arrived (or it started).
-    last_message: Instant,
+    /// The partition's position when quiet partitions were last looked for, and since when it
+    /// has been there (no clock read per message: the position says whether messages came).
+    quiet_since: (Offset, Instant),
     /// Offsets from the session log before which a run before this one ended every open
     /// session of the partition (it was quiet), oldest first: replayed at the same places.
     idle_ends: VecDeque<Offset>,
@@ -467,6 +468,8 @@ impl<'p, 'r> Stream<'p, 'r> {
             self.apply_backpressure();
             let consumer = self.consumer.clone();
             let polled = consumer.poll(Duration::from_millis(100));
+            // One clock read per turn for the stall and quiet-partition checks.
+            let now = Instant::now();
             self.drop_revoked();
             self.prepare_assigned()?;
             match polled {
@@ -483,11 +486,11 @@ impl<'p, 'r> Stream<'p, 'r> {
                         .with_label_values(&[&stall::error_type(&e)])
                         .inc();
                     let text = self.consumer.context().take_error_text();
-                    let change = self.stall.error(&e, text.as_deref(), Instant::now());
+                    let change = self.stall.error(&e, text.as_deref(), now);
                     self.report(change);
                 }
                 Some(Ok(msg)) => {
-                    let change = self.stall.message(Instant::now());
+                    let change = self.stall.message(now);
                     self.report(change);
                     self.handle_message(&msg)?;
                     if let Some(progress) = &self.progress {
@@ -495,11 +498,11 @@ impl<'p, 'r> Stream<'p, 'r> {
                     }
                 }
             }
-            if self.last_idle_check.elapsed() >= IDLE_CHECK_INTERVAL {
-                self.last_idle_check = Instant::now();
-                self.end_quiet_partitions();
+            if now.duration_since(self.last_idle_check) >= IDLE_CHECK_INTERVAL {
+                self.last_idle_check = now;
+                self.end_quiet_partitions(now);
             }
-            let change = self.stall.check(Instant::now());
+            let change = self.stall.check(now);
             self.report(change);
             if self.last_commit.elapsed() >= self.commit_interval {
                 self.commit(false);
@@ -508,24 +511,30 @@ impl<'p, 'r> Stream<'p, 'r> {
         Ok(())
     }
 
-    /// Ends the open sessions of every partition that has had no message for `idle_after`
-    /// and whose log really ends at its position (not paused, not lagging). The place is
-    /// recorded in the session log first, so that a replay ends the same sessions there.
-    fn end_quiet_partitions(&mut self) {
+    /// Ends the open sessions of every partition that has had no message for `idle_after` (to
+    /// within [`IDLE_CHECK_INTERVAL`]) and whose log really ends at its position (not paused,
+    /// not lagging). The place is recorded in the session log first, so that a replay ends the
+    /// same sessions there.
+    fn end_quiet_partitions(&mut self, now: Instant) {
         if self.paused {
             return;
         }
         for index in 0..self.partitions.len() {
-            let Some(run) = self.partitions[index].as_ref() else {
+            let Some(run) = self.partitions[index].as_mut() else {
                 continue;
             };
-            if run.last_message.elapsed() < self.idle_after
+            let position = run.tracker.next_offset();
+            if run.quiet_since.0 != position {
+                run.quiet_since = (position, now);
+                continue;
+            }
+            if now.duration_since(run.quiet_since.1) < self.idle_after
                 || run.processor.open_sessions() == 0
                 || self.starting.contains_key(&run.id)
             {
                 continue;
             }
-            let (id, position) = (run.id.clone(), run.tracker.next_offset());
+            let id = run.id.clone();
             match self
                 .consumer
                 .fetch_watermarks(&id.0, id.1, Duration::from_secs(5))
@@ -711,7 +720,6 @@ impl<'p, 'r> Stream<'p, 'r> {
         }
         self.summary.messages += 1;
         run.consumed_unexported += 1;
-        run.last_message = Instant::now();
         if run.idle_ends.front().is_some_and(|&o| o <= msg.offset()) {
             // A run before this one ended the partition's sessions here: so does the replay.
             run.idle_ends.retain(|&o| o > msg.offset());
@@ -836,11 +844,15 @@ impl<'p, 'r> Stream<'p, 'r> {
     /// key opens a session while its session is open on another partition of this process
     /// (counted; warned at the first and at powers of two).
     fn check_key_partition(&mut self, index: usize, msg: &BorrowedMessage<'_>) {
+        // One partition (the usual test and small deployment): nothing to look up.
+        if self.partitions.iter().flatten().nth(1).is_none() {
+            return;
+        }
         let key = &self.event.session_key;
         let open_here = self.partitions[index]
             .as_ref()
             .is_none_or(|p| p.processor.is_open(key));
-        if open_here || self.partitions.iter().flatten().nth(1).is_none() {
+        if open_here {
             return;
         }
         let Some(other) = self
@@ -988,7 +1000,7 @@ impl<'p, 'r> Stream<'p, 'r> {
             tracker: CommitTracker::new(Checkpoint { offset, watermark }),
             committed: None,
             recorded: Vec::new(),
-            last_message: Instant::now(),
+            quiet_since: (offset, Instant::now()),
             idle_ends: {
                 let mut ends: Vec<Offset> = log
                     .idle_ends
