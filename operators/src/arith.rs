@@ -1,6 +1,6 @@
 //! The machinery shared by `add`, `subtract`, `multiply` and `divide`.
 
-use crate::pointwise::{run_continuous, run_events};
+use crate::pointwise::{run_at_changes, run_events};
 use crate::prelude::*;
 
 /// Which arithmetic.
@@ -104,7 +104,7 @@ pub(crate) fn step(op: Arith, constant: Option<Val>, io: &mut Io<'_>) {
     match (0..io.inputs.len()).find(|&k| io.inputs.kind(k) == Kind::Event) {
         Some(ev) => run_events(io, ev, f),
         None => {
-            run_continuous(io, f, |_, _| None);
+            run_at_changes(io, f);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The machinery shared by the six comparison operators (`equals`, `less_than`, …).
 
-use crate::pointwise::{flip_after, run_continuous, run_events};
+use crate::pointwise::{flip_after, run_at_changes, run_continuous, run_events};
 use crate::prelude::*;
 use spanflow_engine::Interner;
 use std::cmp::Ordering;
@@ -150,6 +150,11 @@ pub(crate) fn step(cmp: Cmp, constant: Option<Val>, io: &mut Io<'_>) {
         let b = constant.unwrap_or(v.get(1).copied().unwrap_or(Val::Undef));
         Val::Bool(cmp.holds_after(v[0], b, t, strings))
     };
+    if (0..io.inputs.len()).all(|k| io.inputs.kind(k) == Kind::State) {
+        // Step functions only: no crossing between their changes.
+        run_at_changes(io, f);
+        return;
+    }
     let next_break = |t: Time, v: &[Val]| {
         let a = v[0].linear_at(t)?;
         let b = match constant {

@@ -1,6 +1,6 @@
 //! `constant`: the same value at every instant of the session.
 
-use crate::pointwise::run_continuous;
+use crate::pointwise::run_at_changes;
 use crate::prelude::*;
 
 /// A constant state timeline, defined from the session's first event.
@@ -27,7 +27,7 @@ impl Operator for ConstantOp {
 
     fn step(&self, io: &mut Io<'_>) {
         let value = io.consts[0];
-        run_continuous(io, |_, _| value, |_, _| None);
+        run_at_changes(io, |_, _| value);
     }
 
     fn describe(&self) -> String {

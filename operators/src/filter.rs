@@ -1,6 +1,6 @@
 //! `filter`: keep a timeline only where a boolean condition holds.
 
-use crate::pointwise::{run_continuous, run_events};
+use crate::pointwise::{run_at_changes, run_events};
 use crate::prelude::*;
 use spanflow_engine::NO_ORIGIN;
 
@@ -71,7 +71,7 @@ impl Operator for Filter {
                         .map_or(Val::Undef, |line| Val::Lin { start: t, line }),
                     (true, false) => v[0],
                 };
-                run_continuous(io, f, |_, _| None);
+                run_at_changes(io, f);
             }
         }
     }

@@ -1,6 +1,6 @@
 //! `if`: pointwise choice between two timelines by a boolean condition.
 
-use crate::pointwise::{run_continuous, run_events};
+use crate::pointwise::{run_at_changes, run_events};
 use crate::prelude::*;
 
 /// Inputs `[condition, then, else]`: where the condition is true, the `then` input's value;
@@ -41,7 +41,7 @@ impl Operator for If {
         match (0..io.inputs.len()).find(|&k| io.inputs.kind(k) == Kind::Event) {
             Some(ev) => run_events(io, ev, f),
             None => {
-                run_continuous(io, f, |_, _| None);
+                run_at_changes(io, f);
             }
         }
     }

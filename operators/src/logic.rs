@@ -1,6 +1,6 @@
 //! The machinery shared by `and` and `or`.
 
-use crate::pointwise::{run_continuous, run_events};
+use crate::pointwise::{run_at_changes, run_events};
 use crate::prelude::*;
 
 /// Type rule: two or more boolean inputs, at most one of them events.
@@ -23,8 +23,6 @@ pub(crate) fn step(all: bool, io: &mut Io<'_>) {
     };
     match (0..io.inputs.len()).find(|&k| io.inputs.kind(k) == Kind::Event) {
         Some(ev) => run_events(io, ev, f),
-        None => {
-            run_continuous(io, f, |_, _| None);
-        }
+        None => run_at_changes(io, f),
     }
 }

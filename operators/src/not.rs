@@ -1,6 +1,6 @@
 //! `not`: inverts a boolean timeline.
 
-use crate::pointwise::{run_continuous, run_events};
+use crate::pointwise::{run_at_changes, run_events};
 use crate::prelude::*;
 
 /// Pointwise NOT; undefined stays undefined, so `not(not(x)) == x`.
@@ -27,7 +27,7 @@ impl Operator for Not {
         if io.inputs.kind(0) == Kind::Event {
             run_events(io, 0, f);
         } else {
-            run_continuous(io, f, |_, _| None);
+            run_at_changes(io, f);
         }
     }
 }

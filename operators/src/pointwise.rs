@@ -63,6 +63,71 @@ pub(crate) fn run_continuous(
     next_break(t_cur, &m.cur)
 }
 
+/// Runs a pointwise operator whose output changes only where an input changes (no
+/// breakpoints: the inputs are states, or numeric inputs the operator does not compare with a
+/// threshold), none of them events. `f` computes the output from the inputs' values at each
+/// instant where one of them changes.
+///
+/// The same output as [`run_continuous`] with no breakpoints, without its cursor: up to
+/// [`MAX_FAST_INPUTS`] inputs are merged on the stack, since a step usually brings one change
+/// of one input (this is most of the work of `and`, `or`, `not` and comparisons).
+pub(crate) fn run_at_changes(io: &mut Io<'_>, f: impl Fn(Time, &[Val]) -> Val) {
+    let n = io.inputs.len();
+    if n > MAX_FAST_INPUTS {
+        run_continuous(io, f, |_, _| None);
+        return;
+    }
+    let mut items: [&[(Time, Val)]; MAX_FAST_INPUTS] = [&[]; MAX_FAST_INPUTS];
+    let mut cur = [Val::Undef; MAX_FAST_INPUTS];
+    let mut changed = 0;
+    for k in 0..n {
+        items[k] = io.inputs.items(k);
+        cur[k] = io.inputs.before(k);
+        changed += usize::from(!items[k].is_empty());
+    }
+    let cur = &mut cur[..n];
+    match changed {
+        0 => {
+            // The first step defines the output from the session's start even if no input
+            // changed (e.g. a comparison with a still-undefined input is false from the start).
+            if io.cx.is_first() {
+                let now = io.cx.now;
+                io.out.push_state(io.last, now, f(now, cur));
+            }
+        }
+        1 => {
+            let k = (0..n).find(|&k| !items[k].is_empty()).unwrap_or(0);
+            for &(t, v) in items[k] {
+                cur[k] = v;
+                io.out.push_state(io.last, t, f(t, cur));
+            }
+        }
+        _ => {
+            // A state changes at most once per instant: each instant takes one item from
+            // every input that changes there.
+            let mut pos = [0usize; MAX_FAST_INPUTS];
+            loop {
+                let mut next: Option<Time> = None;
+                for k in 0..n {
+                    if let Some(&(t, _)) = items[k].get(pos[k]) {
+                        next = Some(next.map_or(t, |m: Time| m.min(t)));
+                    }
+                }
+                let Some(t) = next else { break };
+                for k in 0..n {
+                    if let Some(&(s, v)) = items[k].get(pos[k]) {
+                        if s == t {
+                            cur[k] = v;
+                            pos[k] += 1;
+                        }
+                    }
+                }
+                io.out.push_state(io.last, t, f(t, cur));
+            }
+        }
+    }
+}
+
 /// The most inputs [`run_continuous`] handles without a cursor.
 const MAX_FAST_INPUTS: usize = 4;
 

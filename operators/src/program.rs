@@ -787,6 +787,8 @@ impl SessionState {
 pub struct Runner<'p> {
     program: &'p Program,
     interp: Interpreter<'p, AnyOperator>,
+    /// Whether an output can have a row before the session ends (so steps must digest).
+    rows_mid_session: bool,
 }
 
 impl<'p> Runner<'p> {
@@ -795,6 +797,10 @@ impl<'p> Runner<'p> {
         Self {
             program,
             interp: Interpreter::new(&program.plan),
+            rows_mid_session: program
+                .outputs
+                .iter()
+                .any(|o| !matches!(o.digest.points, EvaluationPoints::SessionEnd)),
         }
     }
 
@@ -874,6 +880,9 @@ impl<'p> Runner<'p> {
             now,
             records,
         )?;
+        if !self.rows_mid_session {
+            return Ok(());
+        }
         let cx = StepCtx {
             prev,
             now,

@@ -796,22 +796,24 @@ impl<'p, E: Evaluate> Interpreter<'p, E> {
             session_end: false,
             strings: &self.strings,
         };
-        let timed_stepped = Self::run(
-            self.plan,
-            &self.nodes,
-            &self.inputs,
-            &self.consts,
-            &self.consumers,
-            self.words_per_mask,
-            self.values_len,
-            &mut self.bufs,
-            &mut self.emitted,
-            &mut self.dirty,
-            &mut self.stats,
-            words,
-            &mut queues,
-            &cx,
-        );
+        // Most steps wake no node (a record with none of the fields read, no deadline due).
+        let timed_stepped = self.dirty.iter().any(|&m| m != 0)
+            && Self::run(
+                self.plan,
+                &self.nodes,
+                &self.inputs,
+                &self.consts,
+                &self.consumers,
+                self.words_per_mask,
+                self.values_len,
+                &mut self.bufs,
+                &mut self.emitted,
+                &mut self.dirty,
+                &mut self.stats,
+                words,
+                &mut queues,
+                &cx,
+            );
         if let (Some(keeper), false) = (&mut self.stats, records.is_empty()) {
             for &i in &self.record_sources {
                 let counters = &mut keeper.stats.nodes[i];
