@@ -104,6 +104,29 @@ pub fn run(command: Command) -> ExitCode {
             GraphFormat::Mermaid => crate::graph::mermaid(p),
             GraphFormat::Dot => crate::graph::dot(p),
         }),
+        Command::Trace {
+            spec,
+            input,
+            session,
+            schemas,
+            config,
+            output,
+            format,
+            from,
+            to,
+        } => crate::trace::trace_command(
+            &spec,
+            &crate::trace::TraceRequest {
+                input: &input,
+                schemas: schemas.as_deref(),
+                key: &session,
+                from,
+                to,
+                format,
+            },
+            config.as_deref(),
+            output.as_deref(),
+        ),
         Command::Test { specs } => test(&specs),
         Command::Generate {
             dataset,
@@ -554,10 +577,32 @@ fn process_file(
     program: &Program,
     input: &Path,
     schemas: Option<&Path>,
+    lookups: Option<&mut Enricher>,
+    options: RunOptions<'_>,
+    write_row: impl FnMut(&str, &Row) -> Result<(), RunError>,
+) -> Result<RunSummary, RunError> {
+    let mut processor = SessionProcessor::new(program);
+    process_file_in(
+        &mut processor,
+        input,
+        schemas,
+        lookups,
+        options,
+        write_row,
+    )
+}
+
+/// [`process_file`] with a processor set up by the caller (`spanflow trace` gives it a
+/// recorder, and reads it back afterwards).
+pub(crate) fn process_file_in(
+    processor: &mut SessionProcessor<'_>,
+    input: &Path,
+    schemas: Option<&Path>,
     mut lookups: Option<&mut Enricher>,
     options: RunOptions<'_>,
     mut write_row: impl FnMut(&str, &Row) -> Result<(), RunError>,
 ) -> Result<RunSummary, RunError> {
+    let program = processor.program();
     crate::lookup::check_enricher(program, lookups.is_some())?;
     warn_file_run_dead_letters(program, input);
     let projection = projection_of(program)?;
@@ -570,7 +615,6 @@ fn process_file(
             input.display()
         )
     })?;
-    let mut processor = SessionProcessor::new(program);
     let write_error: std::cell::RefCell<Option<RunError>> = Default::default();
     let mut sink = |session: &str, row: &Row| {
         let mut slot = write_error.borrow_mut();

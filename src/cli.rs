@@ -83,6 +83,36 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+    /// Draw one session's timelines, node by node (HTML with inline SVG, bare SVG, or text).
+    Trace {
+        /// The spec.
+        spec: PathBuf,
+        /// The input file (as `run --input` reads it).
+        #[arg(long)]
+        input: PathBuf,
+        /// The session key to draw.
+        #[arg(long)]
+        session: String,
+        /// Directory of `<id>.avsc` schemas for Confluent-framed input.
+        #[arg(long)]
+        schemas: Option<PathBuf>,
+        /// Runtime config (the ScyllaDB cluster of the spec's lookups).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Where to write the trace; `-` is stdout. Default: `trace.html`, `trace.svg`, or
+        /// stdout for text.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// What to write.
+        #[arg(long, value_enum, default_value_t = TraceFormat::Html)]
+        format: TraceFormat,
+        /// Draw from this time on (epoch milliseconds, as rows' `time`).
+        #[arg(long)]
+        from: Option<i64>,
+        /// Draw up to this time (epoch milliseconds).
+        #[arg(long)]
+        to: Option<i64>,
+    },
     /// Run the `tests:` written in specs.
     Test {
         /// The specs.
@@ -140,6 +170,17 @@ pub enum GraphFormat {
     Mermaid,
     /// Graphviz DOT.
     Dot,
+}
+
+/// What `spanflow trace` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    /// A self-contained HTML page with the picture as inline SVG.
+    Html,
+    /// The bare SVG picture.
+    Svg,
+    /// Text: each node's spans as `[start, end) value`, events as `@t value`.
+    Text,
 }
 
 /// Generated datasets.

@@ -31,3 +31,4 @@ pub mod sink;
 pub mod spec_file;
 pub mod spec_test;
 pub mod stream_app;
+pub mod trace;

@@ -266,6 +266,16 @@ impl<'p> SessionProcessor<'p> {
         self.runner.take_stats()
     }
 
+    /// Records every step of the sessions of `recorder`'s key (`spanflow trace`).
+    pub fn record(&mut self, recorder: spanflow_operators::recorder::Recorder) {
+        self.runner.record(recorder);
+    }
+
+    /// The recorder given to [`SessionProcessor::record`], with what it recorded.
+    pub fn take_recorder(&mut self) -> Option<spanflow_operators::recorder::Recorder> {
+        self.runner.take_recorder()
+    }
+
     /// Number of sessions currently open.
     pub fn open_sessions(&self) -> usize {
         self.sessions.len()
@@ -365,6 +375,7 @@ impl<'p> SessionProcessor<'p> {
                     })
             }
         };
+        self.runner.select_session(key);
         let (_, session, mut state) = self.sessions.get(slot);
         // Late events belong to the session too: a replay must skip them with it.
         session.touch(offset);
@@ -499,6 +510,7 @@ impl<'p> SessionProcessor<'p> {
 
     fn end_slot(&mut self, slot: Slot, out: &mut impl Emit) {
         let (key, s, mut state) = self.sessions.get(slot);
+        self.runner.select_session(key);
         let (first, last) = (s.first(), s.last());
         let stats = &mut self.stats;
         s.release_before(

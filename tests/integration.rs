@@ -25,4 +25,5 @@ mod soak;
 mod specs;
 mod stream;
 mod support;
+mod trace;
 mod validate_messages;

@@ -14,6 +14,7 @@ mod prelude;
 pub mod evaluate_at;
 pub mod lookups;
 pub mod program;
+pub mod recorder;
 pub mod spec;
 pub mod testing;
 

@@ -3,6 +3,7 @@
 
 use crate::evaluate_at::{DagView, EvaluateAt, EvaluationPoints, Row};
 use crate::params::Secs;
+use crate::recorder::Recorder;
 use crate::spec::{
     location, BadRecordPolicy, DagSpec, InputSpec, LateEventPolicy, SinkSpec, SourceSpec, TestSpec,
 };
@@ -789,6 +790,8 @@ pub struct Runner<'p> {
     interp: Interpreter<'p, AnyOperator>,
     /// Whether an output can have a row before the session ends (so steps must digest).
     rows_mid_session: bool,
+    /// Set by `spanflow trace` only: records the steps of one session key.
+    recorder: Option<Box<Recorder>>,
 }
 
 impl<'p> Runner<'p> {
@@ -801,6 +804,25 @@ impl<'p> Runner<'p> {
                 .outputs
                 .iter()
                 .any(|o| !matches!(o.digest.points, EvaluationPoints::SessionEnd)),
+            recorder: None,
+        }
+    }
+
+    /// Records every step of the sessions `recorder` is for (see [`Runner::select_session`]).
+    pub fn record(&mut self, recorder: Recorder) {
+        self.recorder = Some(Box::new(recorder));
+    }
+
+    /// The recorder, taken back.
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        self.recorder.take().map(|r| *r)
+    }
+
+    /// The steps that follow are for a session of `key` (what the recorder needs to know).
+    #[inline]
+    pub fn select_session(&mut self, key: &str) {
+        if let Some(r) = &mut self.recorder {
+            r.select(key);
         }
     }
 
@@ -880,7 +902,7 @@ impl<'p> Runner<'p> {
             now,
             records,
         )?;
-        if !self.rows_mid_session {
+        if !self.rows_mid_session && self.recorder.is_none() {
             return Ok(());
         }
         let cx = StepCtx {
@@ -890,7 +912,13 @@ impl<'p> Runner<'p> {
             session_end: false,
             strings: self.interp.strings(),
         };
-        self.digest(words, &cx, emit);
+        match self.recorder.as_deref_mut().filter(|r| r.is_active()) {
+            None => self.digest(words, &cx, emit),
+            Some(recorder) => {
+                recorder.step(&self.interp, prev.is_none(), now, records.len());
+                Self::digest_recorded(self.program, &self.interp, recorder, words, &cx, emit);
+            }
+        }
         Ok(())
     }
 
@@ -921,7 +949,13 @@ impl<'p> Runner<'p> {
             session_end: true,
             strings: self.interp.strings(),
         };
-        self.digest(words, &cx, emit);
+        match self.recorder.as_deref_mut().filter(|r| r.is_active()) {
+            None => self.digest(words, &cx, emit),
+            Some(recorder) => {
+                recorder.ended(last);
+                Self::digest_recorded(self.program, &self.interp, recorder, words, &cx, emit);
+            }
+        }
     }
 
     /// Drops the strings no longer referenced (see [`Interpreter::compact_strings`]); `live`
@@ -944,6 +978,25 @@ impl<'p> Runner<'p> {
     /// A new session's queues (for plans with queued nodes).
     pub fn new_queues(&self) -> Option<Box<[Queue]>> {
         self.interp.new_queues()
+    }
+
+    /// [`Runner::digest`], copying the rows into the recorder too.
+    fn digest_recorded(
+        program: &Program,
+        interp: &Interpreter<'_, AnyOperator>,
+        recorder: &mut Recorder,
+        words: &[u64],
+        cx: &StepCtx<'_>,
+        emit: &mut impl FnMut(&Row),
+    ) {
+        let view = DagView { interp, words };
+        let mut both = |row: &Row| {
+            recorder.row(row);
+            emit(row);
+        };
+        for o in &program.outputs {
+            o.digest.step(&view, cx, &mut both);
+        }
     }
 
     fn digest(&self, words: &[u64], cx: &StepCtx<'_>, emit: &mut impl FnMut(&Row)) {
