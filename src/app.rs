@@ -123,6 +123,7 @@ pub fn run(command: Command) -> ExitCode {
                 from,
                 to,
                 format,
+                stop: None,
             },
             config.as_deref(),
             output.as_deref(),
@@ -582,14 +583,7 @@ fn process_file(
     write_row: impl FnMut(&str, &Row) -> Result<(), RunError>,
 ) -> Result<RunSummary, RunError> {
     let mut processor = SessionProcessor::new(program);
-    process_file_in(
-        &mut processor,
-        input,
-        schemas,
-        lookups,
-        options,
-        write_row,
-    )
+    process_file_in(&mut processor, input, schemas, lookups, options, write_row)
 }
 
 /// [`process_file`] with a processor set up by the caller (`spanflow trace` gives it a

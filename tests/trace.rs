@@ -28,7 +28,9 @@ fn program(spec: &str) -> Program {
     if let Err(report) = loaded.program_or_report() {
         panic!("{spec} is invalid:\n{report}");
     }
-    loaded.program.unwrap_or_else(|_| unreachable!("checked above"))
+    loaded
+        .program
+        .unwrap_or_else(|_| unreachable!("checked above"))
 }
 
 fn request<'a>(input: &'a Path, key: &'a str, format: TraceFormat) -> TraceRequest<'a> {
@@ -39,6 +41,7 @@ fn request<'a>(input: &'a Path, key: &'a str, format: TraceFormat) -> TraceReque
         from: None,
         to: None,
         format,
+        stop: None,
     }
 }
 
@@ -128,7 +131,9 @@ fn the_text_trace_of_the_paper_session_is_the_worked_example() {
     let text = trace(&program, &request(&input, "s1", TraceFormat::Text), None).unwrap();
     let node = |id: &str| -> Vec<&str> {
         let header = format!("\n{id} (");
-        let at = text.find(&header).unwrap_or_else(|| panic!("{id} in\n{text}"));
+        let at = text
+            .find(&header)
+            .unwrap_or_else(|| panic!("{id} in\n{text}"));
         text[at + 1..]
             .lines()
             .skip(1)
@@ -192,9 +197,15 @@ fn a_window_keeps_what_overlaps_it() {
     r.to = Some(16_000);
     let text = trace(&program, &r, None).unwrap();
     assert!(text.contains(", showing [9000, 16000]"), "{text}");
-    assert!(text.contains("  [8000, 10000) true\n  [10000, 15000) false\n  [15000, 18000) true\n"), "{text}");
+    assert!(
+        text.contains("  [8000, 10000) true\n  [10000, 15000) false\n  [15000, 18000) true\n"),
+        "{text}"
+    );
     assert!(!text.contains("[0, 8000) false"), "{text}");
-    assert!(text.contains("output cir_per_session (at session_end)\n  (no rows in this window)"), "{text}");
+    assert!(
+        text.contains("output cir_per_session (at session_end)\n  (no rows in this window)"),
+        "{text}"
+    );
 }
 
 fn spanflow(args: &[&str]) -> Output {
@@ -255,17 +266,29 @@ fn from_after_to_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("--from 20000 is after --to 10000: give a window with --from at or before --to"),
+        err.contains(
+            "--from 20000 is after --to 10000: give a window with --from at or before --to"
+        ),
         "{err}"
     );
     let out = spanflow(&[
-        "trace", CIR, "--input", PAPER_FIXTURE, "--session", "s1", "--from", "40000", "--format",
+        "trace",
+        CIR,
+        "--input",
+        PAPER_FIXTURE,
+        "--session",
+        "s1",
+        "--from",
+        "40000",
+        "--format",
         "text",
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("no session of `s1` overlaps --from 40000 --to -: its sessions run [0, 30000] ms"),
+        err.contains(
+            "no session of `s1` overlaps --from 40000 --to -: its sessions run [0, 30000] ms"
+        ),
         "{err}"
     );
 }
@@ -285,7 +308,11 @@ fn the_cli_writes_the_html_page() {
         "--output",
         page.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let written = std::fs::read_to_string(&page).unwrap();
     let program = program(CIR);
     let input = root(PAPER_FIXTURE);
@@ -297,7 +324,15 @@ fn the_cli_writes_the_html_page() {
 /// Nothing in the page is fetched: no script, stylesheet, image or font from anywhere; the
 /// only URL is the SVG namespace.
 fn assert_self_contained(page: &str) {
-    for needle in ["<script", "src=", "href=", "@import", "@font-face", "<link", "<img"] {
+    for needle in [
+        "<script",
+        "src=",
+        "href=",
+        "@import",
+        "@font-face",
+        "<link",
+        "<img",
+    ] {
         assert!(!page.contains(needle), "the page has `{needle}`");
     }
     let urls = page.matches("http").count();
@@ -313,7 +348,8 @@ fn chromium() -> Option<PathBuf> {
             .map(|d| d.join("chromium"))
             .find(|p| p.is_file())
     });
-    let found = on_path.or_else(|| Some(PathBuf::from("/usr/bin/chromium")).filter(|p| p.is_file()));
+    let found =
+        on_path.or_else(|| Some(PathBuf::from("/usr/bin/chromium")).filter(|p| p.is_file()));
     if found.is_none() {
         assert!(
             std::env::var("SPANFLOW_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
@@ -325,7 +361,13 @@ fn chromium() -> Option<PathBuf> {
 
 /// Loads `page` in headless Chromium and takes a `width`×`height` screenshot; returns the
 /// PNG's path and Chromium's log.
-fn screenshot(chromium: &Path, dir: &Path, page: &Path, width: u32, height: u32) -> (PathBuf, String) {
+fn screenshot(
+    chromium: &Path,
+    dir: &Path,
+    page: &Path,
+    width: u32,
+    height: u32,
+) -> (PathBuf, String) {
     let shot = dir.join("shot.png");
     let profile = dir.join("profile");
     let log = dir.join("chromium.log");
@@ -372,7 +414,9 @@ fn screenshot(chromium: &Path, dir: &Path, page: &Path, width: u32, height: u32)
 
 /// RGB pixels of a PNG, row by row.
 fn pixels(png_path: &Path) -> (usize, usize, Vec<[u8; 3]>) {
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_path).unwrap()));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(png_path).unwrap(),
+    ));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
@@ -422,7 +466,11 @@ fn the_html_page_renders_in_headless_chromium_with_a_band_per_node() {
     std::fs::write(&path, &page).unwrap();
     let (shot, log) = screenshot(&chromium, dir.path(), &path, 1400, 1000);
     let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
-    assert!(console.is_empty(), "console messages:\n{}", console.join("\n"));
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
     let (w, h, px) = pixels(&shot);
     assert_eq!((w, h), (1400, 1000));
     // Body margin 16 px; the label cells start at the picture's left edge.
@@ -437,13 +485,20 @@ fn the_html_page_renders_in_headless_chromium_with_a_band_per_node() {
         .into_iter()
         .filter_map(|(k, n)| k.map(|k| (k, n)))
         .collect();
-    let node_bands: Vec<usize> = bands.iter().filter(|(k, _)| *k < 2).map(|(k, _)| *k).collect();
+    let node_bands: Vec<usize> = bands
+        .iter()
+        .filter(|(k, _)| *k < 2)
+        .map(|(k, _)| *k)
+        .collect();
     assert_eq!(node_bands.len(), program.plan.nodes.len(), "{bands:?}");
     assert!(
         node_bands.iter().enumerate().all(|(i, k)| *k == i % 2),
         "node bands alternate: {bands:?}"
     );
-    assert!(bands.iter().all(|(_, n)| *n == 40), "every band is one 40 px row: {bands:?}");
+    assert!(
+        bands.iter().all(|(_, n)| *n == 40),
+        "every band is one 40 px row: {bands:?}"
+    );
     assert_eq!(
         bands.iter().filter(|(k, _)| *k == 2).count(),
         program.outputs.len(),
@@ -491,8 +546,9 @@ fn the_docs_pictures_are_up_to_date() {
     for doc in &DOC_PICTURES {
         let program = program(doc.spec);
         let mut lookups = (!program.input.lookups.is_empty()).then(|| {
-            let rows = StaticRows::from_spec_rows(&program.input.lookups, &program.tests[0].lookups)
-                .unwrap();
+            let rows =
+                StaticRows::from_spec_rows(&program.input.lookups, &program.tests[0].lookups)
+                    .unwrap();
             Enricher::new(&program, Box::new(rows))
         });
         let input = root(doc.input);

@@ -19,6 +19,7 @@ use spanflow_operators::recorder::RecordedSession;
 use spanflow_operators::Program;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 
 /// What to trace.
 #[derive(Clone, Debug)]
@@ -35,6 +36,8 @@ pub struct TraceRequest<'a> {
     pub to: Option<Time>,
     /// What to produce.
     pub format: TraceFormat,
+    /// Stops the run when set (SIGINT/SIGTERM): no trace is drawn.
+    pub stop: Option<&'a AtomicBool>,
 }
 
 /// Runs the spec over the file and renders the session as asked. Errors say what is wrong
@@ -58,6 +61,7 @@ pub fn trace(
         request.schemas,
         lookups,
         request.key,
+        request.stop,
     )?;
     let session = choose(&sessions, request)?;
     if sessions.len() > 1 {
@@ -105,9 +109,7 @@ fn choose<'s>(
     let to = request.to.unwrap_or(Time::MAX);
     sessions
         .iter()
-        .find(|s| {
-            s.start().is_some_and(|a| a <= to) && s.last().is_some_and(|b| b >= from)
-        })
+        .find(|s| s.start().is_some_and(|a| a <= to) && s.last().is_some_and(|b| b >= from))
         .ok_or_else(|| {
             format!(
                 "no session of `{}` overlaps --from {} --to {}: its sessions run {} (epoch ms); \
@@ -139,12 +141,17 @@ pub fn trace_command(
 ) -> ExitCode {
     crate::app::with_valid_program(spec, |program| {
         let output = output.map_or_else(|| default_output(request.format), Path::to_path_buf);
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // SIGINT/SIGTERM end the wait for an unreachable lookup cluster.
+        let stop = crate::stream_app::stop_on_signals("Stop requested: the trace is not written.");
+        let request = TraceRequest {
+            stop: Some(&stop),
+            ..request.clone()
+        };
         let result = crate::config::RuntimeConfig::load(config)
             .map_err(|e| e.to_string())
             .and_then(|config| crate::lookup::FileLookups::connect(program, &config, &stop))
             .and_then(|mut lookups| {
-                trace(program, request, lookups.as_mut().map(|l| &mut l.enricher))
+                trace(program, &request, lookups.as_mut().map(|l| &mut l.enricher))
             });
         let picture = match result {
             Ok(p) => p,

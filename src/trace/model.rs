@@ -191,7 +191,14 @@ fn lane_of(session: &RecordedSession, i: usize, ty: TimelineType, start: Time) -
         (Kind::State, _) => {
             let mut spans: Vec<Span> = Vec::new();
             for (t, v) in items {
-                push_span(&mut spans, start, *t, scalar(v), |s| &mut s.end, |s| s.start);
+                push_span(
+                    &mut spans,
+                    start,
+                    *t,
+                    scalar(v),
+                    |s| &mut s.end,
+                    |s| s.start,
+                );
             }
             if spans.is_empty() {
                 spans.push(Span {
@@ -270,15 +277,9 @@ fn clip(lane: Lane, from: Time, to: Time) -> Lane {
                 .filter(|(t, _)| from <= *t && *t <= to)
                 .collect(),
         ),
-        Lane::State(v) => Lane::State(
-            v.into_iter()
-                .filter(|s| overlaps(s.start, s.end))
-                .collect(),
-        ),
-        Lane::Numeric(v) => Lane::Numeric(
-            v.into_iter()
-                .filter(|p| overlaps(p.start, p.end))
-                .collect(),
-        ),
+        Lane::State(v) => Lane::State(v.into_iter().filter(|s| overlaps(s.start, s.end)).collect()),
+        Lane::Numeric(v) => {
+            Lane::Numeric(v.into_iter().filter(|p| overlaps(p.start, p.end)).collect())
+        }
     }
 }

@@ -6,27 +6,38 @@ use crate::pipeline::SessionProcessor;
 use spanflow_operators::recorder::{RecordedSession, Recorder};
 use spanflow_operators::Program;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 /// Runs `program` over `input` (decoding, ordering, lateness and session ends as in a file run;
 /// rows are not written anywhere) and returns the sessions of `key`, in time order. A key the
-/// file does not have is an error naming some keys it has.
+/// file does not have is an error naming some keys it has. Setting `stop` ends the run
+/// early, with an error.
 pub fn record_file(
     program: &Program,
     input: &Path,
     schemas: Option<&Path>,
     lookups: Option<&mut Enricher>,
     key: &str,
+    stop: Option<&AtomicBool>,
 ) -> Result<Vec<RecordedSession>, String> {
     let mut processor = SessionProcessor::new(program);
     processor.record(Recorder::new(key));
     let options = RunOptions {
         enforce_budget: true,
+        stop,
         ..RunOptions::default()
     };
     let summary = process_file_in(&mut processor, input, schemas, lookups, options, |_, _| {
         Ok(())
     })
     .map_err(|e| e.to_string())?;
+    if summary.interrupted {
+        return Err(format!(
+            "interrupted after {} records of {}: no trace was drawn",
+            summary.records,
+            input.display()
+        ));
+    }
     let recorder = processor
         .take_recorder()
         .expect("internal error: the recorder given to the processor is gone");

@@ -40,6 +40,8 @@ const LABEL_W: f64 = 250.0;
 const GUTTER: f64 = 14.0;
 const RIGHT_PAD: f64 = 90.0;
 const BOTTOM_PAD: f64 = 12.0;
+/// Plot width per input instant: room for a short label at each.
+const PX_PER_INSTANT: f64 = 40.0;
 /// Width of one character of 11 px text, to decide whether a label fits.
 const CHAR_W: f64 = 6.4;
 
@@ -56,7 +58,7 @@ fn plot_width(trace: &SessionTrace) -> f64 {
         .flatten()
         .collect();
     instants.dedup();
-    (instants.len() as f64 * 18.0).clamp(900.0, 16_000.0)
+    (instants.len() as f64 * PX_PER_INSTANT).clamp(1_000.0, 16_000.0)
 }
 
 /// Maps event time to x (and knows the trace, for hover text).
@@ -114,13 +116,25 @@ pub fn render(trace: &SessionTrace) -> String {
     axis(&mut s, trace, &scale, rows_top, rows_bottom);
     for (i, node) in trace.nodes.iter().enumerate() {
         let top = rows_top + i as f64 * ROW_H;
-        row_background(&mut s, top, total_w, NODE_LABEL_COLOURS[i % 2], PLOT_COLOURS[i % 2]);
+        row_background(
+            &mut s,
+            top,
+            total_w,
+            NODE_LABEL_COLOURS[i % 2],
+            PLOT_COLOURS[i % 2],
+        );
         node_label(&mut s, node, top);
         lane(&mut s, node, &scale, top);
     }
     for (k, out) in trace.outputs.iter().enumerate() {
         let top = rows_top + (trace.nodes.len() + k) as f64 * ROW_H;
-        row_background(&mut s, top, total_w, OUTPUT_LABEL_COLOUR, OUTPUT_PLOT_COLOUR);
+        row_background(
+            &mut s,
+            top,
+            total_w,
+            OUTPUT_LABEL_COLOUR,
+            OUTPUT_PLOT_COLOUR,
+        );
         label(
             &mut s,
             top,
@@ -139,6 +153,16 @@ pub fn render(trace: &SessionTrace) -> String {
 /// Text content, escaped.
 fn esc(text: &str) -> std::borrow::Cow<'_, str> {
     html_escape::encode_text(text)
+}
+
+/// A value as a label in the picture: strings without quotes, numbers to 3 decimals (hover
+/// text has them exact).
+fn label_text(v: Option<&Scalar>) -> String {
+    match v {
+        Some(Scalar::Str(s)) => s.to_string(),
+        Some(Scalar::F64(x)) => number(*x),
+        v => value_text(v),
+    }
 }
 
 /// Seconds since the session's start, for labels: `12.5 s`.
@@ -175,10 +199,7 @@ fn title(s: &mut String, trace: &SessionTrace) {
         rel_secs(trace, trace.last)
     );
     if (trace.from, trace.to) != (trace.start, trace.last) {
-        sub.push_str(&format!(
-            "; showing {} ms to {} ms",
-            trace.from, trace.to
-        ));
+        sub.push_str(&format!("; showing {} ms to {} ms", trace.from, trace.to));
     }
     let _ = write!(
         s,
@@ -260,22 +281,34 @@ fn lane(s: &mut String, node: &NodeLane, scale: &Scale, top: f64) {
         Lane::Records(v) => {
             let items: Vec<(Time, String)> = v
                 .iter()
-                .map(|(t, k)| (*t, if *k == 1 { String::new() } else { format!("×{k}") }))
+                .map(|(t, k)| {
+                    (
+                        *t,
+                        if *k == 1 {
+                            String::new()
+                        } else {
+                            format!("×{k}")
+                        },
+                    )
+                })
                 .collect();
-            ticks(s, node, scale, top, &items, "#8d99ae", |k| {
-                if k.is_empty() {
-                    "1 record".into()
-                } else {
-                    format!("{} records", &k[2..])
-                }
+            ticks(s, node, scale, top, &items, "#8d99ae", |i| match v[i].1 {
+                1 => "1 record".into(),
+                k => format!("{k} records"),
             });
         }
         Lane::Events(v) => {
             let items: Vec<(Time, String)> = v
                 .iter()
-                .map(|(t, value)| (*t, value_text(value.as_ref())))
+                .map(|(t, value)| (*t, label_text(value.as_ref())))
                 .collect();
-            ticks(s, node, scale, top, &items, EVENT_COLOUR, |v| v.to_string());
+            let hovers: Vec<String> = v
+                .iter()
+                .map(|(_, value)| value_text(value.as_ref()))
+                .collect();
+            ticks(s, node, scale, top, &items, EVENT_COLOUR, |i| {
+                hovers[i].clone()
+            });
         }
         Lane::State(spans) if node.ty.value == ValueType::Bool => {
             for span in spans {
@@ -313,16 +346,9 @@ fn hover(s: &mut String, node: &NodeLane, what: &str) {
     let _ = write!(s, "<title>{}: {}</title>", esc(&node.id), esc(what));
 }
 
-fn state_span(
-    s: &mut String,
-    node: &NodeLane,
-    scale: &Scale,
-    top: f64,
-    span: &Span,
-    colour: &str,
-) {
+fn state_span(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, span: &Span, colour: &str) {
     let (x1, x2) = span_x(scale, span.start, span.end);
-    let text = value_text(span.value.as_ref());
+    let text = label_text(span.value.as_ref());
     let _ = write!(
         s,
         r##"<g><rect x="{x1}" y="{}" width="{}" height="{}" fill="{colour}" stroke="#ffffff" stroke-width="1"/>"##,
@@ -339,7 +365,15 @@ fn state_span(
             esc(&text)
         );
     }
-    hover(s, node, &format!("{text} over {}", interval_when(scale.trace, span.start, span.end)));
+    hover(
+        s,
+        node,
+        &format!(
+            "{} over {}",
+            value_text(span.value.as_ref()),
+            interval_when(scale.trace, span.start, span.end)
+        ),
+    );
     s.push_str("</g>");
 }
 
@@ -371,7 +405,14 @@ fn bool_span(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, span: &Sp
             top + ROW_H - 16.0
         );
     }
-    hover(s, node, &format!("{text} over {}", interval_when(scale.trace, span.start, span.end)));
+    hover(
+        s,
+        node,
+        &format!(
+            "{text} over {}",
+            interval_when(scale.trace, span.start, span.end)
+        ),
+    );
     s.push_str("</g>");
 }
 
@@ -382,7 +423,7 @@ fn ticks(
     top: f64,
     items: &[(Time, String)],
     colour: &str,
-    describe: impl Fn(&str) -> String,
+    describe: impl Fn(usize) -> String,
 ) {
     // A label is drawn when it does not run into the next labelled event.
     let mut label_end = f64::MIN;
@@ -413,7 +454,11 @@ fn ticks(
             );
             label_end = x + 3.0 + text.chars().count() as f64 * CHAR_W;
         }
-        hover(s, node, &format!("{} at {}", describe(text), when(scale.trace, *t)));
+        hover(
+            s,
+            node,
+            &format!("{} at {}", describe(i), when(scale.trace, *t)),
+        );
         s.push_str("</g>");
     }
 }
@@ -423,7 +468,12 @@ fn numeric(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, pieces: &[P
     let right_t = scale.until.floor() as Time;
     let ends: Vec<(Time, Time)> = pieces
         .iter()
-        .map(|p| (p.start.max(scale.from), p.end.unwrap_or(right_t).min(right_t)))
+        .map(|p| {
+            (
+                p.start.max(scale.from),
+                p.end.unwrap_or(right_t).min(right_t),
+            )
+        })
         .collect();
     let values: Vec<f64> = pieces
         .iter()
@@ -432,8 +482,16 @@ fn numeric(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, pieces: &[P
         .flatten()
         .filter(|v| v.is_finite())
         .collect();
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min).min(0.0);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max).max(lo);
+    let lo = values
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .min(0.0);
+    let hi = values
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(lo);
     let (y_top, y_bottom) = (top + 8.0, top + ROW_H - 5.0);
     let y = |v: f64| {
         if hi > lo {
