@@ -573,3 +573,54 @@ fn the_docs_pictures_are_up_to_date() {
         "out of date: {stale:?}; regenerate with SPANFLOW_UPDATE_DOCS=1 cargo test --test integration trace::"
     );
 }
+
+/// A key with several sessions (a session gap): the first is drawn, or the first the window
+/// overlaps; a window between them is an error listing them.
+#[test]
+fn a_window_picks_one_of_the_keys_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = root("fixtures/avro/heartbeat.avsc");
+    let yaml = std::fs::read_to_string(root(CIR))
+        .unwrap()
+        .replace(
+            "../../fixtures/avro/heartbeat.avsc",
+            schema.to_str().unwrap(),
+        )
+        .replace(
+            "  sequence: seq\n",
+            "  sequence: seq\n  session_gap_secs: 6\n",
+        );
+    let spec = dir.path().join("cir_gap.yaml");
+    std::fs::write(&spec, yaml).unwrap();
+    let loaded = spec_file::load(&spec);
+    if let Err(report) = loaded.program_or_report() {
+        panic!("{report}");
+    }
+    let program = loaded
+        .program
+        .unwrap_or_else(|_| unreachable!("checked above"));
+    let input = root(PAPER_FIXTURE);
+    let first_line = |r: &TraceRequest<'_>| {
+        let text = trace(&program, r, None).unwrap();
+        text.lines().next().unwrap().to_string()
+    };
+    // 8 s pass between the events at 10 s and 18 s: two sessions.
+    let mut r = request(&input, "s1", TraceFormat::Text);
+    assert_eq!(
+        first_line(&r),
+        "connection_induced_rebuffering · session s1 · [0, 10000] ms (7 events)"
+    );
+    r.from = Some(20_000);
+    assert_eq!(
+        first_line(&r),
+        "connection_induced_rebuffering · session s1 · [18000, 30000] ms (7 events), showing [20000, 30000]"
+    );
+    r.from = Some(12_000);
+    r.to = Some(15_000);
+    let e = trace(&program, &r, None).unwrap_err();
+    assert_eq!(
+        e,
+        "no session of `s1` overlaps --from 12000 --to 15000: its sessions run [0, 10000] ms, \
+         [18000, 30000] ms (epoch ms); give a window that overlaps one"
+    );
+}
