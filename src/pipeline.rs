@@ -366,6 +366,7 @@ impl<'p> SessionProcessor<'p> {
             Some(slot) => slot,
             None => {
                 self.stats.sessions += 1;
+                self.runner.session_opened(key);
                 out.opened(offset, watermark_before);
                 let runner = &self.runner;
                 self.sessions

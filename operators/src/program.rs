@@ -818,6 +818,13 @@ impl<'p> Runner<'p> {
         self.recorder.take().map(|r| *r)
     }
 
+    /// A session of `key` opened (the recorder samples the keys of the input).
+    pub fn session_opened(&mut self, key: &str) {
+        if let Some(r) = &mut self.recorder {
+            r.opened(key);
+        }
+    }
+
     /// The steps that follow are for a session of `key` (what the recorder needs to know).
     #[inline]
     pub fn select_session(&mut self, key: &str) {

@@ -118,9 +118,15 @@ impl Recorder {
     }
 
     /// The next steps are for a session of `key`.
+    #[inline]
     pub fn select(&mut self, key: &str) {
         self.active = key == self.key;
-        if self.active || self.others.iter().any(|k| k == key) {
+    }
+
+    /// A session of `key` opened: remembered for the "no such session" message when it is
+    /// another key (once per session, not per event: comparing keys costs).
+    pub fn opened(&mut self, key: &str) {
+        if key == self.key || self.others.iter().any(|k| k == key) {
             return;
         }
         if self.others.len() < SAMPLE_KEYS {
@@ -216,6 +222,7 @@ mod tests {
     fn other_keys_put_the_likely_typo_first_and_stay_few() {
         let mut r = Recorder::new("session-42");
         for k in ["a", "b", "c", "d", "e", "f", "session-24", "session-42"] {
+            r.opened(k);
             r.select(k);
         }
         assert!(r.is_active());
