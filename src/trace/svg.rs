@@ -250,7 +250,7 @@ fn axis(s: &mut String, trace: &SessionTrace, scale: &Scale, top: f64, bottom: f
 }
 
 fn row_background(s: &mut String, top: f64, total_w: f64, label: &str, plot: &str) {
-    let _ = write!(
+    let _ = writeln!(
         s,
         r##"<rect x="0" y="{top}" width="{LABEL_W}" height="{ROW_H}" fill="{label}"/><rect x="{LABEL_W}" y="{top}" width="{}" height="{ROW_H}" fill="{plot}" fill-opacity="0.85"/>"##,
         total_w - LABEL_W
@@ -258,7 +258,7 @@ fn row_background(s: &mut String, top: f64, total_w: f64, label: &str, plot: &st
 }
 
 fn label(s: &mut String, top: f64, name: &str, detail: &str) {
-    let _ = write!(
+    let _ = writeln!(
         s,
         r##"<text x="14" y="{}" font-size="12" font-weight="bold">{}</text><text x="14" y="{}" font-size="10" fill="#555">{}</text>"##,
         top + 17.0,
@@ -374,7 +374,7 @@ fn state_span(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, span: &S
             interval_when(scale.trace, span.start, span.end)
         ),
     );
-    s.push_str("</g>");
+    s.push_str("</g>\n");
 }
 
 fn bool_span(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, span: &Span) {
@@ -413,7 +413,7 @@ fn bool_span(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, span: &Sp
             interval_when(scale.trace, span.start, span.end)
         ),
     );
-    s.push_str("</g>");
+    s.push_str("</g>\n");
 }
 
 fn ticks(
@@ -459,7 +459,7 @@ fn ticks(
             node,
             &format!("{} at {}", describe(i), when(scale.trace, *t)),
         );
-        s.push_str("</g>");
+        s.push_str("</g>\n");
     }
 }
 
@@ -538,7 +538,7 @@ fn numeric(s: &mut String, node: &NodeLane, scale: &Scale, top: f64, pieces: &[P
             }
         }
         hover(s, node, &what);
-        s.push_str("</g>");
+        s.push_str("</g>\n");
     }
 }
 
@@ -596,7 +596,7 @@ fn evaluation_rules(
         }
         let _ = write!(
             s,
-            "<title>{}: row at {}\n{}</title></g>",
+            "<title>{}: row at {}\n{}</title></g>\n",
             esc(&out.name),
             esc(&when(trace, *t)),
             esc(&cells.join("\n"))
