@@ -829,8 +829,14 @@ impl<'p> Runner<'p> {
     #[inline]
     pub fn select_session(&mut self, key: &str) {
         if let Some(r) = &mut self.recorder {
-            r.select(key);
+            Self::select_recorded(r, key);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn select_recorded(recorder: &mut Recorder, key: &str) {
+        recorder.select(key);
     }
 
     /// The program.
@@ -887,6 +893,7 @@ impl<'p> Runner<'p> {
     }
 
     /// [`Runner::step`] on a session kept in parts (see [`SessionParts`]).
+    #[inline]
     pub fn step_in(
         &mut self,
         session: SessionParts<'_>,
@@ -909,9 +916,32 @@ impl<'p> Runner<'p> {
             now,
             records,
         )?;
-        if !self.rows_mid_session && self.recorder.is_none() {
-            return Ok(());
+        if self.recorder.is_some() {
+            self.step_recorded(words, prev, now, records, emit);
+        } else if self.rows_mid_session {
+            let cx = StepCtx {
+                prev,
+                now,
+                records,
+                session_end: false,
+                strings: self.interp.strings(),
+            };
+            self.digest(words, &cx, emit);
         }
+        Ok(())
+    }
+
+    /// The digest of a step while `spanflow trace` records: out of the hot path.
+    #[cold]
+    #[inline(never)]
+    fn step_recorded(
+        &mut self,
+        words: &[u64],
+        prev: Option<Time>,
+        now: Time,
+        records: &[Event],
+        emit: &mut impl FnMut(&Row),
+    ) {
         let cx = StepCtx {
             prev,
             now,
@@ -926,7 +956,6 @@ impl<'p> Runner<'p> {
                 Self::digest_recorded(self.program, &self.interp, recorder, words, &cx, emit);
             }
         }
-        Ok(())
     }
 
     /// Ends the session (at its last step's time), emitting its session-end rows.
