@@ -1,9 +1,11 @@
 //! The subcommands, wired to the library. Exit codes: 0 success, 1 a failed run or test,
 //! 78 an invalid spec (EX_CONFIG, as Vector uses), 2 bad command-line usage (clap).
 
-use crate::cli::{Command, Dataset, FixtureFormat, GraphFormat, ScyllaCommand};
+use crate::cli::{
+    Command, Dataset, FixtureFormat, GraphFormat, InputFormat, RowFormat, ScyllaCommand,
+};
 use crate::config::RuntimeConfig;
-use crate::decode::files::{FileRecords, ReadError, RecordReader};
+use crate::decode::files::{FileFormat, FileRecords, ReadError, RecordReader};
 use crate::decode::{DecodedEvent, FieldPath, Projection, ReaderSchema};
 use crate::lookup::Enricher;
 use crate::output::JsonLines;
@@ -12,6 +14,7 @@ use crate::registry::RegistryClient;
 use crate::run_output::RunOutput;
 use crate::sink::{build_sinks, RowWriter, SinkRow};
 use crate::spec_file::{self, LoadedSpec};
+use crate::table_output::TableFormat;
 use spanflow_operators::evaluate_at::Row;
 use spanflow_operators::spec::{BadRecordPolicy, SinkSpec};
 use spanflow_operators::Program;
@@ -55,6 +58,8 @@ pub fn run(command: Command) -> ExitCode {
         Command::Run {
             spec,
             input: Some(input),
+            input_format,
+            format,
             schemas,
             output,
             config,
@@ -64,6 +69,8 @@ pub fn run(command: Command) -> ExitCode {
             &spec,
             FileRun {
                 input: &input,
+                input_format: input_format.map(file_format),
+                table: format.and_then(table_format),
                 schemas: schemas.as_deref(),
                 output: &output,
                 config: config.as_deref(),
@@ -77,8 +84,7 @@ pub fn run(command: Command) -> ExitCode {
             schemas,
             output,
             config,
-            stdout_only: _,
-            sort: _,
+            ..
         } => crate::stream_app::run_stream(&spec, schemas.as_deref(), &output, config.as_deref()),
         Command::Validate {
             specs,
@@ -343,6 +349,9 @@ pub struct RunOptions<'a> {
     /// or when no record could be decoded at all (`spanflow run` sets it). Without it, a run
     /// with `on_bad_record: drop` only counts its losses in the summary.
     pub enforce_budget: bool,
+    /// The input's format (`--input-format`); `None`: by the file's extension, else its first
+    /// bytes (see [`RecordReader::open_as`]).
+    pub input_format: Option<FileFormat>,
 }
 
 /// Why a file run stopped early.
@@ -471,6 +480,8 @@ struct Budget<'p> {
     enforce: bool,
     program: &'p Program,
     input: &'p Path,
+    /// The input's format, for what a file that read nothing should hold.
+    format: FileFormat,
     /// Read errors by reason (for throttling the log); the summary counts the records lost.
     errors: BTreeMap<&'static str, u64>,
     first: Option<String>,
@@ -534,10 +545,9 @@ impl Budget<'_> {
         if summary.records == 0 {
             return Err(format!(
                 "{input}: nothing could be read: no record was decoded, and {} (first: {first}); \
-                 check that the file is an Avro object container file or a file of \
-                 length-prefixed Confluent messages (with --schemas) holding records of the \
-                 spec's schema",
-                by_reason(summary)
+                 {}",
+                by_reason(summary),
+                self.format.expectation()
             ));
         }
         let max = self.program.input.max_bad_ratio;
@@ -574,7 +584,7 @@ fn by_reason(summary: &RunSummary) -> String {
 
 /// Decodes `input` and runs its events through `program`, handing each row to `write_row`;
 /// stops at the first error `write_row` returns.
-fn process_file(
+pub(crate) fn process_file(
     program: &Program,
     input: &Path,
     schemas: Option<&Path>,
@@ -600,7 +610,9 @@ pub(crate) fn process_file_in(
     crate::lookup::check_enricher(program, lookups.is_some())?;
     warn_file_run_dead_letters(program, input);
     let projection = projection_of(program)?;
-    let reader = RecordReader::open(input, projection, schemas).map_err(|e| e.to_string())?;
+    let reader = RecordReader::open_as(input, projection, schemas, options.input_format)
+        .map_err(|e| e.to_string())?;
+    let format = reader.format();
     // Decoding runs a batch ahead on a second core while this thread evaluates (regular files).
     let regular_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
     let mut reader = FileRecords::new(reader, regular_file).map_err(|e| {
@@ -623,6 +635,7 @@ pub(crate) fn process_file_in(
         enforce: options.enforce_budget,
         program,
         input,
+        format,
         errors: BTreeMap::new(),
         first: None,
     };
@@ -732,10 +745,34 @@ fn progress_bar(input: &Path) -> Option<indicatif::ProgressBar> {
     })
 }
 
+/// The reader format of `--input-format`.
+fn file_format(f: InputFormat) -> FileFormat {
+    match f {
+        InputFormat::Avro => FileFormat::Ocf,
+        InputFormat::Framed => FileFormat::Framed,
+        InputFormat::Jsonl => FileFormat::Jsonl,
+        InputFormat::Csv => FileFormat::Csv,
+        InputFormat::Parquet => FileFormat::Parquet,
+    }
+}
+
+/// The table format of `--format` (`None`: JSON lines).
+fn table_format(f: RowFormat) -> Option<TableFormat> {
+    match f {
+        RowFormat::Jsonl => None,
+        RowFormat::Csv => Some(TableFormat::Csv),
+        RowFormat::Parquet => Some(TableFormat::Parquet),
+    }
+}
+
 /// What `run --input` was asked to do.
 pub struct FileRun<'a> {
     /// The input file.
     pub input: &'a Path,
+    /// `--input-format` (`None`: from the file's name, else its first bytes).
+    pub input_format: Option<FileFormat>,
+    /// `--format csv|parquet` (`None`: JSON lines, or the outputs' sinks).
+    pub table: Option<TableFormat>,
     /// `--schemas`.
     pub schemas: Option<&'a Path>,
     /// `--output`.
@@ -769,10 +806,16 @@ fn run_file_program(program: &Program, run: &FileRun<'_>) -> ExitCode {
         sort: run.sort,
         stop: Some(&stop),
         enforce_budget: true,
+        input_format: run.input_format,
     };
     let result = RuntimeConfig::load(run.config)
         .map_err(|e| RunError::Failed(e.to_string()))
         .and_then(|config| {
+            if let Some(format) = run.table {
+                return crate::table_output::run_file(
+                    program, run, &config, options, &stop, format,
+                );
+            }
             let output = RunOutput::create(run.output, run.input)?;
             let result = if run.stdout_only || json_only(program) {
                 run_file_to_json(program, run, &config, &output, options, &stop)

@@ -26,9 +26,20 @@ pub enum Command {
     Run {
         /// The DAG spec (YAML).
         spec: PathBuf,
-        /// An Avro object container file, or a file of length-prefixed Confluent-framed messages.
+        /// The input file: an Avro object container file, a file of length-prefixed
+        /// Confluent-framed messages, JSON Lines, CSV or Parquet (see `--input-format`).
         #[arg(long)]
         input: Option<PathBuf>,
+        /// With `--input`: its format. By default the file name's extension says it
+        /// (`.jsonl`/`.ndjson`, `.csv`, `.parquet`), else its first bytes (Avro container,
+        /// Parquet, else framed messages).
+        #[arg(long, value_enum, requires = "input")]
+        input_format: Option<InputFormat>,
+        /// With `--input`: the rows' format. `jsonl` (the default) as today; `csv` and
+        /// `parquet` write each output to its own file (several outputs: `--output rows.csv`
+        /// gives `rows.<output>.csv`), whatever the outputs' sinks.
+        #[arg(long, value_enum, requires = "input")]
+        format: Option<RowFormat>,
         /// Directory of `<schema id>.avsc` files for framed input (and for Kafka messages when
         /// no Schema Registry is configured).
         #[arg(long)]
@@ -181,6 +192,32 @@ pub enum TraceFormat {
     Svg,
     /// Text: each node's spans as `[start, end) value`, events as `@t value`.
     Text,
+}
+
+/// Input file formats of `run --input-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// An Avro object container file.
+    Avro,
+    /// Length-prefixed Confluent-framed Avro messages (needs `--schemas`).
+    Framed,
+    /// JSON Lines: one JSON object per line.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// Row formats of `run --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    /// JSON lines.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
 }
 
 /// Generated datasets.

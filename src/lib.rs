@@ -31,4 +31,5 @@ pub mod sink;
 pub mod spec_file;
 pub mod spec_test;
 pub mod stream_app;
+pub mod table_output;
 pub mod trace;

@@ -7,6 +7,7 @@ mod codecs;
 mod deploy;
 mod differential;
 mod file_runs;
+mod formats;
 mod fuzz_corpus;
 mod idle_partitions;
 mod kafka_smoke;

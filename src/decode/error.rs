@@ -399,6 +399,44 @@ pub enum DecodeError {
     /// A value of this record does not resolve to the reader schema.
     #[error("`{}` cannot be read with the reader schema (input.schema): {}", .0.path, .0.detail)]
     Unresolved(Box<Unresolved>),
+    /// A value of a JSON Lines, CSV or Parquet record does not fit its field's type.
+    #[error("{0}")]
+    BadValue(Box<BadValue>),
+    /// A line of a JSON Lines or CSV file that is not a record at all (invalid JSON, a CSV row
+    /// with another number of cells than the header).
+    #[error("{}", .0.detail)]
+    Unparsable(Box<Unparsable>),
+}
+
+/// A value of a JSON Lines, CSV or Parquet record that its field's type does not take: never
+/// coerced, the record is bad.
+#[derive(Debug, PartialEq)]
+pub struct BadValue {
+    /// The column (the field's dotted path).
+    pub column: String,
+    /// The value as found, e.g. `"7"` (JSON), `7` (CSV), `null`.
+    pub value: String,
+    /// What the field takes, e.g. `one of the enum's symbols [init, play]`.
+    pub expected: String,
+}
+
+impl fmt::Display for BadValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "column `{}`: {} is not {}",
+            self.column, self.value, self.expected
+        )
+    }
+}
+
+/// A line that is no record: what is wrong with it.
+#[derive(Debug, PartialEq)]
+pub struct Unparsable {
+    /// A short label for metrics: `invalid_json` or `malformed_row`.
+    pub reason: &'static str,
+    /// What is wrong, and what a line should be.
+    pub detail: String,
 }
 
 /// Why a schema id cannot be used.
@@ -436,6 +474,8 @@ impl DecodeError {
             DecodeError::TimeOutOfRange(_) => "time_out_of_range",
             DecodeError::Malformed(m) => m.kind.reason(),
             DecodeError::Unresolved(u) => u.reason,
+            DecodeError::BadValue(_) => "bad_value",
+            DecodeError::Unparsable(u) => u.reason,
         }
     }
 

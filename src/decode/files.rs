@@ -1,6 +1,10 @@
-//! Reading projected records from files: Avro object container files (schema in the header)
-//! and framed files of Confluent messages (`[u32 big-endian length][message]…`, schemas from a
-//! [`SchemaStore`]). The format is detected from the first bytes.
+//! Reading projected records from files: Avro object container files (schema in the header),
+//! framed files of Confluent messages (`[u32 big-endian length][message]…`, schemas from a
+//! [`SchemaStore`]), JSON Lines, CSV and Parquet. The format is the one asked for, else the
+//! file name's extension says it (`.jsonl`/`.ndjson`, `.csv`, `.parquet`), else the first
+//! bytes (`PAR1`: Parquet; `Obj\x01`: object container file; anything else: framed). Every
+//! format decodes into the same [`DecodedEvent`]s, with the types of the spec's schema (see
+//! [`columns`]).
 //!
 //! Files are read incrementally through a [`BufReader`]: one block of an object container
 //! file, or one framed message, is held at a time, so memory follows the largest block, not
@@ -16,13 +20,20 @@
 //! specification (null, deflate, snappy, zstandard, bzip2, xz), each bounded to 256 MiB
 //! decompressed.
 
+mod columns;
+mod csv_file;
 mod framed;
+mod jsonl;
 mod ocf;
+mod parquet_file;
 mod read_ahead;
 mod window;
 
+pub use csv_file::CsvReader;
 pub use framed::{write_framed, FramedReader};
+pub use jsonl::JsonlReader;
 pub use ocf::OcfReader;
+pub use parquet_file::ParquetReader;
 pub use read_ahead::{FileRecords, ReadAhead};
 
 use super::error::{DecodeError, InvalidSchema, SchemaMismatch};
@@ -32,6 +43,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
+use std::sync::Arc;
 use window::Window;
 
 /// The read buffer of a file: 64 KiB, a few blocks of the generator's files per read.
@@ -40,20 +52,65 @@ const READ_BUFFER: usize = 64 << 10;
 /// The first bytes of an Avro object container file.
 pub const OCF_MAGIC: [u8; 4] = *b"Obj\x01";
 
-/// The two file formats.
+/// The first (and last) bytes of an Apache Parquet file.
+pub const PARQUET_MAGIC: [u8; 4] = *b"PAR1";
+
+/// The input file formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileFormat {
     /// Avro object container file.
     Ocf,
     /// Length-prefixed Confluent messages.
     Framed,
+    /// JSON Lines: one JSON object per line.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
 }
 
-/// Detects the format from the first bytes: `Obj\x01` is an object container file, anything
-/// else is read as framed messages.
+impl FileFormat {
+    /// The format a file name's extension names (`.jsonl`/`.ndjson`, `.csv`, `.parquet`, case
+    /// ignored); `None` for any other name (Avro or framed: the first bytes tell).
+    pub fn from_extension(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "jsonl" | "ndjson" => Some(FileFormat::Jsonl),
+            "csv" => Some(FileFormat::Csv),
+            "parquet" => Some(FileFormat::Parquet),
+            _ => None,
+        }
+    }
+
+    /// What a file of this format must hold, for the message of a run that read nothing.
+    pub fn expectation(self) -> &'static str {
+        match self {
+            FileFormat::Ocf | FileFormat::Framed => {
+                "check that the file is an Avro object container file or a file of \
+                 length-prefixed Confluent messages (with --schemas) holding records of the \
+                 spec's schema"
+            }
+            FileFormat::Jsonl => {
+                "check that the file holds one JSON object per line with the fields the spec \
+                 reads, of the spec's types (or give --input-format)"
+            }
+            FileFormat::Csv => {
+                "check that the file is CSV with a header row naming the fields the spec reads, \
+                 holding values of the spec's types (or give --input-format)"
+            }
+            FileFormat::Parquet => "check that the file's columns hold values of the spec's types",
+        }
+    }
+}
+
+/// Detects the format from the first bytes: `PAR1` is Parquet, `Obj\x01` an object container
+/// file, anything else is read as framed messages.
 pub fn detect_format(head: &[u8]) -> FileFormat {
     if head.starts_with(&OCF_MAGIC) {
         FileFormat::Ocf
+    } else if head.starts_with(&PARQUET_MAGIC) {
+        FileFormat::Parquet
     } else {
         FileFormat::Framed
     }
@@ -81,6 +138,20 @@ pub enum Position {
         /// Ordinal of the record within its block.
         in_block: u64,
     },
+    /// A line of a JSON Lines or CSV file.
+    Line {
+        /// The line's number, from 1 (a CSV row's first line).
+        line: u64,
+    },
+    /// A row of a Parquet file.
+    Row {
+        /// Ordinal of the row in the file, from 0.
+        index: u64,
+        /// Ordinal of its row group, from 0.
+        row_group: u64,
+        /// Ordinal of the row within its row group, from 0.
+        row: u64,
+    },
 }
 
 impl fmt::Display for Position {
@@ -98,6 +169,15 @@ impl fmt::Display for Position {
                     "record {index} (record {in_block} of block {block} at byte {offset})"
                 )
             }
+            Position::Line { line } => write!(f, "line {line}"),
+            Position::Row {
+                index,
+                row_group,
+                row,
+            } => write!(
+                f,
+                "row group {row_group}, row {row} (row {index} of the file)"
+            ),
         }
     }
 }
@@ -111,6 +191,18 @@ pub enum ReadError {
         /// The record's position.
         at: Position,
         /// Why it cannot be decoded.
+        error: DecodeError,
+    },
+    /// This record of a JSON Lines, CSV or Parquet file cannot be read; reading continues with
+    /// the next. The message names the file, the line or row, the column, the value and what
+    /// the field takes.
+    #[error("{file} {at}, {error}")]
+    Row {
+        /// The file, as given.
+        file: Arc<str>,
+        /// The record's position.
+        at: Position,
+        /// Why it cannot be read.
         error: DecodeError,
     },
     /// Part of an object container file is unreadable; `lost` records were skipped and reading
@@ -154,7 +246,7 @@ impl ReadError {
     /// A short label for metrics.
     pub fn reason(&self) -> &'static str {
         match self {
-            ReadError::Record { error, .. } => error.reason(),
+            ReadError::Record { error, .. } | ReadError::Row { error, .. } => error.reason(),
             ReadError::CorruptBlock { .. } => "corrupt_block",
             ReadError::Truncated { .. } => "truncated_file",
             ReadError::Io { .. } => "io_error",
@@ -166,7 +258,7 @@ impl ReadError {
     /// a broken file).
     pub fn records_lost(&self) -> Option<u64> {
         match self {
-            ReadError::Record { .. } => Some(1),
+            ReadError::Record { .. } | ReadError::Row { .. } => Some(1),
             ReadError::CorruptBlock { lost, .. } => *lost,
             ReadError::Truncated { .. } | ReadError::Io { .. } => None,
         }
@@ -177,7 +269,7 @@ impl ReadError {
     /// record would fail too.
     pub fn is_fatal(&self) -> bool {
         match self {
-            ReadError::Record { error, .. } => error.is_fatal(),
+            ReadError::Record { error, .. } | ReadError::Row { error, .. } => error.is_fatal(),
             ReadError::Io { .. } => true,
             ReadError::CorruptBlock { .. } | ReadError::Truncated { .. } => false,
         }
@@ -193,6 +285,7 @@ impl ReadError {
     pub fn position(&self) -> Position {
         match self {
             ReadError::Record { at, .. }
+            | ReadError::Row { at, .. }
             | ReadError::CorruptBlock { at, .. }
             | ReadError::Truncated { at, .. }
             | ReadError::Io { at, .. } => *at,
@@ -229,30 +322,66 @@ pub enum FileError {
     /// A framed file was given without schemas to decode it.
     #[error("{0} holds framed Confluent messages (it does not start with `Obj\\x01`); give a schema directory (`<id>.avsc` files) to decode them")]
     NeedsSchemas(String),
+    /// A JSON Lines, CSV or Parquet file that cannot be read as the spec needs (a missing
+    /// column, a column of another type, a damaged Parquet footer).
+    #[error("cannot read {file} as {format}: {detail}")]
+    Format {
+        /// The file.
+        file: String,
+        /// `JSON Lines`, `CSV` or `Parquet`.
+        format: &'static str,
+        /// What is wrong, and what would be valid.
+        detail: String,
+    },
 }
 
-/// Either reader, chosen from the file's first bytes, reading the file through a buffer.
+/// The reader of one of the formats, reading the file through a buffer.
 #[derive(Debug)]
 pub enum RecordReader {
     /// An object container file.
     Ocf(Box<OcfReader>),
     /// A framed file.
     Framed(Box<FramedReader>),
+    /// A JSON Lines file.
+    Jsonl(Box<JsonlReader>),
+    /// A CSV file.
+    Csv(Box<CsvReader>),
+    /// A Parquet file.
+    Parquet(Box<ParquetReader>),
 }
 
 impl RecordReader {
-    /// Opens `path`: an object container file is decoded with its header schema; a framed file
-    /// needs `schema_dir` (see [`SchemaStore::from_dir`]).
+    /// Opens `path` in the format its extension names, else the one its first bytes show: an
+    /// object container file is decoded with its header schema; a framed file needs
+    /// `schema_dir` (see [`SchemaStore::from_dir`]).
     pub fn open(
         path: &Path,
         projection: Projection,
         schema_dir: Option<&Path>,
+    ) -> Result<Self, FileError> {
+        Self::open_as(path, projection, schema_dir, None)
+    }
+
+    /// [`RecordReader::open`] in `format` when given (`--input-format`), whatever the file's
+    /// name.
+    pub fn open_as(
+        path: &Path,
+        projection: Projection,
+        schema_dir: Option<&Path>,
+        format: Option<FileFormat>,
     ) -> Result<Self, FileError> {
         let io = |source| FileError::Io {
             path: path.display().to_string(),
             source,
         };
         let file = File::open(path).map_err(io)?;
+        let named_as = format.or_else(|| FileFormat::from_extension(path));
+        let file = match named_as {
+            Some(f @ (FileFormat::Jsonl | FileFormat::Csv | FileFormat::Parquet)) => {
+                return Self::open_rows(f, path, file, &projection)
+            }
+            _ => file,
+        };
         // Only a regular file's size is its length (a pipe's is 0).
         let meta = file.metadata().map_err(io)?;
         let len = meta.is_file().then_some(meta.len());
@@ -262,11 +391,17 @@ impl RecordReader {
             FileError::Read(source) => io(source),
             e => e,
         };
-        match detect_format(window.tail(0)) {
+        let detected = format.unwrap_or_else(|| detect_format(window.tail(0)));
+        if detected == FileFormat::Parquet {
+            // Found by its magic bytes: opened again, the arrow reader seeks on its own.
+            let file = File::open(path).map_err(io)?;
+            return Self::open_rows(FileFormat::Parquet, path, file, &projection);
+        }
+        match detected {
             FileFormat::Ocf => Ok(RecordReader::Ocf(Box::new(
                 OcfReader::from_window(window, &projection).map_err(named)?,
             ))),
-            FileFormat::Framed => {
+            _ => {
                 let dir = schema_dir
                     .ok_or_else(|| FileError::NeedsSchemas(path.display().to_string()))?;
                 let store = SchemaStore::from_dir(dir, projection)?;
@@ -277,11 +412,36 @@ impl RecordReader {
         }
     }
 
+    /// Opens a JSON Lines or CSV file, else a Parquet file.
+    fn open_rows(
+        format: FileFormat,
+        path: &Path,
+        file: File,
+        projection: &Projection,
+    ) -> Result<Self, FileError> {
+        let name: Arc<str> = path.display().to_string().into();
+        match format {
+            FileFormat::Jsonl => {
+                let source = BufReader::with_capacity(READ_BUFFER, file);
+                JsonlReader::new(name, source, projection).map(|r| RecordReader::Jsonl(Box::new(r)))
+            }
+            FileFormat::Csv => {
+                let source = BufReader::with_capacity(READ_BUFFER, file);
+                CsvReader::new(name, source, projection).map(|r| RecordReader::Csv(Box::new(r)))
+            }
+            _ => ParquetReader::new(name, file, projection)
+                .map(|r| RecordReader::Parquet(Box::new(r))),
+        }
+    }
+
     /// The file's format.
     pub fn format(&self) -> FileFormat {
         match self {
             RecordReader::Ocf(_) => FileFormat::Ocf,
             RecordReader::Framed(_) => FileFormat::Framed,
+            RecordReader::Jsonl(_) => FileFormat::Jsonl,
+            RecordReader::Csv(_) => FileFormat::Csv,
+            RecordReader::Parquet(_) => FileFormat::Parquet,
         }
     }
 
@@ -290,6 +450,9 @@ impl RecordReader {
         match self {
             RecordReader::Ocf(r) => r.read_next(out),
             RecordReader::Framed(r) => r.read_next(out),
+            RecordReader::Jsonl(r) => r.read_next(out),
+            RecordReader::Csv(r) => r.read_next(out),
+            RecordReader::Parquet(r) => r.read_next(out),
         }
     }
 }

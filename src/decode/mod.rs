@@ -32,8 +32,9 @@ pub use confluent::{
     MAGIC, MAGIC_GUID, VALUE_SCHEMA_ID_HEADER,
 };
 pub use error::{
-    DecodeError, FrameError, InvalidSchema, Malformed, MalformedKind, Role, SchemaFetchFailure,
-    SchemaMismatch, SchemaProblem, TypeMismatch, UnknownField, Unresolvable, Unresolved,
+    BadValue, DecodeError, FrameError, InvalidSchema, Malformed, MalformedKind, Role,
+    SchemaFetchFailure, SchemaMismatch, SchemaProblem, TypeMismatch, UnknownField, Unparsable,
+    Unresolvable, Unresolved,
 };
 pub use path::{FieldPath, FieldPathError};
 pub use plan::{logical_time_unit, resolve_path, DecodePlan};
