@@ -319,7 +319,7 @@ fn every_input_format_gives_the_rows_of_the_avro_run() {
     for (name, program) in &programs {
         let (expected, summary) = run(program, &avro, None).unwrap();
         assert!(
-            summary.stats.rows > 20,
+            summary.stats.rows >= 20,
             "{name}: {} rows",
             summary.stats.rows
         );
@@ -455,7 +455,7 @@ fn bad_csv_rows_follow_the_policy_with_their_messages() {
     };
     let bads = [
         bad("bad-1", &|r| r[7] = "rewind".into()),
-        bad("bad-2", &|r| r[5] = "7.5".into()),
+        bad("bad-2", &|r| r[1] = "1.7e12".into()),
         bad("bad-3", &|r| r[2] = String::new()),
         bad("bad-4", &|r| r[1] = "yesterday".into()),
         bad("bad-5", &|r| r.truncate(5)),

@@ -70,9 +70,16 @@ impl JsonlReader {
                 at,
                 error,
             };
-            let value: Value = match serde_json::from_slice(&self.line_buf) {
+            let text = self.line_buf.trim_ascii_end();
+            let value: Value = match serde_json::from_slice(text) {
                 Ok(v) => v,
-                Err(e) => return Some(Err(row(unparsable(format!("not JSON: {e}"))))),
+                Err(e) => {
+                    // serde_json counts lines within the text: one line here.
+                    let what = e.to_string();
+                    let what = what.split(" at line ").next().unwrap_or_default();
+                    let what = format!("not JSON: {what} at column {}", e.column());
+                    return Some(Err(row(unparsable(what))));
+                }
             };
             let Value::Object(_) = &value else {
                 return Some(Err(row(unparsable(format!(
