@@ -218,12 +218,15 @@ fn write_error(what: &str, e: impl std::fmt::Display) -> RunError {
 
 /// One output's file.
 enum TableWriter {
-    Csv {
-        out: csv::Writer<BufWriter<Box<dyn Write + Send>>>,
-        output: String,
-        cells: Vec<String>,
-    },
+    Csv(Box<CsvRows>),
     Parquet(Box<ParquetRows>),
+}
+
+/// CSV rows: the output's name, and the cells of a row, reused.
+struct CsvRows {
+    out: csv::Writer<BufWriter<Box<dyn Write + Send>>>,
+    output: String,
+    cells: Vec<String>,
 }
 
 impl TableWriter {
@@ -241,11 +244,11 @@ impl TableWriter {
                     .chain(columns.iter().map(|(c, _)| c.as_str()));
                 out.write_record(header)
                     .map_err(|e| format!("writing the CSV header: {e}"))?;
-                Ok(TableWriter::Csv {
+                Ok(TableWriter::Csv(Box::new(CsvRows {
                     out,
                     output: output.to_owned(),
                     cells: Vec::with_capacity(columns.len() + 3),
-                })
+                })))
             }
             TableFormat::Parquet => Ok(TableWriter::Parquet(Box::new(ParquetRows::new(
                 out, output, &columns,
@@ -255,7 +258,8 @@ impl TableWriter {
 
     fn write(&mut self, session: &str, row: &Row) -> Result<(), RunError> {
         match self {
-            TableWriter::Csv { out, output, cells } => {
+            TableWriter::Csv(c) => {
+                let CsvRows { out, output, cells } = &mut **c;
                 cells.clear();
                 cells.push(output.clone());
                 cells.push(session.to_owned());
@@ -275,7 +279,7 @@ impl TableWriter {
 
     fn finish(self) -> Result<(), RunError> {
         match self {
-            TableWriter::Csv { mut out, .. } => out.flush().map_err(|e| {
+            TableWriter::Csv(mut c) => c.out.flush().map_err(|e| {
                 if e.kind() == io::ErrorKind::BrokenPipe {
                     RunError::BrokenPipe
                 } else {
