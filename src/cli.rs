@@ -44,7 +44,7 @@ pub enum Command {
         /// no Schema Registry is configured).
         #[arg(long)]
         schemas: Option<PathBuf>,
-        /// Where to write JSON-lines rows (`-` for stdout).
+        /// Where to write the rows (`-` for stdout): JSON lines, or the `--format`.
         #[arg(long, default_value = "-")]
         output: PathBuf,
         /// Runtime configuration (brokers, registry, credentials, limits); see the README.
