@@ -41,7 +41,8 @@ pub fn init_logging(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(io::stderr)
+        // Lifts the progress bar of a file run for each line.
+        .with_writer(crate::progress::log_writer)
         // Colour only for people: log files and pipes get plain text.
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_target(false);
@@ -65,6 +66,7 @@ pub fn run(command: Command) -> ExitCode {
             config,
             stdout_only,
             sort,
+            stats,
         } => run_file(
             &spec,
             FileRun {
@@ -76,6 +78,7 @@ pub fn run(command: Command) -> ExitCode {
                 config: config.as_deref(),
                 stdout_only,
                 sort,
+                stats,
             },
         ),
         Command::Run {
@@ -135,6 +138,10 @@ pub fn run(command: Command) -> ExitCode {
             output.as_deref(),
         ),
         Command::Test { specs } => test(&specs),
+        Command::Schema => with_stdout(|out| {
+            out.write_all(spanflow_operators::schema::spec_schema_text().as_bytes())
+                .map(|()| ExitCode::SUCCESS)
+        }),
         Command::Generate {
             dataset,
             sessions,
@@ -325,6 +332,8 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// Pipeline counters.
     pub stats: crate::pipeline::Stats,
+    /// What each node did, with [`RunOptions::node_stats`].
+    pub node_stats: Option<spanflow_engine::InterpreterStats>,
 }
 
 impl RunSummary {
@@ -352,6 +361,9 @@ pub struct RunOptions<'a> {
     /// The input's format (`--input-format`); `None`: by the file's extension, else its first
     /// bytes (see [`RecordReader::open_as`]).
     pub input_format: Option<FileFormat>,
+    /// Count each node's steps and outputs into [`RunSummary::node_stats`] (`run --stats`);
+    /// off, the interpreter counts nothing.
+    pub node_stats: bool,
 }
 
 /// Why a file run stopped early.
@@ -610,8 +622,15 @@ pub(crate) fn process_file_in(
     crate::lookup::check_enricher(program, lookups.is_some())?;
     warn_file_run_dead_letters(program, input);
     let projection = projection_of(program)?;
-    let reader = RecordReader::open_as(input, projection, schemas, options.input_format)
-        .map_err(|e| e.to_string())?;
+    let bytes_read = crate::decode::files::BytesRead::default();
+    let reader = RecordReader::open_with(
+        input,
+        projection,
+        schemas,
+        options.input_format,
+        &bytes_read,
+    )
+    .map_err(|e| e.to_string())?;
     let format = reader.format();
     // Decoding runs a batch ahead on a second core while this thread evaluates (regular files).
     let regular_file = std::fs::metadata(input).is_ok_and(|m| m.is_file());
@@ -621,6 +640,10 @@ pub(crate) fn process_file_in(
             input.display()
         )
     })?;
+    if options.node_stats {
+        // Counts only: no step is timed.
+        processor.enable_node_stats(u32::MAX);
+    }
     let write_error: std::cell::RefCell<Option<RunError>> = Default::default();
     let mut sink = |session: &str, row: &Row| {
         let mut slot = write_error.borrow_mut();
@@ -643,11 +666,15 @@ pub(crate) fn process_file_in(
     // With `sort`, every event waits here until the end of the file.
     let mut held: Vec<(spanflow_engine::Str, spanflow_engine::Record)> = Vec::new();
     let mut event = DecodedEvent::default();
-    let progress = progress_bar(input);
+    let mut progress =
+        crate::progress::FileProgress::start(input, &bytes_read, format != FileFormat::Parquet);
     while let Some(item) = reader.read_next(&mut event) {
         match item {
             Ok(_) => {
                 summary.records += 1;
+                if let Some(p) = &mut progress {
+                    p.record(summary.records);
+                }
                 // Lent, not taken: the decoder resets the record for the next one.
                 let record = &mut event.record;
                 if crate::lookup::join(lookups.as_deref_mut(), &event.session_key, record)? {
@@ -664,11 +691,6 @@ pub(crate) fn process_file_in(
                 }
             }
             Err(e) => budget.bad_record(&mut summary, e)?,
-        }
-        if summary.records % 65_536 == 0 {
-            if let Some(p) = &progress {
-                p.set_position(summary.records);
-            }
         }
         if let Some(e) = write_error.borrow_mut().take() {
             return Err(e);
@@ -702,10 +724,9 @@ pub(crate) fn process_file_in(
     if let Some(e) = write_error.into_inner() {
         return Err(e);
     }
-    if let Some(p) = progress {
-        p.finish_and_clear();
-    }
+    drop(progress);
     summary.stats = processor.stats().clone();
+    summary.node_stats = options.node_stats.then(|| processor.take_node_stats());
     if !summary.interrupted {
         budget.check_end(&summary)?;
     }
@@ -730,19 +751,6 @@ fn warn_file_run_dead_letters(program: &Program, input: &Path) {
         late_events = late,
         "The spec sends rejected records to a dead-letter topic, but a file run produces no dead letters: they are counted and skipped like `drop`, and stay in the input file at the positions logged (run from Kafka to dead-letter them)."
     );
-}
-
-/// A spinner for inputs large enough to take a while; hidden when stderr is not a terminal.
-fn progress_bar(input: &Path) -> Option<indicatif::ProgressBar> {
-    let size = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
-    (size > 32 << 20).then(|| {
-        let p = indicatif::ProgressBar::new_spinner();
-        p.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {pos} records {per_sec}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        p
-    })
 }
 
 /// The reader format of `--input-format`.
@@ -783,6 +791,8 @@ pub struct FileRun<'a> {
     pub stdout_only: bool,
     /// `--sort`: order the events by time before evaluating them.
     pub sort: bool,
+    /// `--stats`: print what each node did after the run.
+    pub stats: bool,
 }
 
 fn run_file(spec: &Path, run: FileRun<'_>) -> ExitCode {
@@ -807,6 +817,7 @@ fn run_file_program(program: &Program, run: &FileRun<'_>) -> ExitCode {
         stop: Some(&stop),
         enforce_budget: true,
         input_format: run.input_format,
+        node_stats: run.stats,
     };
     let result = RuntimeConfig::load(run.config)
         .map_err(|e| RunError::Failed(e.to_string()))
@@ -856,6 +867,10 @@ fn run_file_program(program: &Program, run: &FileRun<'_>) -> ExitCode {
                 );
             }
             warn_late_events(program, &s, run.sort);
+            if let Some(nodes) = &s.node_stats {
+                // stderr: stdout may be carrying the rows.
+                eprint!("{}", crate::node_stats::node_table(program, nodes));
+            }
             if s.records == 0 && bad == 0 {
                 tracing::warn!(
                     input = %run.input.display(),

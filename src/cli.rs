@@ -58,6 +58,10 @@ pub enum Command {
         /// an out-of-order file loses no late events. Holds the file's events in memory.
         #[arg(long, requires = "input")]
         sort: bool,
+        /// With `--input`: after the run, print a table on stderr of what each node did (events
+        /// or changes in and out, its share of the steps).
+        #[arg(long, requires = "input")]
+        stats: bool,
     },
     /// Check specs: syntax, graph, types and field references; every problem at once.
     Validate {
@@ -130,6 +134,9 @@ pub enum Command {
         #[arg(required = true)]
         specs: Vec<PathBuf>,
     },
+    /// Print the JSON Schema of the spec format, for editors' YAML language server
+    /// (completion, hover descriptions and inline errors); see the README's "Editor support".
+    Schema,
     /// Write a deterministic fixture of generated sessions.
     Generate {
         /// Which data.

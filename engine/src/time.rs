@@ -66,7 +66,9 @@ pub fn secs_between(from: Time, to: Time) -> f64 {
 }
 
 /// The unit of the time field in the input records.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeUnit {
     /// Seconds since the epoch (fractions allowed for floating-point fields).

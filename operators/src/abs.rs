@@ -4,7 +4,7 @@ use crate::pointwise::{flip_after, run_continuous, run_events};
 use crate::prelude::*;
 
 /// |x| of a number timeline; numeric inputs get a new piece where they cross zero.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Abs {}
 

@@ -3,7 +3,7 @@
 use crate::prelude::*;
 
 /// Pointwise AND of two or more boolean timelines; undefined counts as false.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct And {}
 

@@ -113,7 +113,7 @@ pub(crate) fn step(op: Arith, constant: Option<Val>, io: &mut Io<'_>) {
 macro_rules! arithmetic {
     ($(#[$doc:meta])* $ty:ident, $name:literal, $op:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, Default, Deserialize)]
+        #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $ty {
             /// A constant operand, applied after the inputs (e.g. `subtract` with `value: 1` is `x - 1`).

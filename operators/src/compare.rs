@@ -175,7 +175,7 @@ pub(crate) fn step(cmp: Cmp, constant: Option<Val>, io: &mut Io<'_>) {
 macro_rules! comparison {
     ($(#[$doc:meta])* $ty:ident, $name:literal, $cmp:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, Default, Deserialize)]
+        #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $ty {
             /// Compare with this constant; leave out to compare two inputs.

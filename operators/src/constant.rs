@@ -4,7 +4,7 @@ use crate::pointwise::run_at_changes;
 use crate::prelude::*;
 
 /// A constant state timeline, defined from the session's first event.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConstantOp {
     /// The value.

@@ -4,7 +4,7 @@ use crate::prelude::*;
 
 /// Events or state → f64 state: 0 from the session's start, +1 per event (or per change to a
 /// defined value of a state).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Count {}
 

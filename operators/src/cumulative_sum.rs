@@ -3,7 +3,7 @@
 use crate::prelude::*;
 
 /// f64 events → f64 state: 0 from the session's start, plus each event's value.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CumulativeSum {}
 

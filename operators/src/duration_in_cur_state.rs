@@ -4,7 +4,7 @@ use crate::prelude::*;
 
 /// State → numeric seconds: a sawtooth that restarts at 0 at every change; undefined while the
 /// input is undefined.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DurationInCurState {}
 

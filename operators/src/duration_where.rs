@@ -2,11 +2,17 @@
 
 use crate::prelude::*;
 
+/// The serde aliases, for the schema (`spanflow schema`).
+fn aliases(schema: &mut schemars::Schema) {
+    crate::schema::add_aliases(schema, &[("sliding_window_secs", "window_secs")]);
+}
+
 /// Boolean state → numeric seconds. Cumulative from the session's start (slope 1 while true,
 /// 0 otherwise), or, with `window_secs`, the true time within the trailing window `(t − W, t]`,
 /// whose slope also drops when a true stretch leaves the window.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = aliases)]
 pub struct DurationWhere {
     /// Only count the last this-many seconds. Leave out for "since the session started".
     #[serde(default, alias = "sliding_window_secs")]

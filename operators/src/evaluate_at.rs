@@ -6,13 +6,15 @@
 //! half-open), and numeric columns are evaluated exactly on their linear piece.
 
 use crate::AnyOperator;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use smallvec::SmallVec;
 use spanflow_engine::{Interner, Interpreter, Kind, Scalar, StepCtx, Time, Val};
 
 /// When an output is evaluated. `N` is how a node is referred to: a spec name, then an index.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[schemars(description = "When the output's rows are evaluated.")]
 pub enum EvaluationPoints<N> {
     /// At the time of every input event (the "real-time" metric stream).
     EveryEvent,

@@ -4,7 +4,7 @@ use crate::prelude::*;
 
 /// Emits the step's input records (as one item carrying their count: `get` nodes read the
 /// records themselves). Takes no inputs and no parameters.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventSource {}
 

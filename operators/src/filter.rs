@@ -9,7 +9,7 @@ use spanflow_engine::NO_ORIGIN;
 /// event is kept or dropped by the condition computed from its own record (of several events at
 /// one instant, each has its own condition). States and numbers become undefined where the
 /// condition is not true.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {}
 

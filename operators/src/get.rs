@@ -4,9 +4,27 @@ use crate::prelude::*;
 use spanflow_engine::Field;
 use std::fmt;
 
+/// The serde aliases, for the schema (`spanflow schema`).
+fn field_type_aliases(schema: &mut schemars::Schema) {
+    crate::schema::add_aliases(
+        schema,
+        &[
+            ("number", "f64"),
+            ("double", "f64"),
+            ("float", "f64"),
+            ("long", "f64"),
+            ("int", "f64"),
+            ("boolean", "bool"),
+            ("str", "string"),
+            ("enum", "string"),
+        ],
+    );
+}
+
 /// The type of a field, as analysts write it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(transform = field_type_aliases)]
 pub enum FieldType {
     /// Any Avro number.
     #[serde(
@@ -41,9 +59,15 @@ impl fmt::Display for FieldType {
     }
 }
 
-/// Parameters of `get`.
-#[derive(Clone, Debug, Deserialize)]
+/// The serde aliases, for the schema (`spanflow schema`).
+fn get_aliases(schema: &mut schemars::Schema) {
+    crate::schema::add_aliases(schema, &[("path", "field")]);
+}
+
+/// One field of each input record, as an event timeline.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = get_aliases)]
 pub struct Get {
     /// Field path in the record, nested records separated by dots (`device.os`).
     #[serde(alias = "path")]

@@ -4,7 +4,7 @@ use crate::prelude::*;
 
 /// Cumulative OR of a boolean timeline (events or state) → boolean state. A sink: after the
 /// first true it emits nothing more and skips its input (the paper's state-aware short-circuit).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HasExisted {}
 

@@ -2,12 +2,18 @@
 
 use crate::prelude::*;
 
+/// The serde aliases, for the schema (`spanflow schema`).
+fn aliases(schema: &mut schemars::Schema) {
+    crate::schema::add_aliases(schema, &[("duration_secs", "within_secs")]);
+}
+
 /// Boolean events or state → boolean state. A true event at `t` keeps the output true on
 /// `[t, t + within_secs)`, and every later true extends the window. A true state keeps it true
 /// while true and for `within_secs` after it turns false. The window closes in the middle of a
 /// step when it must, so the output is exact whatever the event spacing.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = aliases)]
 pub struct HasExistedWithin {
     /// How long a true stays visible, in seconds.
     #[serde(alias = "duration_secs")]

@@ -5,7 +5,7 @@ use crate::prelude::*;
 
 /// Inputs `[condition, then, else]`: where the condition is true, the `then` input's value;
 /// elsewhere (false or undefined) the `else` input's value.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct If {}
 

@@ -4,7 +4,7 @@ use crate::pointwise::{flip_after, run_continuous, run_events};
 use crate::prelude::*;
 
 /// Pointwise membership test → bool of the input's kind. Undefined is never in the set.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InSet {
     /// The accepted values, all of the input's value type.

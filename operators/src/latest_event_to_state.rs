@@ -4,7 +4,7 @@ use crate::prelude::*;
 
 /// Event → state. Equal consecutive values merge into one span; of several events at one
 /// instant, the last one wins. Undefined before the first event.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LatestEventToState {}
 

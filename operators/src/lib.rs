@@ -15,6 +15,7 @@ pub mod evaluate_at;
 pub mod lookups;
 pub mod program;
 pub mod recorder;
+pub mod schema;
 pub mod spec;
 pub mod testing;
 
@@ -60,7 +61,7 @@ use spanflow_engine::{Evaluate, Io, Layout, Scalar, TimelineType, TypeMismatch};
 /// Every operator. The variant's snake_case name is what analysts write after `op:`; Conviva's
 /// camelCase names are accepted as aliases.
 #[enum_dispatch(Operator)]
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum AnyOperator {

@@ -4,7 +4,7 @@ use crate::pointwise::{run_at_changes, run_events};
 use crate::prelude::*;
 
 /// Pointwise NOT; undefined stays undefined, so `not(not(x)) == x`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Not {}
 

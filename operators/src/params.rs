@@ -1,8 +1,10 @@
 //! Parameter types shared by several operators, and arity/type helpers for `output_type`.
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use spanflow_engine::{Kind, Scalar, Str, TimelineType, TypeMismatch, ValueType};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A constant written in a spec: a number, a boolean or a string. NaN is refused (it equals
@@ -64,6 +66,36 @@ impl<'de> Deserialize<'de> for TestValue {
     }
 }
 
+/// The scalar types a YAML constant may have (the custom `Deserialize` above reads them).
+fn scalar_schema(description: &str) -> Schema {
+    json_schema!({
+        "type": ["number", "boolean", "string"],
+        "description": description,
+    })
+}
+
+impl JsonSchema for Constant {
+    fn schema_name() -> Cow<'static, str> {
+        "Constant".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        scalar_schema(
+            "A number, a boolean or a string (`.inf` and `-.inf` are numbers; NaN is refused).",
+        )
+    }
+}
+
+impl JsonSchema for TestValue {
+    fn schema_name() -> Cow<'static, str> {
+        "TestValue".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        scalar_schema("A number (`.nan`, `.inf` and `-.inf` included), a boolean or a string.")
+    }
+}
+
 impl fmt::Display for Constant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -108,6 +140,22 @@ impl<'de> Deserialize<'de> for Secs {
                 "expected a positive number of seconds, got {v}"
             )))
         }
+    }
+}
+
+impl JsonSchema for Secs {
+    fn schema_name() -> Cow<'static, str> {
+        "Secs".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // The bounds `Deserialize` checks: at least 1 ms, and milliseconds that fit a time.
+        json_schema!({
+            "type": "number",
+            "minimum": Secs::MIN,
+            "exclusiveMaximum": 9.0e12,
+            "description": "A duration in seconds, at least 0.001 (1 ms, the engine's time resolution).",
+        })
     }
 }
 

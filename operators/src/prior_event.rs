@@ -2,10 +2,16 @@
 
 use crate::prelude::*;
 
+/// The serde aliases, for the schema (`spanflow schema`).
+fn aliases(schema: &mut schemars::Schema) {
+    crate::schema::add_aliases(schema, &[("window_size", "offset")]);
+}
+
 /// Events → events: at each event, the value of the event `offset` events earlier; while
 /// fewer have been seen, `initial_value` if given, else nothing.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = aliases)]
 pub struct PriorEvent {
     /// How many events back (1 = the previous event).
     #[serde(default = "one", alias = "window_size")]

@@ -7,6 +7,7 @@
 use crate::evaluate_at::EvaluationPoints;
 use crate::params::Secs;
 use crate::AnyOperator;
+use schemars::JsonSchema;
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, VariantAccess,
     Visitor,
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// A whole spec file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DagSpec {
     /// The pipeline's name (used in output rows and metrics).
@@ -39,21 +40,26 @@ pub struct DagSpec {
 }
 
 /// How to read the input records.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputSpec {
     /// Field path of the session key; events are grouped into one timeline per key.
+    #[schemars(with = "String")]
     pub session_key: Spanned<String>,
     /// Field path of the event time.
+    #[schemars(with = "String")]
     pub time: Spanned<String>,
     /// Unit of the time field; default: from the Avro logical type, else milliseconds.
     #[serde(default)]
+    #[schemars(with = "Option<TimeUnit>")]
     pub time_unit: Option<Spanned<TimeUnit>>,
     /// Field path of a sequence number ordering events with equal times.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub sequence: Option<Spanned<String>>,
     /// Avro schema (`.avsc`, path relative to the spec) used to check field paths and types.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub schema: Option<Spanned<String>>,
     /// Only read records with this full Avro name (topics carrying several record types).
     #[serde(default)]
@@ -61,6 +67,7 @@ pub struct InputSpec {
     /// What to do with a record that cannot be decoded or lacks its key or time (default
     /// `drop`).
     #[serde(default)]
+    #[schemars(with = "Option<BadRecordPolicy>")]
     pub on_bad_record: Option<Spanned<BadRecordPolicy>>,
     /// File runs: stop with an error once more than this many records are lost to bad input
     /// (default: no limit on the count, only `max_bad_ratio`).
@@ -72,6 +79,7 @@ pub struct InputSpec {
     pub max_bad_ratio: Option<Fraction>,
     /// What to do with an event older than its session's last step (default `drop`).
     #[serde(default)]
+    #[schemars(with = "Option<LateEventPolicy>")]
     pub on_late_event: Option<Spanned<LateEventPolicy>>,
     /// Where records rejected by a `dead_letter` policy go; required with one, rejected
     /// without.
@@ -99,21 +107,26 @@ pub struct InputSpec {
 /// a field of the event (or the session key), joined onto the event as extra fields.
 ///
 /// The cluster comes from the runtime configuration (`scylla:`), never from the spec.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupSpec {
     /// The lookup's name: `get` nodes read its columns as `<name>.<column>`.
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// Field path of the event whose value is the key, or `$session` for the session key.
+    #[schemars(with = "String")]
     pub key: Spanned<String>,
     /// The key field's type when the spec names no schema (default `string`).
     #[serde(default)]
     pub key_type: Option<crate::FieldType>,
     /// The keyspace.
+    #[schemars(with = "String")]
     pub keyspace: Spanned<String>,
     /// The table.
+    #[schemars(with = "String")]
     pub table: Spanned<String>,
     /// The column compared with the key (`WHERE <key_column> = ?`): the table's partition key.
+    #[schemars(with = "String")]
     pub key_column: Spanned<String>,
     /// The columns fetched, with their CQL types (joined in name order).
     pub columns: BTreeMap<String, CqlType>,
@@ -128,9 +141,15 @@ pub struct LookupSpec {
     pub on_multiple_rows: OnMultipleRows,
 }
 
+/// The serde aliases, for the schema (`spanflow schema`).
+fn cql_type_aliases(schema: &mut schemars::Schema) {
+    crate::schema::add_aliases(schema, &[("varchar", "text")]);
+}
+
 /// The CQL type of a lookup column, as written in `columns:`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(transform = cql_type_aliases)]
 pub enum CqlType {
     /// `text` (alias `varchar`).
     #[serde(alias = "varchar")]
@@ -183,7 +202,7 @@ impl fmt::Display for CqlType {
 
 /// The lookup cache: at most `capacity` keys (least recently used evicted first), each kept
 /// `ttl_secs` after it was fetched. Keys without a row are cached too.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupCacheSpec {
     /// Keys kept (default 10000).
@@ -212,7 +231,7 @@ impl Default for LookupCacheSpec {
 }
 
 /// What an event whose lookup key has no row gets.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMissing {
     /// The event is kept with the lookup's fields null (a left join): `get` nodes reading them
@@ -224,7 +243,7 @@ pub enum OnMissing {
 }
 
 /// Which row a key matching several rows joins (rows come in clustering order).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMultipleRows {
     /// The first row in clustering order; the others are not read.
@@ -235,7 +254,7 @@ pub enum OnMultipleRows {
 }
 
 /// A streaming source of records.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum SourceSpec {
     /// Confluent-framed Avro messages from Kafka topics, read by a consumer group.
@@ -244,7 +263,7 @@ pub enum SourceSpec {
 
 /// The spec's side of a Kafka source; brokers, TLS and credentials come from the runtime
 /// configuration, never from the spec.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceSpec {
     /// Topics to read.
@@ -263,7 +282,7 @@ pub struct KafkaSourceSpec {
 }
 
 /// Where a new consumer group starts reading.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StartFrom {
     /// The oldest retained message.
@@ -274,7 +293,7 @@ pub enum StartFrom {
 }
 
 /// Where an output's rows go.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum SinkSpec {
     /// JSON lines on stdout or in the `--output` file (the default).
@@ -290,7 +309,7 @@ pub enum SinkSpec {
 /// The table has a `text` column for the session key, a `timestamp` column for the evaluation
 /// time, and one column per output column (`double`, `boolean` or `text`), with primary key
 /// `((session), time)`: one partition per session, its rows ordered by time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScyllaSinkSpec {
     /// The keyspace.
@@ -313,7 +332,7 @@ pub struct ScyllaSinkSpec {
 }
 
 /// A Kafka topic receiving an output's rows.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkSpec {
     /// The topic; messages are keyed by session so a session's rows stay in order.
@@ -324,7 +343,7 @@ pub struct KafkaSinkSpec {
 }
 
 /// Confluent subject naming for registered schemas.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectStrategy {
     /// `<topic>-value`.
@@ -337,7 +356,7 @@ pub enum SubjectStrategy {
 }
 
 /// Policy for undecodable records.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BadRecordPolicy {
     /// Stop with an error naming the record.
@@ -367,8 +386,23 @@ impl<'de> Deserialize<'de> for Fraction {
     }
 }
 
+impl schemars::JsonSchema for Fraction {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Fraction".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "number",
+            "minimum": 0.0,
+            "maximum": 1.0,
+            "description": "A fraction of the records read, from 0 to 1 (e.g. 0.01 for 1%).",
+        })
+    }
+}
+
 /// Policy for events that arrive after their session moved past their time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LateEventPolicy {
     /// Stop with an error naming the event.
@@ -382,10 +416,11 @@ pub enum LateEventPolicy {
 }
 
 /// `input.dead_letter`: where the `dead_letter` policies send rejected records.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterSpec {
     /// The Kafka topic (brokers and credentials come from the runtime configuration).
+    #[schemars(with = "String")]
     pub topic: Spanned<String>,
 }
 
@@ -404,14 +439,17 @@ pub struct NodeSpec {
 }
 
 /// One output: which nodes to evaluate, and when.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
     /// The output's name (a table or topic name downstream).
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     /// When to evaluate: `every_event`, `session_end`, `{every_secs: N}` or `{events_of: node}`.
+    #[schemars(with = "EvaluationPoints<String>")]
     pub evaluate_at: EvaluationPoints<Spanned<String>>,
     /// The node ids whose values make the row's columns (named after the nodes).
+    #[schemars(with = "Vec<String>")]
     pub columns: Vec<Spanned<String>>,
     /// Where the rows go (default: JSON lines on stdout or `--output`).
     #[serde(default)]
@@ -419,7 +457,7 @@ pub struct OutputSpec {
 }
 
 /// A test written in the spec: input events and the rows they must produce.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestSpec {
     /// What the test shows.
@@ -658,7 +696,11 @@ impl<'de, D: Deserializer<'de>> VariantAccess<'de> for Content<D> {
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, D::Error> {
         if self.probe {
-            return Err(de::Error::custom(PROBE_OK));
+            // The parameters' type tells which variant an alias names (see `operator_group`).
+            return Err(de::Error::custom(format!(
+                "{PROBE_OK}{}",
+                std::any::type_name::<T::Value>()
+            )));
         }
         seed.deserialize(WithBody {
             content: self.content,
@@ -685,12 +727,35 @@ impl<'de, D: Deserializer<'de>> VariantAccess<'de> for Content<D> {
 
 /// Whether `name` (or its alias) names an operator.
 pub fn is_operator(name: &str) -> bool {
+    operator_params_type(name).is_some()
+}
+
+/// The type name of the parameters of the operator `name` (or its alias) names; `None` for an
+/// unknown name. Names sharing it are one operator.
+fn operator_params_type(name: &str) -> Option<String> {
     let probe = Tagged {
         tag: name,
         content: empty_map::<de::value::Error>(),
         probe: true,
     };
-    matches!(AnyOperator::deserialize(probe), Err(e) if e.to_string() == PROBE_OK)
+    match AnyOperator::deserialize(probe) {
+        Err(e) => e.to_string().strip_prefix(PROBE_OK).map(str::to_owned),
+        Ok(_) => None,
+    }
+}
+
+/// Every name accepted for the operator `canonical` names (itself first, then its aliases).
+pub fn operator_group(canonical: &str) -> Vec<&'static str> {
+    let Some(params) = operator_params_type(canonical) else {
+        return Vec::new();
+    };
+    let mut names: Vec<&'static str> = all_operator_names()
+        .iter()
+        .copied()
+        .filter(|n| operator_params_type(n).as_ref() == Some(&params))
+        .collect();
+    names.sort_by_key(|n| *n != canonical);
+    names
 }
 
 /// The canonical (snake_case) operator names, in catalogue order.

@@ -3,7 +3,7 @@
 use crate::prelude::*;
 
 /// State → events. Changes to undefined emit nothing.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateChangeEvents {}
 

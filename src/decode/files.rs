@@ -21,6 +21,7 @@
 //! decompressed.
 
 mod columns;
+mod counting;
 mod csv_file;
 mod framed;
 mod jsonl;
@@ -29,6 +30,7 @@ mod parquet_file;
 mod read_ahead;
 mod window;
 
+pub use counting::{BytesRead, CountingRead};
 pub use csv_file::CsvReader;
 pub use framed::{write_framed, FramedReader};
 pub use jsonl::JsonlReader;
@@ -48,6 +50,9 @@ use window::Window;
 
 /// The read buffer of a file: 64 KiB, a few blocks of the generator's files per read.
 const READ_BUFFER: usize = 64 << 10;
+
+/// How a [`RecordReader`] reads its file: buffered, counting the bytes read.
+pub type FileSource = BufReader<CountingRead<File>>;
 
 /// The first bytes of an Avro object container file.
 pub const OCF_MAGIC: [u8; 4] = *b"Obj\x01";
@@ -339,9 +344,9 @@ pub enum FileError {
 #[derive(Debug)]
 pub enum RecordReader {
     /// An object container file.
-    Ocf(Box<OcfReader>),
+    Ocf(Box<OcfReader<FileSource>>),
     /// A framed file.
-    Framed(Box<FramedReader>),
+    Framed(Box<FramedReader<FileSource>>),
     /// A JSON Lines file.
     Jsonl(Box<JsonlReader>),
     /// A CSV file.
@@ -359,7 +364,7 @@ impl RecordReader {
         projection: Projection,
         schema_dir: Option<&Path>,
     ) -> Result<Self, FileError> {
-        Self::open_as(path, projection, schema_dir, None)
+        Self::open_with(path, projection, schema_dir, None, &BytesRead::default())
     }
 
     /// [`RecordReader::open`] in `format` when given (`--input-format`), whatever the file's
@@ -370,6 +375,29 @@ impl RecordReader {
         schema_dir: Option<&Path>,
         format: Option<FileFormat>,
     ) -> Result<Self, FileError> {
+        Self::open_with(path, projection, schema_dir, format, &BytesRead::default())
+    }
+
+    /// [`RecordReader::open`], adding the bytes read from the file to `bytes_read` as they are
+    /// read (the reader's position in the file, give or take its 64 KiB buffer).
+    pub fn open_counting(
+        path: &Path,
+        projection: Projection,
+        schema_dir: Option<&Path>,
+        bytes_read: &BytesRead,
+    ) -> Result<Self, FileError> {
+        Self::open_with(path, projection, schema_dir, None, bytes_read)
+    }
+
+    /// [`RecordReader::open_as`] counting the bytes read into `bytes_read` (Parquet files,
+    /// read by row group with seeks, count nothing).
+    pub fn open_with(
+        path: &Path,
+        projection: Projection,
+        schema_dir: Option<&Path>,
+        format: Option<FileFormat>,
+        bytes_read: &BytesRead,
+    ) -> Result<Self, FileError> {
         let io = |source| FileError::Io {
             path: path.display().to_string(),
             source,
@@ -378,14 +406,15 @@ impl RecordReader {
         let named_as = format.or_else(|| FileFormat::from_extension(path));
         let file = match named_as {
             Some(f @ (FileFormat::Jsonl | FileFormat::Csv | FileFormat::Parquet)) => {
-                return Self::open_rows(f, path, file, &projection)
+                return Self::open_rows(f, path, file, &projection, bytes_read)
             }
             _ => file,
         };
         // Only a regular file's size is its length (a pipe's is 0).
         let meta = file.metadata().map_err(io)?;
         let len = meta.is_file().then_some(meta.len());
-        let mut window = Window::new(BufReader::with_capacity(READ_BUFFER, file), len);
+        let source = CountingRead::new(file, bytes_read.clone());
+        let mut window = Window::new(BufReader::with_capacity(READ_BUFFER, source), len);
         window.fill_to(OCF_MAGIC.len() as u64).map_err(io)?;
         let named = |e| match e {
             FileError::Read(source) => io(source),
@@ -395,7 +424,7 @@ impl RecordReader {
         if detected == FileFormat::Parquet {
             // Found by its magic bytes: opened again, the arrow reader seeks on its own.
             let file = File::open(path).map_err(io)?;
-            return Self::open_rows(FileFormat::Parquet, path, file, &projection);
+            return Self::open_rows(FileFormat::Parquet, path, file, &projection, bytes_read);
         }
         match detected {
             FileFormat::Ocf => Ok(RecordReader::Ocf(Box::new(
@@ -418,15 +447,19 @@ impl RecordReader {
         path: &Path,
         file: File,
         projection: &Projection,
+        bytes_read: &BytesRead,
     ) -> Result<Self, FileError> {
         let name: Arc<str> = path.display().to_string().into();
+        let counted = |file| {
+            BufReader::with_capacity(READ_BUFFER, CountingRead::new(file, bytes_read.clone()))
+        };
         match format {
             FileFormat::Jsonl => {
-                let source = BufReader::with_capacity(READ_BUFFER, file);
+                let source = counted(file);
                 JsonlReader::new(name, source, projection).map(|r| RecordReader::Jsonl(Box::new(r)))
             }
             FileFormat::Csv => {
-                let source = BufReader::with_capacity(READ_BUFFER, file);
+                let source = counted(file);
                 CsvReader::new(name, source, projection).map(|r| RecordReader::Csv(Box::new(r)))
             }
             _ => ParquetReader::new(name, file, projection)

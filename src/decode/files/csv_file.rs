@@ -5,17 +5,15 @@
 //! (`malformed_row`); reading goes on with the next row.
 
 use super::columns::{Cell, Columns};
-use super::{FileError, Position, ReadError};
+use super::{FileError, FileSource, Position, ReadError};
 use crate::decode::error::{DecodeError, Unparsable};
 use crate::decode::projection::{DecodedEvent, Projection};
-use std::fs::File;
-use std::io::BufReader;
 use std::sync::Arc;
 
 /// Reads a CSV file a row at a time.
 pub struct CsvReader {
     file: Arc<str>,
-    source: csv::Reader<BufReader<File>>,
+    source: csv::Reader<FileSource>,
     row: csv::ByteRecord,
     columns: Columns,
     /// The cell index of each column.
@@ -37,7 +35,7 @@ impl CsvReader {
     /// the spec reads.
     pub(super) fn new(
         file: Arc<str>,
-        source: BufReader<File>,
+        source: FileSource,
         projection: &Projection,
     ) -> Result<Self, FileError> {
         let columns = Columns::new(projection)?;

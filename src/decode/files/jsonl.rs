@@ -4,19 +4,18 @@
 //! next line.
 
 use super::columns::{show_text, Cell, Column, Columns};
-use super::{FileError, Position, ReadError};
+use super::{FileError, FileSource, Position, ReadError};
 use crate::decode::error::{DecodeError, Unparsable};
 use crate::decode::projection::{DecodedEvent, Projection};
 use serde_json::Value;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::sync::Arc;
 
 /// Reads a JSON Lines file a line at a time.
 #[derive(Debug)]
 pub struct JsonlReader {
     file: Arc<str>,
-    source: BufReader<File>,
+    source: FileSource,
     line_buf: Vec<u8>,
     /// Number of the line last read, from 1.
     line: u64,
@@ -28,7 +27,7 @@ impl JsonlReader {
     /// A reader of `source`, named `file` in messages.
     pub(super) fn new(
         file: Arc<str>,
-        source: BufReader<File>,
+        source: FileSource,
         projection: &Projection,
     ) -> Result<Self, FileError> {
         Ok(JsonlReader {
