@@ -942,20 +942,10 @@ impl<'p> Runner<'p> {
         records: &[Event],
         emit: &mut impl FnMut(&Row),
     ) {
-        let cx = StepCtx {
-            prev,
-            now,
-            records,
-            session_end: false,
-            strings: self.interp.strings(),
-        };
-        match self.recorder.as_deref_mut().filter(|r| r.is_active()) {
-            None => self.digest(words, &cx, emit),
-            Some(recorder) => {
-                recorder.step(&self.interp, prev.is_none(), now, records.len());
-                Self::digest_recorded(self.program, &self.interp, recorder, words, &cx, emit);
-            }
-        }
+        let step = (prev, now, records, false);
+        self.digest_noted(words, step, emit, |recorder, interp| {
+            recorder.step(interp, prev.is_none(), now, records.len());
+        });
     }
 
     /// Ends the session (at its last step's time), emitting its session-end rows.
@@ -978,17 +968,32 @@ impl<'p> Runner<'p> {
             return;
         }
         self.interp.end_in(header);
+        let end = (Some(last), last, &[][..], true);
+        self.digest_noted(words, end, emit, |recorder, _| recorder.ended(last));
+    }
+
+    /// [`Runner::digest`]; while `spanflow trace` records this session, `note` tells the
+    /// recorder what happened first and the rows are copied into it too.
+    /// `step` is the step's `(prev, now, records, session_end)`.
+    fn digest_noted(
+        &mut self,
+        words: &[u64],
+        step: (Option<Time>, Time, &[Event], bool),
+        emit: &mut impl FnMut(&Row),
+        note: impl FnOnce(&mut Recorder, &Interpreter<'_, AnyOperator>),
+    ) {
+        let (prev, now, records, session_end) = step;
         let cx = StepCtx {
-            prev: Some(last),
-            now: last,
-            records: &[],
-            session_end: true,
+            prev,
+            now,
+            records,
+            session_end,
             strings: self.interp.strings(),
         };
         match self.recorder.as_deref_mut().filter(|r| r.is_active()) {
             None => self.digest(words, &cx, emit),
             Some(recorder) => {
-                recorder.ended(last);
+                note(recorder, &self.interp);
                 Self::digest_recorded(self.program, &self.interp, recorder, words, &cx, emit);
             }
         }
